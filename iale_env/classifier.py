@@ -1,0 +1,133 @@
+"""The classifier M: Gal & Ghahramani's MNIST network, as used by the IALE authors.
+
+conv 32@4x4, ReLU, conv 32@4x4, ReLU, max-pool 2, dropout 0.25, dense 128 (ReLU; the
+*embedding*), dropout 0.5, dense ``num_classes``.
+
+Dropout is driven by explicit masks drawn from a per-model ``torch.Generator`` rather than the
+global RNG, so that a model's training is a pure function of its seed: the batched (``vmap``)
+and the sequential fitting paths then draw the same masks and give the same weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+DROPOUT_CONV = 0.25
+DROPOUT_DENSE = 0.5
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """Shape of the classifier: input image shape, number of classes, embedding width."""
+
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+    num_classes: int = 10
+    embedding_dim: int = 128
+    conv_channels: int = 32
+    kernel_size: int = 4
+
+    @property
+    def conv_out_hw(self) -> tuple[int, int]:
+        """Spatial size after the two valid convolutions and the 2x2 max-pool."""
+        _, h, w = self.image_shape
+        shrink = 2 * (self.kernel_size - 1)
+        if h - shrink < 2 or w - shrink < 2:
+            raise ValueError(
+                f"images of {h}x{w} are too small for two {self.kernel_size}x{self.kernel_size} "
+                f"convolutions and a 2x2 max-pool (need at least {shrink + 2} pixels a side)"
+            )
+        return (h - shrink) // 2, (w - shrink) // 2
+
+    @property
+    def conv_mask_shape(self) -> tuple[int, int, int]:
+        """Shape of one image's dropout mask after the max-pool."""
+        return (self.conv_channels, *self.conv_out_hw)
+
+
+class Classifier(nn.Module):
+    """The network M. ``forward`` returns logits; ``embed`` the dense-128 ReLU embedding."""
+
+    def __init__(self, spec: ClassifierSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        c, _, _ = spec.image_shape
+        h, w = spec.conv_out_hw
+        self.conv1 = nn.Conv2d(c, spec.conv_channels, spec.kernel_size)
+        self.conv2 = nn.Conv2d(spec.conv_channels, spec.conv_channels, spec.kernel_size)
+        self.fc1 = nn.Linear(spec.conv_channels * h * w, spec.embedding_dim)
+        self.fc2 = nn.Linear(spec.embedding_dim, spec.num_classes)
+
+    def forward_with_embedding(
+        self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and embedding of a batch; see :func:`functional_forward`."""
+        return functional_forward(dict(self.named_parameters()), x, masks)
+
+    def forward(
+        self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Logits of a batch (dropout only where ``masks`` are given)."""
+        return self.forward_with_embedding(x, masks)[0]
+
+
+def functional_forward(
+    params: Mapping[str, torch.Tensor],
+    x: torch.Tensor,
+    masks: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The classifier as a pure function of its parameters (what ``vmap`` batches over models).
+
+    Args:
+        params: ``Classifier.named_parameters()`` as a dict (or one model's slice of a stack).
+        x: Images ``(B, C, H, W)``.
+        masks: Dropout masks ``(B, *conv_mask_shape)`` and ``(B, embedding_dim)``, already
+            scaled by ``1 / (1 - p)`` (see :func:`draw_dropout_masks`); ``None`` means no dropout
+            (evaluation).
+
+    Returns:
+        Logits ``(B, num_classes)`` and the embedding ``(B, embedding_dim)``.
+    """
+    h = F.relu(F.conv2d(x, params["conv1.weight"], params["conv1.bias"]))
+    h = F.max_pool2d(F.relu(F.conv2d(h, params["conv2.weight"], params["conv2.bias"])), 2)
+    if masks is not None:
+        h = h * masks[0]
+    emb = F.relu(F.linear(h.flatten(1), params["fc1.weight"], params["fc1.bias"]))
+    out = emb * masks[1] if masks is not None else emb
+    return F.linear(out, params["fc2.weight"], params["fc2.bias"]), emb
+
+
+def build_classifier(
+    spec: ClassifierSpec, seed: int, device: torch.device | str = "cpu"
+) -> Classifier:
+    """A freshly initialised classifier whose weights depend on ``seed`` only.
+
+    PyTorch's default initialisation is used, under a forked RNG so the caller's global RNG state
+    is neither read nor changed. Built on the CPU, then moved, so weights do not depend on device.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Classifier(spec)
+    return model.to(device)
+
+
+def draw_dropout_masks(
+    spec: ClassifierSpec, batch: int, generator: torch.Generator, device: torch.device | str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverted-dropout masks for ``batch`` images, drawn from ``generator``."""
+    m1 = torch.rand((batch, *spec.conv_mask_shape), generator=generator, device=device)
+    m2 = torch.rand((batch, spec.embedding_dim), generator=generator, device=device)
+    m1 = (m1 >= DROPOUT_CONV).to(torch.float32).mul_(1.0 / (1.0 - DROPOUT_CONV))
+    m2 = (m2 >= DROPOUT_DENSE).to(torch.float32).mul_(1.0 / (1.0 - DROPOUT_DENSE))
+    return m1, m2
+
+
+def make_generator(seed: int, device: torch.device | str) -> torch.Generator:
+    """A ``torch.Generator`` on ``device`` seeded with ``seed``."""
+    g = torch.Generator(device=torch.device(device))
+    g.manual_seed(int(seed))
+    return g

@@ -1,0 +1,127 @@
+"""Configuration of an active-learning episode (keyword names are the ``gym.make`` overrides)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from iale_env.training import FitMode, TrainConfig
+
+ActionMode = Literal["repair", "strict"]
+
+
+@dataclass(frozen=True)
+class ALConfig:
+    """Settings of one batch-mode pool-based AL problem; defaults follow the IALE paper.
+
+    Attributes:
+        dataset: ``"MNIST"``, ``"FashionMNIST"`` or ``"KMNIST"`` (ignored when the env is given
+            a user's :class:`~iale_env.data.ALDataset`).
+        data_dir: Data root; ``None`` = ``$IALE_DATA_DIR`` or a per-user cache folder.
+        budget: Labeled-set size at which the episode terminates.
+        initial_labeled: Size of the class-balanced initial labeled set.
+        acquisition_size: Candidates labeled per step (k).
+        subpool_size: Candidates drawn from the pool per step (n).
+        epochs, batch_size, lr: The classifier's training protocol (Adam, full batch).
+        scoring_size: Labeled training images held out of the pool; rewards and the oracle's
+            expert comparison are measured on them (the authors' code used 10,000).
+        experts: Names of the heuristics the best-expert oracle chooses from.
+        action_mode: ``"repair"``: a binary action with the wrong number of ones is fixed by
+            keeping or adding candidates at random; ``"strict"``: it raises ``ValueError``.
+        device: Torch device for all data and models.
+        test_size: Official test images used for the test accuracy (``None`` = all).
+        pool_size: Cap on the unlabeled pool (``None`` = every training image not held out).
+        mc_dropout_passes: Stochastic passes of the MC-Dropout expert.
+        ensemble_size: Ensemble members, the current model included.
+        fit_mode: ``"batched"`` or ``"sequential"`` classifier fitting (same results).
+    """
+
+    dataset: str = "MNIST"
+    data_dir: str | None = None
+    budget: int = 1000
+    initial_labeled: int = 20
+    acquisition_size: int = 10
+    subpool_size: int = 100
+    epochs: int = 100
+    batch_size: int = 2048
+    lr: float = 1e-3
+    scoring_size: int = 1000
+    experts: tuple[str, ...] = ("mc_dropout", "ensemble")
+    action_mode: ActionMode = "repair"
+    device: str = "cpu"
+    test_size: int | None = None
+    pool_size: int | None = None
+    mc_dropout_passes: int = 20
+    ensemble_size: int = 5
+    fit_mode: FitMode = "batched"
+
+    def __post_init__(self) -> None:
+        from iale_env.experts import EXPERTS  # late import: experts import the training module
+
+        if isinstance(self.experts, str):
+            object.__setattr__(self, "experts", tuple(e for e in self.experts.split(",") if e))
+        else:
+            object.__setattr__(self, "experts", tuple(self.experts))
+        positive = (
+            "budget initial_labeled acquisition_size subpool_size epochs batch_size "
+            "scoring_size mc_dropout_passes"
+        ).split()
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.acquisition_size > self.subpool_size:
+            raise ValueError(
+                f"acquisition_size ({self.acquisition_size}) cannot exceed subpool_size "
+                f"({self.subpool_size}): the action picks k of the n candidates"
+            )
+        if self.budget <= self.initial_labeled:
+            raise ValueError(
+                f"budget ({self.budget}) must exceed initial_labeled ({self.initial_labeled})"
+            )
+        if (self.budget - self.initial_labeled) % self.acquisition_size:
+            raise ValueError(
+                f"budget - initial_labeled ({self.budget - self.initial_labeled}) must be a "
+                f"multiple of acquisition_size ({self.acquisition_size}) so the episode ends "
+                f"exactly at the budget"
+            )
+        if not self.experts:
+            raise ValueError("experts must name at least one expert")
+        unknown = [e for e in self.experts if e not in EXPERTS]
+        if unknown:
+            raise ValueError(f"unknown expert(s) {unknown}; choose from {sorted(EXPERTS)}")
+        if self.action_mode not in ("repair", "strict"):
+            raise ValueError(f"action_mode must be 'repair' or 'strict', got {self.action_mode!r}")
+        if self.ensemble_size < 2:
+            raise ValueError(f"ensemble_size must be >= 2, got {self.ensemble_size}")
+        for name in ("test_size", "pool_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        TrainConfig(self.epochs, self.batch_size, self.lr, self.fit_mode)  # validates fit_mode
+
+    @property
+    def train(self) -> TrainConfig:
+        """The classifier's training protocol."""
+        return TrainConfig(self.epochs, self.batch_size, self.lr, self.fit_mode)
+
+    @property
+    def steps_per_episode(self) -> int:
+        """Acquisitions from the initial set to the budget."""
+        return (self.budget - self.initial_labeled) // self.acquisition_size
+
+    def replace(self, **changes: Any) -> ALConfig:
+        """A copy with ``changes`` applied (and validated); unknown names raise ``ValueError``."""
+        return from_kwargs(self, **changes)
+
+
+def from_kwargs(base: ALConfig | None = None, **overrides: Any) -> ALConfig:
+    """``base`` (or the defaults) with keyword overrides; unknown keywords raise ``ValueError``."""
+    names = {f.name for f in dataclasses.fields(ALConfig)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown}; valid names: {sorted(names)}")
+    return dataclasses.replace(base or ALConfig(), **overrides)

@@ -1,0 +1,192 @@
+"""Datasets for active learning: MNIST-family images through torchvision, or a user's own arrays.
+
+The data root is resolved as: an explicit ``data_dir`` argument, else the ``IALE_DATA_DIR``
+environment variable, else a per-user cache folder (``$XDG_CACHE_HOME/iale-gym/datasets``).
+torchvision's dataset classes are called with ``download=True``: with the files present they
+download nothing, so the same code runs offline and on a machine with internet.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATA_DIR_ENV = "IALE_DATA_DIR"
+
+#: Dataset names accepted by :func:`load_dataset`, mapped to torchvision class names.
+DATASETS: dict[str, str] = {
+    "MNIST": "MNIST",
+    "FashionMNIST": "FashionMNIST",
+    "KMNIST": "KMNIST",
+}
+
+_ALIASES = {
+    "fmnist": "FashionMNIST",
+    "fashion-mnist": "FashionMNIST",
+    "fashion_mnist": "FashionMNIST",
+}
+
+# The official training split sizes; a smaller one (KMNIST here) is reported once.
+_OFFICIAL_TRAIN_SIZE = 60_000
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset could not be found or read in the data root."""
+
+
+@dataclass(frozen=True)
+class ALDataset:
+    """Images and labels for one active-learning problem.
+
+    Attributes:
+        name: A short name, used in logs and results.
+        train_x: Training images, ``float32`` in [0, 1], shape ``(N, C, H, W)``. The pool, the
+            initial labeled set and the scoring set are drawn from these.
+        train_y: Training labels, ``int64``, shape ``(N,)``, values in ``[0, num_classes)``.
+        test_x: Test images (the accuracy curves are measured on them), same layout.
+        test_y: Test labels.
+        num_classes: Number of classes.
+    """
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(channels, height, width)`` of one image."""
+        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    def to(self, device: torch.device | str) -> ALDataset:
+        """Return a copy with all tensors on ``device`` (held there once for the whole run)."""
+        return ALDataset(
+            self.name,
+            self.train_x.to(device),
+            self.train_y.to(device),
+            self.test_x.to(device),
+            self.test_y.to(device),
+            self.num_classes,
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        train_x: np.ndarray | torch.Tensor,
+        train_y: np.ndarray | torch.Tensor,
+        test_x: np.ndarray | torch.Tensor,
+        test_y: np.ndarray | torch.Tensor,
+        num_classes: int | None = None,
+        name: str = "custom",
+    ) -> ALDataset:
+        """Build a dataset from a user's own images and labels.
+
+        Images may be ``(N, H, W)`` or ``(N, C, H, W)``; integer images (e.g. ``uint8``) are
+        scaled from [0, 255] to [0, 1], float images must already lie in [0, 1]. Labels are
+        integers in ``[0, num_classes)``; ``num_classes`` defaults to ``max(label) + 1``.
+        """
+        tx, ty = _images(train_x, "train_x"), _labels(train_y, "train_y")
+        vx, vy = _images(test_x, "test_x"), _labels(test_y, "test_y")
+        if len(tx) != len(ty) or len(vx) != len(vy):
+            raise ValueError(
+                f"images and labels differ in length: train {len(tx)} vs {len(ty)}, "
+                f"test {len(vx)} vs {len(vy)}"
+            )
+        if tx.shape[1:] != vx.shape[1:]:
+            raise ValueError(f"train and test images differ in shape: {tx.shape} vs {vx.shape}")
+        found = int(max(ty.max(), vy.max())) + 1
+        k = found if num_classes is None else int(num_classes)
+        if k < 2 or found > k or min(int(ty.min()), int(vy.min())) < 0:
+            raise ValueError(
+                f"labels must be integers in [0, num_classes) with num_classes >= 2; "
+                f"got labels in [{int(min(ty.min(), vy.min()))}, {found - 1}] and "
+                f"num_classes={num_classes}"
+            )
+        return cls(name, tx, ty, vx, vy, k)
+
+
+def _images(a: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(a)) if not isinstance(a, torch.Tensor) else a.detach().cpu()
+    if t.ndim == 3:
+        t = t.unsqueeze(1)
+    if t.ndim != 4:
+        raise ValueError(f"{what} must have shape (N, H, W) or (N, C, H, W), got {tuple(t.shape)}")
+    if not t.is_floating_point():
+        return t.to(torch.float32).div_(255.0)
+    t = t.to(torch.float32)
+    if t.numel() and (t.min() < 0 or t.max() > 1):
+        raise ValueError(f"float {what} must lie in [0, 1]; scale your images (e.g. divide by 255)")
+    return t.contiguous()
+
+
+def _labels(a: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(a)) if not isinstance(a, torch.Tensor) else a.detach().cpu()
+    if t.ndim != 1 or t.is_floating_point() or t.numel() == 0:
+        raise ValueError(
+            f"{what} must be a non-empty 1-d integer array, got {t.dtype} {tuple(t.shape)}"
+        )
+    return t.to(torch.int64)
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data root: ``data_dir``, else ``$IALE_DATA_DIR``, else a per-user cache folder."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "iale-gym" / "datasets"
+
+
+def canonical_name(name: str) -> str:
+    """Map a dataset name (case-insensitive, with aliases such as ``fmnist``) to its canonical form."""
+    lowered = {k.lower(): k for k in DATASETS}
+    key = name.strip().lower()
+    if key in lowered:
+        return lowered[key]
+    if key in _ALIASES:
+        return _ALIASES[key]
+    raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> ALDataset:
+    """Load an MNIST-family dataset (train and official test split), pixels scaled to [0, 1].
+
+    Raises:
+        DatasetNotFoundError: the files are neither in the data root nor downloadable; the
+            message names the folder that was searched and how to fix it.
+    """
+    import torchvision.datasets as tvd
+
+    canon = canonical_name(name)
+    root = resolve_data_dir(data_dir)
+    cls = getattr(tvd, DATASETS[canon])
+    splits = []
+    for train in (True, False):
+        try:
+            ds = cls(root=str(root), train=train, download=True)
+        except Exception as exc:  # noqa: BLE001 - torchvision raises many kinds (URLError, RuntimeError, ...)
+            raise DatasetNotFoundError(
+                f"could not load {canon} ({'train' if train else 'test'} split) from "
+                f"{root / canon / 'raw'}: {type(exc).__name__}: {exc}. Put the official files "
+                f"there in torchvision's layout (e.g. {canon}/raw/train-images-idx3-ubyte.gz), "
+                f"pass data_dir=... (CLI: --data-dir), or set {DATA_DIR_ENV} to a folder that "
+                f"holds them; with internet access they are downloaded into that folder."
+            ) from exc
+        splits.append((ds.data.to(torch.float32).div_(255.0).unsqueeze(1), ds.targets.long()))
+    (tx, ty), (vx, vy) = splits
+    if len(tx) < _OFFICIAL_TRAIN_SIZE:
+        warnings.warn(
+            f"{canon}: the training split in {root} has {len(tx)} images, not the official "
+            f"{_OFFICIAL_TRAIN_SIZE}; results on it must say the pool was this subset.",
+            stacklevel=2,
+        )
+    return ALDataset(canon, tx.contiguous(), ty, vx.contiguous(), vy, int(len(cls.classes)))

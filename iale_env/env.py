@@ -1,0 +1,441 @@
+"""Batch-mode pool-based active learning as a Gymnasium environment (IALE, Loeffler et al.).
+
+One episode: hold out a labeled scoring set, draw a class-balanced initial labeled set from the
+pool, then repeat until the budget: train the classifier M from scratch on the labeled set, draw
+a sub-pool of n candidates, let the agent choose k of them (the action), label them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from gymnasium import spaces
+
+from iale_env.classifier import Classifier, ClassifierSpec
+from iale_env.config import ALConfig, from_kwargs
+from iale_env.data import ALDataset, load_dataset
+from iale_env.experts import SelectionContext, make_expert
+from iale_env.training import accuracy_of, fit_models, predict_models
+
+# Roles in the derivation of model seeds from the episode seed (see ``ActiveLearningEnv._seed``).
+_MAIN, _ENSEMBLE, _ORACLE, _EXPERT = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class OracleResult:
+    """The best-expert oracle's decision at one state.
+
+    Attributes:
+        winner: Name of the expert whose selection scored best (ties: first in config order).
+        scores: Scoring-set accuracy of the model retrained on labeled + each expert's picks.
+        selections: Each expert's selection as positions into the current sub-pool.
+        action: The winner's selection as a 0/1 ``int8`` vector over the sub-pool.
+    """
+
+    winner: str
+    scores: dict[str, float]
+    selections: dict[str, np.ndarray]
+    action: np.ndarray
+
+
+class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Batch-mode pool-based active learning (the IALE paper's setting) as a Gymnasium env.
+
+    Observation (Eq. 2 of the paper): a ``(subpool_size, 2 * D + 3 * K)`` float32 array, one row
+    per candidate: mean labeled embedding (D) | labeled class histogram (K) | histogram of M's
+    predictions on the labeled set (K) | candidate embedding (D) | M's softmax on the candidate
+    (K). The first three blocks repeat on every row; :attr:`columns` names the column slices.
+
+    Action: ``MultiBinary(subpool_size)`` with exactly ``acquisition_size`` ones. In ``"repair"``
+    mode (default) a 0/1 action with another number of ones is fixed by keeping or adding
+    candidates uniformly at random from the env's RNG (``info["repaired"]``); in ``"strict"``
+    mode it raises ``ValueError``. Wrong shapes or non-binary values always raise, before any
+    state changes.
+
+    Reward: the change in M's accuracy on the scoring set after labeling the selection and
+    retraining M from scratch. The episode terminates when the labeled set reaches the budget.
+
+    Args:
+        config: Settings; defaults to :class:`ALConfig` ().
+        data: A user's dataset; defaults to loading ``config.dataset`` from the data root.
+        **overrides: Keyword overrides of ``config`` fields (what ``gym.make(id, **kw)`` passes).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self, config: ALConfig | None = None, data: ALDataset | None = None, **overrides: Any
+    ):
+        super().__init__()
+        self.config = from_kwargs(config, **overrides) if overrides or config is None else config
+        cfg = self.config
+        self.device = torch.device(cfg.device)
+        data = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir)
+        n_train = len(data.train_y)
+        pool = n_train - cfg.scoring_size
+        if cfg.pool_size is not None:
+            pool = min(pool, cfg.pool_size)
+        if pool - cfg.budget < cfg.subpool_size:
+            raise ValueError(
+                f"{data.name} has {n_train} training images; after holding out scoring_size="
+                f"{cfg.scoring_size} the pool has {pool}, too few for budget={cfg.budget} plus a "
+                f"last sub-pool of {cfg.subpool_size}: lower scoring_size, budget or subpool_size"
+            )
+        test_n = len(data.test_y) if cfg.test_size is None else min(cfg.test_size, len(data.test_y))
+        self.data = data.to(self.device)
+        self._test_x, self._test_y = self.data.test_x[:test_n], self.data.test_y[:test_n]
+        self.classifier_spec = ClassifierSpec(
+            image_shape=data.image_shape, num_classes=data.num_classes
+        )
+        self._pool_n = pool
+        k, d = self.classifier_spec.num_classes, self.classifier_spec.embedding_dim
+        bounds = [0, d, d + k, d + 2 * k, 2 * d + 2 * k, 2 * d + 3 * k]
+        names = (
+            "labeled_mean_embedding",
+            "labeled_class_hist",
+            "labeled_pred_hist",
+            "candidate_embedding",
+            "candidate_probs",
+        )
+        #: Column slices of an observation row, by block name (Eq. 2 order).
+        self.columns: dict[str, slice] = {
+            name: slice(bounds[i], bounds[i + 1]) for i, name in enumerate(names)
+        }
+        self.observation_space = spaces.Box(
+            low=0.0, high=np.inf, shape=(cfg.subpool_size, bounds[-1]), dtype=np.float32
+        )
+        self.action_space = spaces.MultiBinary(cfg.subpool_size)
+        self._experts = {
+            name: make_expert(
+                name, mc_dropout_passes=cfg.mc_dropout_passes, ensemble_size=cfg.ensemble_size
+            )
+            for name in (
+                "random",
+                "mc_dropout",
+                "ensemble",
+                "coreset",
+                "entropy",
+                "margin",
+                "badge",
+            )
+        }
+        self._model: Classifier | None = None
+        self._terminated = False
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Draw the scoring set, pool and initial labeled set, train M, draw the first sub-pool."""
+        super().reset(seed=seed)
+        cfg, rng = self.config, self.np_random
+        self._episode_seed = int(rng.integers(2**62))
+        perm = rng.permutation(len(self.data.train_y))
+        self._scoring = perm[: cfg.scoring_size]
+        pool = perm[cfg.scoring_size : cfg.scoring_size + self._pool_n]
+        self._labeled = self._initial_set(pool, rng)
+        self._unlabeled = np.zeros(len(self.data.train_y), dtype=bool)
+        self._unlabeled[pool] = True
+        self._unlabeled[self._labeled] = False
+        self._step = 0
+        self._terminated = False
+        self._fit_main()
+        self._draw_subpool()
+        return self._observation(), self._info()
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Label the selected candidates, retrain M from scratch, draw the next sub-pool."""
+        if self._model is None:
+            raise RuntimeError("call reset() before step()")
+        if self._terminated:
+            raise RuntimeError("the episode has terminated (budget reached); call reset()")
+        positions, repaired = self._parse_action(action)
+        selected = self._subpool[positions]
+        self._labeled = np.concatenate([self._labeled, selected])
+        self._unlabeled[selected] = False
+        self._step += 1
+        previous = self._scoring_accuracy
+        self._fit_main()
+        reward = self._scoring_accuracy - previous
+        self._terminated = len(self._labeled) >= self.config.budget
+        self._draw_subpool()
+        info = self._info()
+        info.update(selected=selected.copy(), repaired=repaired)
+        return self._observation(), float(reward), self._terminated, False, info
+
+    # ------------------------------------------------------------------ experts and oracle
+    def expert_action(self, name: str) -> np.ndarray:
+        """The named expert's selection on the current sub-pool, as a 0/1 ``int8`` vector.
+
+        Neither changes the environment nor draws from its RNG (the expert's randomness comes
+        from a seed derived from the episode seed, the step and the expert's name).
+        """
+        return self._to_action(self._expert_positions(name))
+
+    def oracle_action(self) -> np.ndarray:
+        """The best-expert oracle's selection (0/1 ``int8``, exactly k ones).
+
+        Every configured expert selects from the current sub-pool; a fresh model is trained on
+        labeled + each selection (all from the same seed, so only the selection differs) and
+        scored on the scoring set; the best expert's selection wins (ties: the first expert in
+        ``config.experts``). The decision is cached for the current state and available as
+        :attr:`last_oracle`. Neither changes the environment nor draws from its RNG.
+        """
+        self._require_state()
+        if self._cache.get("oracle") is None:
+            self._cache["oracle"] = self._run_oracle()
+        return self._cache["oracle"].action.copy()
+
+    @property
+    def last_oracle(self) -> OracleResult | None:
+        """The oracle's decision at the current state, if :meth:`oracle_action` was called."""
+        return self._cache.get("oracle") if self._model is not None else None
+
+    def _run_oracle(self) -> OracleResult:
+        names = list(self.config.experts)
+        selections = {n: self._expert_positions(n) for n in names}
+        unique: dict[tuple[int, ...], int] = {}
+        for sel in selections.values():
+            unique.setdefault(tuple(sorted(sel.tolist())), len(unique))
+        labeled = torch.as_tensor(self._labeled, device=self.device)
+        index_sets = [
+            torch.cat([labeled, torch.as_tensor(self._subpool[list(key)], device=self.device)])
+            for key in unique
+        ]
+        seed = self._seed(_ORACLE, len(self._labeled))
+        models = fit_models(
+            self.data.train_x,
+            self.data.train_y,
+            index_sets,
+            [seed] * len(index_sets),
+            self.classifier_spec,
+            self.config.train,
+        )
+        accs = self._accuracy(models, self._scoring_x())
+        scores = {n: accs[unique[tuple(sorted(selections[n].tolist()))]] for n in names}
+        winner = max(names, key=lambda n: (scores[n], -names.index(n)))
+        return OracleResult(winner, scores, selections, self._to_action(selections[winner]))
+
+    def _expert_positions(self, name: str) -> np.ndarray:
+        self._require_state()
+        if name not in self._experts:
+            raise ValueError(f"unknown expert {name!r}; choose from {sorted(self._experts)}")
+        key = f"expert:{name}"
+        if key not in self._cache:
+            ctx = self.selection_context(
+                seed=self._seed(_EXPERT, len(self._labeled), zlib.crc32(name.encode()))
+            )
+            positions = np.asarray(self._experts[name].select(ctx), dtype=np.int64)
+            k = self.config.acquisition_size
+            if positions.shape != (k,) or len(np.unique(positions)) != k:
+                raise RuntimeError(f"expert {name!r} returned {positions}, not {k} distinct picks")
+            self._cache[key] = positions
+        return self._cache[key].copy()
+
+    def selection_context(
+        self, seed: int, candidates: np.ndarray | None = None, k: int | None = None
+    ) -> SelectionContext:
+        """The :class:`SelectionContext` an expert sees now (default: the current sub-pool).
+
+        ``candidates`` (dataset indices) lets a heuristic select from another candidate set,
+        e.g. the whole unlabeled pool (:attr:`unlabeled_indices`).
+        """
+        self._require_state()
+        cand = self._subpool if candidates is None else np.asarray(candidates)
+        ctx = SelectionContext(
+            model=self._model,  # type: ignore[arg-type]
+            x=self.data.train_x,
+            labeled=torch.as_tensor(self._labeled, device=self.device),
+            candidates=torch.as_tensor(cand, device=self.device),
+            k=self.config.acquisition_size if k is None else k,
+            seed=seed,
+            ensemble=self._ensemble,
+            batched=self.config.fit_mode == "batched",
+        )
+        if candidates is None:
+            ctx._cache.update(cand=self._cache["cand"], lab=self._cache["lab"])
+        return ctx
+
+    def _ensemble(self, size: int) -> list[Classifier]:
+        """``size`` models trained on the labeled set: M, then extra members (cached per state)."""
+        members = self._cache.setdefault("ensemble", [])
+        missing = size - 1 - len(members)
+        if missing > 0:
+            n_lab = len(self._labeled)
+            labeled = torch.as_tensor(self._labeled, device=self.device)
+            seeds = [self._seed(_ENSEMBLE, n_lab, len(members) + i) for i in range(missing)]
+            members.extend(
+                fit_models(
+                    self.data.train_x,
+                    self.data.train_y,
+                    [labeled] * missing,
+                    seeds,
+                    self.classifier_spec,
+                    self.config.train,
+                )
+            )
+        return [self._model, *members[: size - 1]]  # type: ignore[list-item]
+
+    # ------------------------------------------------------------------ state accessors
+    @property
+    def labeled_indices(self) -> np.ndarray:
+        """Dataset indices (into the training split) of the labeled set, in labeling order."""
+        self._require_state()
+        return self._labeled.copy()
+
+    @property
+    def subpool_indices(self) -> np.ndarray:
+        """Dataset indices of the current candidates (row i of the observation is candidate i)."""
+        self._require_state()
+        return self._subpool.copy()
+
+    @property
+    def unlabeled_indices(self) -> np.ndarray:
+        """Dataset indices of the unlabeled pool."""
+        self._require_state()
+        return np.flatnonzero(self._unlabeled)
+
+    @property
+    def scoring_indices(self) -> np.ndarray:
+        """Dataset indices of the held-out labeled scoring set."""
+        self._require_state()
+        return self._scoring.copy()
+
+    @property
+    def model(self) -> Classifier:
+        """The current classifier M (trained on the current labeled set)."""
+        self._require_state()
+        return self._model  # type: ignore[return-value]
+
+    def observation_digest(self) -> str:
+        """SHA-256 of the current observation's bytes (to check an observation matches the env)."""
+        return hashlib.sha256(self._cache["obs"].tobytes()).hexdigest()
+
+    # ------------------------------------------------------------------ internals
+    def _require_state(self) -> None:
+        if self._model is None:
+            raise RuntimeError("call reset() first")
+
+    def _seed(self, role: int, *keys: int) -> int:
+        """A model/expert seed derived from the episode seed; never draws from the env RNG."""
+        ss = np.random.SeedSequence([self._episode_seed, role, *keys])
+        return int(ss.generate_state(1, dtype=np.uint64)[0] % (2**62))
+
+    def _initial_set(self, pool: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n_cls, n = self.classifier_spec.num_classes, self.config.initial_labeled
+        quota = np.full(n_cls, n // n_cls)
+        quota[rng.choice(n_cls, size=n % n_cls, replace=False)] += 1
+        labels = self.data.train_y[torch.as_tensor(pool, device=self.device)].cpu().numpy()
+        picks = []
+        for c in range(n_cls):
+            members = pool[labels == c]
+            if len(members) < quota[c]:
+                raise ValueError(
+                    f"class {c} has {len(members)} pool images, fewer than the {quota[c]} the "
+                    f"class-balanced initial set of {n} needs; lower initial_labeled"
+                )
+            picks.append(rng.choice(members, size=quota[c], replace=False))
+        return np.concatenate(picks).astype(np.int64)
+
+    def _fit_main(self) -> None:
+        labeled = torch.as_tensor(self._labeled, device=self.device)
+        seed = self._seed(_MAIN, len(self._labeled))
+        (self._model,) = fit_models(
+            self.data.train_x,
+            self.data.train_y,
+            [labeled],
+            [seed],
+            self.classifier_spec,
+            self.config.train,
+        )
+        self._scoring_accuracy = self._accuracy([self._model], self._scoring_x())[0]
+        self._test_accuracy = self._accuracy([self._model], (self._test_x, self._test_y))[0]
+
+    def _scoring_x(self) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.as_tensor(self._scoring, device=self.device)
+        return self.data.train_x[idx], self.data.train_y[idx]
+
+    def _accuracy(
+        self, models: list[Classifier], xy: tuple[torch.Tensor, torch.Tensor]
+    ) -> list[float]:
+        return accuracy_of(models, xy[0], xy[1], batched=self.config.fit_mode == "batched")
+
+    def _draw_subpool(self) -> None:
+        self._subpool = self.np_random.choice(
+            np.flatnonzero(self._unlabeled), size=self.config.subpool_size, replace=False
+        )
+        self._cache: dict[str, Any] = {}
+
+    def _observation(self) -> np.ndarray:
+        n_lab, k = len(self._labeled), self.classifier_spec.num_classes
+        idx = torch.as_tensor(np.concatenate([self._labeled, self._subpool]), device=self.device)
+        logits, emb = predict_models([self._model], self.data.train_x[idx])  # type: ignore[list-item]
+        logits, emb = logits[0], emb[0]
+        self._cache["lab"] = (logits[:n_lab], emb[:n_lab])
+        self._cache["cand"] = (logits[n_lab:], emb[n_lab:])
+        labels = self.data.train_y[idx[:n_lab]]
+        shared = torch.cat(
+            [
+                emb[:n_lab].mean(0),
+                torch.bincount(labels, minlength=k).float() / n_lab,
+                torch.bincount(logits[:n_lab].argmax(-1), minlength=k).float() / n_lab,
+            ]
+        )
+        n = self.config.subpool_size
+        rows = torch.cat(
+            [shared.expand(n, -1), emb[n_lab:], F.softmax(logits[n_lab:], dim=-1)], dim=1
+        )
+        obs = rows.detach().cpu().numpy().astype(np.float32)
+        self._cache["obs"] = obs
+        return obs.copy()
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "labeled": len(self._labeled),
+            "step": self._step,
+            "scoring_accuracy": self._scoring_accuracy,
+            "test_accuracy": self._test_accuracy,
+        }
+
+    def _to_action(self, positions: np.ndarray) -> np.ndarray:
+        action = np.zeros(self.config.subpool_size, dtype=np.int8)
+        action[positions] = 1
+        return action
+
+    def _parse_action(self, action: np.ndarray) -> tuple[np.ndarray, bool]:
+        n, k = self.config.subpool_size, self.config.acquisition_size
+        a = np.asarray(action)
+        if a.shape != (n,):
+            raise ValueError(
+                f"action must be a 0/1 array of shape ({n},) selecting {k} of the {n} "
+                f"candidates, got shape {a.shape}"
+            )
+        if a.dtype == object or not np.all((a == 0) | (a == 1)):
+            raise ValueError(
+                f"action must contain only 0 and 1 (a selection over the {n} candidates), got "
+                f"values {np.unique(a)[:10]}; to act with scores, wrap the env in "
+                f"iale_env.TopKScoreAction"
+            )
+        ones = np.flatnonzero(a == 1)
+        if len(ones) == k:
+            return ones, False
+        if self.config.action_mode == "strict":
+            raise ValueError(
+                f"action selects {len(ones)} candidates but acquisition_size is {k}; select "
+                f"exactly {k} (or use action_mode='repair' to fix such actions at random)"
+            )
+        if len(ones) > k:
+            keep = self.np_random.choice(ones, size=k, replace=False)
+        else:
+            zeros = np.flatnonzero(a == 0)
+            keep = np.concatenate(
+                [ones, self.np_random.choice(zeros, size=k - len(ones), replace=False)]
+            )
+        return np.sort(keep), True
