@@ -34,7 +34,8 @@ class ALConfig:
         pool_size: Cap on the unlabeled pool (``None`` = every training image not held out).
         mc_dropout_passes: Stochastic passes of the MC-Dropout expert.
         ensemble_size: Ensemble members, the current model included.
-        fit_mode: ``"batched"`` or ``"sequential"`` classifier fitting (same results).
+        fit_mode: ``"batched"``, ``"sequential"`` or ``"auto"`` (batched on CUDA only)
+            classifier fitting; batched and sequential give the same models.
     """
 
     dataset: str = "MNIST"
@@ -54,7 +55,7 @@ class ALConfig:
     pool_size: int | None = None
     mc_dropout_passes: int = 20
     ensemble_size: int = 5
-    fit_mode: FitMode = "batched"
+    fit_mode: FitMode = "auto"
 
     def __post_init__(self) -> None:
         from iale_env.experts import EXPERTS  # late import: experts import the training module

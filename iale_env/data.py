@@ -176,7 +176,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> ALData
         except Exception as exc:  # noqa: BLE001 - torchvision raises many kinds (URLError, RuntimeError, ...)
             raise DatasetNotFoundError(
                 f"could not load {canon} ({'train' if train else 'test'} split) from "
-                f"{root / canon / 'raw'}: {type(exc).__name__}: {exc}. Put the official files "
+                f"{root / canon / 'raw'}: {type(exc).__name__}: {' '.join(str(exc).split())}. Put the official files "
                 f"there in torchvision's layout (e.g. {canon}/raw/train-images-idx3-ubyte.gz), "
                 f"pass data_dir=... (CLI: --data-dir), or set {DATA_DIR_ENV} to a folder that "
                 f"holds them; with internet access they are downloaded into that folder."

@@ -36,12 +36,14 @@ class OracleResult:
         winner: Name of the expert whose selection scored best (ties: first in config order).
         scores: Scoring-set accuracy of the model retrained on labeled + each expert's picks.
         selections: Each expert's selection as positions into the current sub-pool.
+        seed: The seed every retrained model was initialised from (the same for all experts).
         action: The winner's selection as a 0/1 ``int8`` vector over the sub-pool.
     """
 
     winner: str
     scores: dict[str, float]
     selections: dict[str, np.ndarray]
+    seed: int
     action: np.ndarray
 
 
@@ -126,6 +128,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
                 "badge",
             )
         }
+        self._batched = cfg.train.resolved_mode(self.device) == "batched"
         self._model: Classifier | None = None
         self._terminated = False
 
@@ -221,7 +224,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         accs = self._accuracy(models, self._scoring_x())
         scores = {n: accs[unique[tuple(sorted(selections[n].tolist()))]] for n in names}
         winner = max(names, key=lambda n: (scores[n], -names.index(n)))
-        return OracleResult(winner, scores, selections, self._to_action(selections[winner]))
+        return OracleResult(winner, scores, selections, seed, self._to_action(selections[winner]))
 
     def _expert_positions(self, name: str) -> np.ndarray:
         self._require_state()
@@ -257,7 +260,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
             k=self.config.acquisition_size if k is None else k,
             seed=seed,
             ensemble=self._ensemble,
-            batched=self.config.fit_mode == "batched",
+            batched=self._batched,
         )
         if candidates is None:
             ctx._cache.update(cand=self._cache["cand"], lab=self._cache["lab"])
@@ -365,7 +368,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
     def _accuracy(
         self, models: list[Classifier], xy: tuple[torch.Tensor, torch.Tensor]
     ) -> list[float]:
-        return accuracy_of(models, xy[0], xy[1], batched=self.config.fit_mode == "batched")
+        return accuracy_of(models, xy[0], xy[1], batched=self._batched)
 
     def _draw_subpool(self) -> None:
         self._subpool = self.np_random.choice(

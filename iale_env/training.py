@@ -29,7 +29,7 @@ from iale_env.classifier import (
     make_generator,
 )
 
-FitMode = Literal["batched", "sequential"]
+FitMode = Literal["auto", "batched", "sequential"]
 
 # Offset between a model's init seed and its dropout/shuffle generator seed, so the two streams
 # are not the same Mersenne Twister sequence.
@@ -45,14 +45,15 @@ class TrainConfig:
         epochs: Passes over the labeled set (100; no early stopping).
         batch_size: Minibatch size (2048, larger than the budget: full-batch training).
         lr: Adam learning rate.
-        mode: ``"batched"`` (all models of one call as one vmapped computation) or
-            ``"sequential"`` (one model after the other; the reference).
+        mode: ``"batched"`` (all models of one call as one vmapped computation),
+            ``"sequential"`` (one model after the other; the reference) or ``"auto"`` (batched
+            on CUDA, sequential on the CPU, where vmapped convolutions are slower than a loop).
     """
 
     epochs: int = 100
     batch_size: int = 2048
     lr: float = 1e-3
-    mode: FitMode = "batched"
+    mode: FitMode = "auto"
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -61,8 +62,14 @@ class TrainConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.mode not in ("batched", "sequential"):
-            raise ValueError(f"mode must be 'batched' or 'sequential', got {self.mode!r}")
+        if self.mode not in ("auto", "batched", "sequential"):
+            raise ValueError(f"mode must be 'auto', 'batched' or 'sequential', got {self.mode!r}")
+
+    def resolved_mode(self, device: torch.device) -> FitMode:
+        """``mode`` with ``"auto"`` resolved for ``device``."""
+        if self.mode != "auto":
+            return self.mode
+        return "batched" if device.type == "cuda" else "sequential"
 
 
 def fit_models(
@@ -93,7 +100,7 @@ def fit_models(
         raise ValueError("every index set must hold at least one example")
     device = x.device
     sets = [torch.as_tensor(idx, dtype=torch.long, device=device) for idx in index_sets]
-    if cfg.mode == "sequential":
+    if cfg.resolved_mode(device) == "sequential":
         return [_fit_one(x, y, idx, s, spec, cfg) for idx, s in zip(sets, seeds)]
     # Models that take the same number of minibatches per epoch share one vmapped computation.
     groups: dict[int, list[int]] = {}

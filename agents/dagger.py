@@ -1,0 +1,453 @@
+"""DAgger training of the IALE policy on imitation's ``DAggerTrainer`` (Algorithm 1 of the paper).
+
+One DAgger round is one AL episode: at every AL step the best-expert oracle labels the state,
+and a coin (probability ``beta`` of executing the expert's selection) decides whether the
+oracle's or the policy's top-k selection is labeled. The stored action is always the oracle's.
+After each round the policy trains ``bc_epochs`` epochs (Adam) on all pairs aggregated so far
+with the plain BCE of Eq. 3 (BC with ``ent_weight=0``, ``l2_weight=0``).
+
+After every round a light checkpoint is written atomically (policy and optimizer state, round,
+aggregated states/actions as float32/int8); ``resume=True`` continues from the last complete
+round and gives the same final policy as an uninterrupted run. Every random draw of round r
+comes from seeds derived from ``(seed, r)``, so the checkpoint needs no RNG snapshots.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from imitation.algorithms import bc
+from imitation.algorithms.dagger import BetaSchedule, DAggerTrainer, InteractiveTrajectoryCollector
+from imitation.data import rollout, serialize, types
+from imitation.util import logger as imit_logger
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+from agents.oracle import BestExpertOracle
+from agents.policy import IALEPolicy
+
+CHECKPOINT = "checkpoint.pt"
+POLICY = "policy.zip"
+LOG_CSV = "log.csv"
+
+
+@dataclass(frozen=True)
+class DAggerConfig:
+    """DAgger settings (the paper's by default).
+
+    Attributes:
+        episodes: DAgger rounds; each round is one AL episode.
+        beta: Probability of executing the expert's selection (per step or per episode).
+        beta_schedule: ``"constant"`` or ``"exponential"`` (``beta * beta_decay ** round``).
+        beta_decay: Decay factor of the exponential schedule.
+        coin: ``"step"``: the coin is flipped at every AL step; ``"episode"``: once per episode
+            (as the authors' code did).
+        bc_epochs: Policy training epochs over the aggregated pairs after each round.
+        bc_batch_size: Minibatch size of the policy training.
+        lr: Adam learning rate of the policy.
+        reinit_policy: Re-initialise the policy (and its optimizer) before each retraining, as
+            the authors did, instead of continuing to train it.
+        class_weights: ``(positive, negative)`` loss weights, e.g. ``(0.9, 0.1)`` as the
+            authors' code; ``None`` = plain BCE (Eq. 3).
+        seed: Master seed: env episodes, coins, policy init and minibatch order derive from it.
+        device: Torch device of the policy.
+    """
+
+    episodes: int = 100
+    beta: float = 0.5
+    beta_schedule: Literal["constant", "exponential"] = "constant"
+    beta_decay: float = 0.9
+    coin: Literal["step", "episode"] = "step"
+    bc_epochs: int = 30
+    bc_batch_size: int = 32
+    lr: float = 1e-3
+    reinit_policy: bool = False
+    class_weights: tuple[float, float] | None = None
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+        if not 0.0 <= self.beta <= 1.0:
+            raise ValueError(f"beta must be in [0, 1], got {self.beta}")
+        if self.beta_schedule not in ("constant", "exponential"):
+            raise ValueError(
+                f"beta_schedule must be 'constant' or 'exponential', got {self.beta_schedule!r}"
+            )
+        if not 0.0 < self.beta_decay <= 1.0:
+            raise ValueError(f"beta_decay must be in (0, 1], got {self.beta_decay}")
+        if self.coin not in ("step", "episode"):
+            raise ValueError(f"coin must be 'step' or 'episode', got {self.coin!r}")
+        if self.bc_epochs < 1 or self.bc_batch_size < 1:
+            raise ValueError("bc_epochs and bc_batch_size must be >= 1")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+class ConstantBeta(BetaSchedule):
+    """``beta`` at every round (picklable, unlike a lambda)."""
+
+    def __init__(self, beta: float) -> None:
+        self.beta = beta
+
+    def __call__(self, round_num: int) -> float:
+        return self.beta
+
+
+class ExponentialBeta(BetaSchedule):
+    """``beta * decay ** round``."""
+
+    def __init__(self, beta: float, decay: float) -> None:
+        self.beta, self.decay = beta, decay
+
+    def __call__(self, round_num: int) -> float:
+        return self.beta * self.decay**round_num
+
+
+class TopKCollector(InteractiveTrajectoryCollector):
+    """imitation's DAgger collector, with the policy acting by its deterministic top-k.
+
+    The stock collector samples the robot action stochastically (about half the candidates, not
+    k) and flips the coin per step only. This one executes ``policy.predict(obs,
+    deterministic=True)`` (exactly k ones), flips per step or once per episode, and records for
+    every step whether the expert's action was executed.
+    """
+
+    def __init__(
+        self,
+        venv: VecEnv,
+        policy: IALEPolicy,
+        beta: float,
+        save_dir: Path,
+        rng: np.random.Generator,
+        coin: str = "step",
+        on_step: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
+        super().__init__(venv, self._robot_acts, beta, save_dir, rng)
+        self.policy = policy
+        self.coin = coin
+        self.on_step = on_step
+        self.expert_executed: list[bool] = []
+        self._episode_robot = np.zeros(venv.num_envs, dtype=bool)
+
+    def _robot_acts(self, obs: np.ndarray) -> np.ndarray:
+        return self.policy.predict(obs, deterministic=True)[0]
+
+    def _flip(self, size: int) -> np.ndarray:
+        return self.rng.uniform(0, 1, size=size) > self.beta  # True: the robot acts
+
+    def reset(self) -> np.ndarray:
+        obs = super().reset()
+        self._episode_robot = self._flip(self.num_envs)
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        assert self._is_reset and self._last_obs is not None, "call reset() before step()"
+        robot = self._flip(self.num_envs) if self.coin == "step" else self._episode_robot
+        executed = np.array(actions)
+        if robot.any():
+            executed[robot] = self._robot_acts(self._last_obs[robot])
+        self.expert_executed.extend((~robot).tolist())
+        self._last_user_actions = actions
+        self.venv.step_async(executed)
+
+    def step_wait(self):
+        obs, rews, dones, infos = super().step_wait()
+        if self.coin == "episode" and dones.any():
+            self._episode_robot[dones] = self._flip(int(dones.sum()))
+        if self.on_step is not None:
+            self.on_step(infos)
+        return obs, rews, dones, infos
+
+
+@dataclass
+class DAggerResult:
+    """What :func:`train_dagger` returns: the trained policy, the per-round log, the oracle."""
+
+    policy: IALEPolicy
+    log: list[dict[str, Any]] = field(default_factory=list)
+    oracle: BestExpertOracle | None = None
+    states: np.ndarray | None = None
+    actions: np.ndarray | None = None
+
+
+def _derive(*keys: int) -> int:
+    return int(np.random.SeedSequence(list(keys)).generate_state(1, dtype=np.uint64)[0] % (2**31))
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _reset_parameters(policy: IALEPolicy) -> None:
+    for module in policy.modules():
+        if module is not policy and hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+
+
+def agreement(pred: np.ndarray, target: np.ndarray) -> float:
+    """Mean fraction of the target's selections that the prediction also selects."""
+    pred, target = np.asarray(pred) > 0.5, np.asarray(target) > 0.5
+    return float(((pred & target).sum(-1) / np.maximum(target.sum(-1), 1)).mean())
+
+
+@torch.no_grad()
+def imitation_loss(policy: IALEPolicy, states: np.ndarray, actions: np.ndarray) -> float:
+    """Mean over states of the summed per-candidate BCE (Eq. 3), as BC minimises it."""
+    obs = torch.as_tensor(states, device=policy.device)
+    acts = torch.as_tensor(actions, device=policy.device).float()
+    return float(-policy.evaluate_actions(obs, acts)[1].mean())
+
+
+def train_dagger(
+    env: gym.Env | VecEnv,
+    cfg: DAggerConfig,
+    out_dir: str | os.PathLike,
+    resume: bool = False,
+    progress: bool = True,
+    settings: dict[str, Any] | None = None,
+) -> DAggerResult:
+    """Train an :class:`IALEPolicy` to imitate the best-expert oracle with DAgger.
+
+    Args:
+        env: An IALE env (or a VecEnv of them, e.g. ``SubprocVecEnv``).
+        cfg: DAgger settings.
+        out_dir: Where the checkpoint, ``policy.zip``, ``log.csv``, TensorBoard scalars and
+            imitation's scratch files go.
+        resume: Continue from ``out_dir/checkpoint.pt`` if present (the settings must match).
+        progress: Show a live progress bar (episode, AL step, labeled count, ETA).
+        settings: Extra settings (e.g. the env's) stored in and checked against the checkpoint.
+
+    Returns:
+        The trained policy, the per-round log rows and the oracle (with its win counts).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    venv = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])
+    al_cfg = venv.get_attr("config")[0]
+    run_settings = {"dagger": dataclasses.asdict(cfg), **(settings or {})}
+    run_settings["dagger"].pop("episodes")  # a resumed run may extend the number of rounds
+
+    policy = IALEPolicy(
+        venv.observation_space,
+        venv.action_space,
+        lr_schedule=ConstantLR(cfg.lr),
+        acquisition_size=al_cfg.acquisition_size,
+        class_weights=cfg.class_weights,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_derive(cfg.seed, 0xC0FFEE))
+        _reset_parameters(policy)
+    policy = policy.to(cfg.device)
+    logger = imit_logger.configure(folder=str(out / "imitation"), format_strs=["csv"])
+    bc_trainer = bc.BC(
+        observation_space=venv.observation_space,
+        action_space=venv.action_space,
+        rng=np.random.default_rng(cfg.seed),
+        policy=policy,
+        batch_size=cfg.bc_batch_size,
+        optimizer_cls=torch.optim.Adam,
+        optimizer_kwargs={"lr": cfg.lr},
+        ent_weight=0.0,
+        l2_weight=0.0,
+        device=cfg.device,
+        custom_logger=logger,
+    )
+    schedule: BetaSchedule = (
+        ConstantBeta(cfg.beta)
+        if cfg.beta_schedule == "constant"
+        else ExponentialBeta(cfg.beta, cfg.beta_decay)
+    )
+    scratch = out / "scratch"
+    start, states, actions, log = 0, [], [], []
+    ckpt_path = out / CHECKPOINT
+    if resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=cfg.device, weights_only=False)
+        if ckpt["settings"] != run_settings:
+            raise ValueError(
+                f"{ckpt_path} was written with other settings; resume with the same flags or "
+                f"use another --out. Saved: {ckpt['settings']}; now: {run_settings}"
+            )
+        start, log = ckpt["round"], ckpt["log"]
+        states, actions = [ckpt["states"]], [ckpt["actions"]]
+        policy.load_state_dict(ckpt["policy"])
+        bc_trainer.optimizer.load_state_dict(ckpt["optimizer"])
+    shutil.rmtree(scratch / "demos", ignore_errors=True)
+    trainer = DAggerTrainer(
+        venv=venv,
+        scratch_dir=scratch,
+        rng=np.random.default_rng(cfg.seed),
+        beta_schedule=schedule,
+        bc_trainer=bc_trainer,
+        custom_logger=logger,
+    )
+    if start:
+        _restore_demos(trainer, np.concatenate(states), np.concatenate(actions), start)
+    oracle = BestExpertOracle(venv)
+    steps = al_cfg.steps_per_episode
+    bar = _progress_bar(cfg.episodes * steps, start * steps, progress)
+    writer = _tensorboard(out / "tb")
+    try:
+        for rnd in range(start, cfg.episodes):
+            t0 = time.perf_counter()
+            venv.seed(_derive(cfg.seed, rnd, 1))
+            won_before = Counter(oracle.winners)
+
+            def on_step(infos, rnd=rnd):
+                bar.update(1)
+                bar.set_postfix(
+                    episode=f"{rnd + 1}/{cfg.episodes}",
+                    step=infos[0]["step"],
+                    labeled=infos[0]["labeled"],
+                )
+
+            collector = TopKCollector(
+                venv,
+                policy,
+                schedule(rnd),
+                trainer._demo_dir_path_for_round(),
+                np.random.default_rng(_derive(cfg.seed, rnd, 2)),
+                cfg.coin,
+                on_step,
+            )
+            trajs = rollout.generate_trajectories(
+                policy=oracle,
+                venv=collector,
+                sample_until=rollout.make_sample_until(min_timesteps=None, min_episodes=1),
+                deterministic_policy=True,
+                rng=np.random.default_rng(_derive(cfg.seed, rnd, 3)),
+            )
+            ep_states = np.concatenate([t.obs[:-1] for t in trajs]).astype(np.float32)
+            ep_actions = np.concatenate([t.acts for t in trajs]).astype(np.int8)
+            agree = agreement(policy.predict(ep_states, deterministic=True)[0], ep_actions)
+            states.append(ep_states)
+            actions.append(ep_actions)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(_derive(cfg.seed, rnd, 4))
+                if cfg.reinit_policy:
+                    _reset_parameters(policy)
+                    bc_trainer.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+                trainer.extend_and_update(
+                    {"n_epochs": cfg.bc_epochs, "log_rollouts_venv": None, "progress_bar": False}
+                )
+            all_states, all_actions = np.concatenate(states), np.concatenate(actions)
+            won = Counter(oracle.winners) - won_before
+            last_info = trajs[-1].infos[-1] if trajs[-1].infos is not None else {}
+            row = {
+                "episode": rnd + 1,
+                "pairs": len(all_actions),
+                "loss": imitation_loss(policy, all_states, all_actions),
+                "agreement": agree,
+                "expert_executed": float(np.mean(collector.expert_executed)),
+                "beta": schedule(rnd),
+                "final_test_accuracy": float(last_info.get("test_accuracy", float("nan"))),
+                "wins": json.dumps(dict(sorted(won.items()))),
+                "wall_s": time.perf_counter() - t0,
+            }
+            log.append(row)
+            _atomic_torch_save(
+                {
+                    "round": rnd + 1,
+                    "policy": policy.state_dict(),
+                    "optimizer": bc_trainer.optimizer.state_dict(),
+                    "states": all_states,
+                    "actions": all_actions,
+                    "log": log,
+                    "settings": run_settings,
+                },
+                ckpt_path,
+            )
+            _write_round(out, log, writer, policy)
+            states, actions = [all_states], [all_actions]
+            bar.write(
+                f"episode {row['episode']:3d} | pairs {row['pairs']:5d} | loss {row['loss']:.4f} | "
+                f"agreement {row['agreement']:.3f} | expert executed {row['expert_executed']:.2f} | "
+                f"wins {row['wins']} | test acc {row['final_test_accuracy']:.4f} | "
+                f"{row['wall_s']:.1f}s"
+            )
+    finally:
+        bar.close()
+        writer.close()
+    all_states = np.concatenate(states) if states else None
+    all_actions = np.concatenate(actions) if actions else None
+    return DAggerResult(policy, log, oracle, all_states, all_actions)
+
+
+class ConstantLR:
+    """A picklable constant learning-rate schedule for SB3."""
+
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+
+    def __call__(self, progress_remaining: float) -> float:
+        return self.lr
+
+
+def _restore_demos(
+    trainer: DAggerTrainer, states: np.ndarray, actions: np.ndarray, rounds: int
+) -> None:
+    """Put the checkpoint's aggregated pairs where imitation's trainer loads them from.
+
+    They become one trajectory of round 0 (rounds 1..rounds-1 stay empty); imitation then
+    concatenates them before the new round's pairs, in the same order as an uninterrupted run.
+    """
+    obs = np.concatenate([states, states[-1:]])  # a trajectory has one more obs than acts
+    traj = types.TrajectoryWithRew(
+        obs=obs, acts=actions, infos=None, terminal=True, rews=np.zeros(len(actions), np.float32)
+    )
+    for r in range(rounds):
+        trainer._demo_dir_path_for_round(r).mkdir(parents=True, exist_ok=True)
+    serialize.save(trainer._demo_dir_path_for_round(0) / "restored.npz", [traj])
+    trainer.round_num = rounds
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
+
+
+def _tensorboard(path: Path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(path))
+
+
+def _write_round(out: Path, log: list[dict[str, Any]], writer, policy: IALEPolicy) -> None:
+    """Rewrite ``log.csv`` from the whole log, add the round's scalars, save ``policy.zip``."""
+    tmp = out / (LOG_CSV + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(log[0]))
+        w.writeheader()
+        w.writerows(log)
+    os.replace(tmp, out / LOG_CSV)
+    row = log[-1]
+    for key in (
+        "pairs",
+        "loss",
+        "agreement",
+        "expert_executed",
+        "beta",
+        "final_test_accuracy",
+        "wall_s",
+    ):
+        writer.add_scalar(f"dagger/{key}", row[key], row["episode"])
+    writer.flush()
+    tmp_policy = out / (POLICY + ".tmp.zip")
+    policy.save(str(tmp_policy))
+    os.replace(tmp_policy, out / POLICY)

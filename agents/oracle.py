@@ -1,0 +1,55 @@
+"""The best-expert oracle as a stable-baselines3 policy (the DAgger expert)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+
+import numpy as np
+import torch
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.vec_env import VecEnv
+
+
+class BestExpertOracle(BasePolicy):
+    """Answers every query with each env's ``oracle_action()``.
+
+    The oracle needs the env's internals (labeled set, pool, model), not just the observation, so
+    it asks the envs of ``venv`` through ``env_method``; this works with ``DummyVecEnv`` and
+    ``SubprocVecEnv`` and across auto-resets. Before answering it checks that each observation it
+    is asked about is the env's current one (SHA-256 of the bytes) and raises ``RuntimeError`` if
+    not, so it can never label a state with the decision for another.
+
+    Attributes:
+        winners: How often each expert won, over all queries so far.
+        answers: ``(observation digest, action)`` of every answer, in order (about n bytes each).
+    """
+
+    def __init__(self, venv: VecEnv) -> None:
+        super().__init__(venv.observation_space, venv.action_space)
+        self.venv = venv
+        self.winners: Counter[str] = Counter()
+        self.answers: list[tuple[str, np.ndarray]] = []
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=False):  # noqa: D102
+        obs = np.asarray(observation, dtype=np.float32)
+        if obs.shape != (self.venv.num_envs, *self.observation_space.shape):
+            raise ValueError(
+                f"BestExpertOracle answers one observation per env of its venv "
+                f"({self.venv.num_envs}), got shape {obs.shape}"
+            )
+        digests = self.venv.env_method("observation_digest")
+        for i, digest in enumerate(digests):
+            if hashlib.sha256(np.ascontiguousarray(obs[i]).tobytes()).hexdigest() != digest:
+                raise RuntimeError(
+                    f"env {i}'s current state does not match the observation the oracle was asked "
+                    f"about; query the oracle only with the venv's latest observations"
+                )
+        actions = np.stack(self.venv.env_method("oracle_action"))
+        for result in self.venv.get_attr("last_oracle"):
+            self.winners[result.winner] += 1
+        self.answers.extend(zip(digests, actions))
+        return actions, state
+
+    def _predict(self, observation: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        raise NotImplementedError("BestExpertOracle answers through predict() only")

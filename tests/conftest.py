@@ -1,0 +1,86 @@
+"""Shared fixtures: tiny, learnable synthetic MNIST-like data, as arrays and as IDX files."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from iale_env import ActiveLearningEnv, ALConfig, ALDataset
+
+NUM_CLASSES = 10
+
+
+def synthetic_images(
+    n: int, seed: int, num_classes: int = NUM_CLASSES
+) -> tuple[np.ndarray, np.ndarray]:
+    """``uint8`` 28x28 images: class c is a bright 8x8 square at a class-specific spot, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % num_classes
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, size=(n, 28, 28)).astype(np.uint8)
+    for i, c in enumerate(labels):
+        r, col = 2 + 6 * (c // 4), 2 + 6 * (c % 4)
+        jitter = rng.integers(-1, 2, size=2)
+        r, col = r + jitter[0], col + jitter[1]
+        images[i, max(r, 0) : r + 8, max(col, 0) : col + 8] = rng.integers(180, 256, size=(1,))
+    return images, labels.astype(np.int64)
+
+
+def tiny_dataset(n_train: int = 400, n_test: int = 120, seed: int = 0) -> ALDataset:
+    tx, ty = synthetic_images(n_train, seed)
+    vx, vy = synthetic_images(n_test, seed + 1)
+    return ALDataset.from_arrays(tx, ty, vx, vy, name="tiny")
+
+
+#: A small but complete AL configuration: every code path, seconds per episode.
+TINY = dict(
+    budget=40,
+    initial_labeled=10,
+    acquisition_size=5,
+    subpool_size=20,
+    epochs=3,
+    scoring_size=60,
+    test_size=60,
+    mc_dropout_passes=5,
+    ensemble_size=3,
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_data() -> ALDataset:
+    return tiny_dataset()
+
+
+@pytest.fixture
+def make_env(tiny_data):
+    """Factory: a tiny env over the synthetic data; keyword overrides go to :class:`ALConfig`."""
+
+    def make(**overrides) -> ActiveLearningEnv:
+        return ActiveLearningEnv(ALConfig(**{**TINY, **overrides}), data=tiny_data)
+
+    return make
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write an uncompressed IDX file (the format of the official MNIST files)."""
+    code = 0x08  # unsigned byte
+    header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(
+        ">" + "I" * array.ndim, *array.shape
+    )
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope="session")
+def idx_root(tmp_path_factory) -> Path:
+    """A data root with a tiny MNIST in torchvision's layout (uncompressed IDX files)."""
+    root = tmp_path_factory.mktemp("data")
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split, n, seed in (("train", 400, 0), ("t10k", 120, 1)):
+        images, labels = synthetic_images(n, seed)
+        write_idx(raw / f"{split}-images-idx3-ubyte", images)
+        write_idx(raw / f"{split}-labels-idx1-ubyte", labels)
+    return root

@@ -1,0 +1,118 @@
+"""Data loading, the data root, user arrays and config validation."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import iale_env
+from iale_env import ALConfig, ALDataset, DatasetNotFoundError, load_dataset, resolve_data_dir
+from tests.conftest import TINY, synthetic_images
+
+
+def test_load_dataset_from_idx_files_scaled_to_unit_range(idx_root):
+    ds = load_dataset("mnist", data_dir=idx_root)
+    assert ds.name == "MNIST" and ds.num_classes == 10
+    assert ds.train_x.shape == (400, 1, 28, 28) and ds.test_x.shape == (120, 1, 28, 28)
+    assert ds.train_x.dtype == torch.float32
+    assert 0.0 <= float(ds.train_x.min()) and float(ds.train_x.max()) <= 1.0
+    images, labels = synthetic_images(400, 0)
+    assert torch.equal(ds.train_y, torch.as_tensor(labels))
+    assert torch.allclose(ds.train_x[:, 0], torch.as_tensor(images, dtype=torch.float32) / 255)
+
+
+def test_data_root_resolution_order(monkeypatch, tmp_path):
+    monkeypatch.setenv("IALE_DATA_DIR", str(tmp_path / "env"))
+    assert resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert resolve_data_dir() == tmp_path / "env"
+    monkeypatch.delenv("IALE_DATA_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert resolve_data_dir() == tmp_path / "cache" / "iale-gym" / "datasets"
+
+
+def test_missing_dataset_names_folder_and_fix(tmp_path, monkeypatch):
+    # Make any download attempt fail fast, as it does offline.
+    import torchvision.datasets.mnist as tv_mnist
+
+    def no_network(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", no_network)
+    with pytest.raises(DatasetNotFoundError) as err:
+        load_dataset("FashionMNIST", data_dir=tmp_path)
+    msg = str(err.value)
+    assert str(tmp_path / "FashionMNIST" / "raw") in msg
+    assert "IALE_DATA_DIR" in msg and "--data-dir" in msg
+
+
+def test_unknown_dataset_name():
+    with pytest.raises(ValueError, match="unknown dataset 'CIFAR'"):
+        load_dataset("CIFAR")
+
+
+def test_from_arrays_accepts_any_class_count_and_layout():
+    rng = np.random.default_rng(0)
+    tx = rng.random((50, 3, 16, 16), dtype=np.float32)
+    ds = ALDataset.from_arrays(tx, np.arange(50) % 3, tx[:10], np.arange(10) % 3)
+    assert ds.num_classes == 3 and ds.image_shape == (3, 16, 16)
+    u8 = rng.integers(0, 256, (20, 12, 12), dtype=np.uint8)
+    ds = ALDataset.from_arrays(u8, np.arange(20) % 2, u8, np.arange(20) % 2)
+    assert ds.image_shape == (1, 12, 12) and float(ds.train_x.max()) <= 1.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(train_x=np.ones((5, 4))), "shape"),
+        (dict(train_x=np.full((5, 8, 8), 3.0)), r"\[0, 1\]"),
+        (dict(train_y=np.arange(4)), "differ in length"),
+        (dict(train_y=np.full(5, -1)), "labels must be integers"),
+    ],
+)
+def test_from_arrays_rejects_bad_input(kwargs, match):
+    base = dict(
+        train_x=np.zeros((5, 8, 8), np.float32),
+        train_y=np.arange(5) % 2,
+        test_x=np.zeros((2, 8, 8), np.float32),
+        test_y=np.arange(2),
+    )
+    with pytest.raises(ValueError, match=match):
+        ALDataset.from_arrays(**{**base, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (dict(acquisition_size=30, subpool_size=20), "cannot exceed subpool_size"),
+        (dict(budget=10, initial_labeled=20), "must exceed initial_labeled"),
+        (dict(budget=47), "multiple of acquisition_size"),
+        (dict(experts=("mc_dropout", "oracle9000")), "unknown expert"),
+        (dict(epochs=0), "epochs must be a positive integer"),
+        (dict(action_mode="lenient"), "action_mode"),
+        (dict(fit_mode="parallel"), "mode must be .auto."),
+        (dict(lr=-1.0), "lr must be > 0"),
+    ],
+)
+def test_bad_config_values_raise_clear_errors(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        ALConfig(**{**TINY, **overrides})
+
+
+def test_experts_accepts_comma_string():
+    assert ALConfig(experts="coreset,random").experts == ("coreset", "random")
+
+
+def test_gym_make_registers_all_datasets_and_passes_overrides(idx_root):
+    assert set(iale_env.ENV_IDS.values()) <= set(gym.registry)
+    env = gym.make("IALE-MNIST-v0", data_dir=str(idx_root), **TINY)
+    assert env.unwrapped.config.budget == TINY["budget"]
+    assert env.observation_space.shape == (TINY["subpool_size"], 2 * 128 + 3 * 10)
+    with pytest.raises(ValueError, match="unknown setting"):
+        gym.make("IALE-MNIST-v0", data_dir=str(idx_root), bugdet=10)
+
+
+def test_pool_too_small_for_budget(tiny_data):
+    with pytest.raises(ValueError, match="too few for budget"):
+        iale_env.ActiveLearningEnv(ALConfig(**{**TINY, "budget": 400}), data=tiny_data)

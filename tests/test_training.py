@@ -1,0 +1,65 @@
+"""The fitting entry point: seeding, batched vs sequential equivalence, inference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from iale_env import ClassifierSpec, TrainConfig, build_classifier, fit_models, predict_models
+from iale_env.training import accuracy_of
+
+
+@pytest.fixture(scope="module")
+def xy(tiny_data):
+    return tiny_data.train_x, tiny_data.train_y
+
+
+def _max_weight_diff(a, b) -> float:
+    return max((p - q).abs().max().item() for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_same_seed_same_weights_different_seed_different(xy):
+    x, y = xy
+    cfg = TrainConfig(epochs=2)
+    idx = [torch.arange(30)]
+    (a,), (b,), (c,) = (fit_models(x, y, idx, [s], ClassifierSpec(), cfg) for s in (7, 7, 8))
+    assert _max_weight_diff(a, b) == 0.0
+    assert _max_weight_diff(a, c) > 0.0
+
+
+def test_build_classifier_leaves_global_rng_alone():
+    state = torch.get_rng_state()
+    build_classifier(ClassifierSpec(), seed=3)
+    assert torch.equal(state, torch.get_rng_state())
+
+
+@pytest.mark.parametrize("batch_size", [2048, 16])
+def test_batched_equals_sequential(xy, batch_size):
+    """Index sets of different sizes, full-batch and minibatch: same weights and predictions."""
+    x, y = xy
+    sets = [torch.arange(0, 40), torch.arange(40, 85), torch.arange(5, 40)]
+    seeds = [1, 2, 3]
+    kw = dict(epochs=4, batch_size=batch_size)
+    seq = fit_models(x, y, sets, seeds, ClassifierSpec(), TrainConfig(mode="sequential", **kw))
+    bat = fit_models(x, y, sets, seeds, ClassifierSpec(), TrainConfig(mode="batched", **kw))
+    for a, b in zip(seq, bat):
+        assert _max_weight_diff(a, b) < 1e-4
+    ls, es = predict_models(seq, x[:64], batched=False)
+    lb, eb = predict_models(bat, x[:64], batched=True)
+    assert torch.allclose(ls, lb, atol=1e-3) and torch.allclose(es, eb, atol=1e-3)
+    assert torch.equal(ls.argmax(-1), lb.argmax(-1))
+
+
+def test_training_learns_the_task(xy, tiny_data):
+    x, y = xy
+    (model,) = fit_models(x, y, [torch.arange(200)], [0], ClassifierSpec(), TrainConfig(epochs=30))
+    (acc,) = accuracy_of([model], tiny_data.test_x, tiny_data.test_y)
+    assert acc > 0.8
+
+
+def test_fit_models_rejects_mismatched_inputs(xy):
+    x, y = xy
+    with pytest.raises(ValueError, match="index sets but"):
+        fit_models(x, y, [torch.arange(3)], [1, 2], ClassifierSpec(), TrainConfig(epochs=1))
+    with pytest.raises(ValueError, match="at least one example"):
+        fit_models(x, y, [torch.arange(0)], [1], ClassifierSpec(), TrainConfig(epochs=1))
