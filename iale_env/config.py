@@ -34,8 +34,13 @@ class ALConfig:
         pool_size: Cap on the unlabeled pool (``None`` = every training image not held out).
         mc_dropout_passes: Stochastic passes of the MC-Dropout expert.
         ensemble_size: Ensemble members, the current model included.
-        fit_mode: ``"batched"``, ``"sequential"`` or ``"auto"`` (batched on CUDA only)
-            classifier fitting; batched and sequential give the same models.
+        fit_mode: ``"batched"`` (all models of a step trained together) or ``"sequential"``
+            classifier fitting; both give the same models.
+        vectorize: Batched fitting as one vmapped pass (``None``: on CUDA only); see
+            :class:`~iale_env.training.TrainConfig`.
+        eager_ensemble: Train the ensemble's extra members together with M in every
+            ``reset``/``step`` (one batched fit), for runs that query the oracle at every step
+            (DAgger). Otherwise they are trained on first use and cached per state.
     """
 
     dataset: str = "MNIST"
@@ -55,7 +60,9 @@ class ALConfig:
     pool_size: int | None = None
     mc_dropout_passes: int = 20
     ensemble_size: int = 5
-    fit_mode: FitMode = "auto"
+    fit_mode: FitMode = "batched"
+    vectorize: bool | None = None
+    eager_ensemble: bool = False
 
     def __post_init__(self) -> None:
         from iale_env.experts import EXPERTS  # late import: experts import the training module
@@ -102,12 +109,12 @@ class ALConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-        TrainConfig(self.epochs, self.batch_size, self.lr, self.fit_mode)  # validates fit_mode
+        self.train  # noqa: B018 - validates fit_mode
 
     @property
     def train(self) -> TrainConfig:
         """The classifier's training protocol."""
-        return TrainConfig(self.epochs, self.batch_size, self.lr, self.fit_mode)
+        return TrainConfig(self.epochs, self.batch_size, self.lr, self.fit_mode, self.vectorize)
 
     @property
     def steps_per_episode(self) -> int:

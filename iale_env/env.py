@@ -128,7 +128,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
                 "badge",
             )
         }
-        self._batched = cfg.train.resolved_mode(self.device) == "batched"
+        self._batched = cfg.fit_mode == "batched" and cfg.train.vectorized(self.device)
         self._model: Classifier | None = None
         self._terminated = False
 
@@ -267,14 +267,13 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         return ctx
 
     def _ensemble(self, size: int) -> list[Classifier]:
-        """``size`` models trained on the labeled set: M, then extra members (cached per state)."""
-        members = self._cache.setdefault("ensemble", [])
-        missing = size - 1 - len(members)
+        """``size`` models trained on the labeled set: M, then extra members (kept per state)."""
+        missing = size - 1 - len(self._members)
         if missing > 0:
             n_lab = len(self._labeled)
             labeled = torch.as_tensor(self._labeled, device=self.device)
-            seeds = [self._seed(_ENSEMBLE, n_lab, len(members) + i) for i in range(missing)]
-            members.extend(
+            seeds = [self._seed(_ENSEMBLE, n_lab, len(self._members) + i) for i in range(missing)]
+            self._members.extend(
                 fit_models(
                     self.data.train_x,
                     self.data.train_y,
@@ -284,7 +283,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
                     self.config.train,
                 )
             )
-        return [self._model, *members[: size - 1]]  # type: ignore[list-item]
+        return [self._model, *self._members[: size - 1]]  # type: ignore[list-item]
 
     # ------------------------------------------------------------------ state accessors
     @property
@@ -348,16 +347,21 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         return np.concatenate(picks).astype(np.int64)
 
     def _fit_main(self) -> None:
+        """Train M on the labeled set (with the ensemble's members, if eager) and score it."""
+        cfg, n_lab = self.config, len(self._labeled)
         labeled = torch.as_tensor(self._labeled, device=self.device)
-        seed = self._seed(_MAIN, len(self._labeled))
-        (self._model,) = fit_models(
+        seeds = [self._seed(_MAIN, n_lab)]
+        if cfg.eager_ensemble and "ensemble" in cfg.experts:
+            seeds += [self._seed(_ENSEMBLE, n_lab, i) for i in range(cfg.ensemble_size - 1)]
+        models = fit_models(
             self.data.train_x,
             self.data.train_y,
-            [labeled],
-            [seed],
+            [labeled] * len(seeds),
+            seeds,
             self.classifier_spec,
-            self.config.train,
+            cfg.train,
         )
+        self._model, self._members = models[0], models[1:]
         self._scoring_accuracy = self._accuracy([self._model], self._scoring_x())[0]
         self._test_accuracy = self._accuracy([self._model], (self._test_x, self._test_y))[0]
 

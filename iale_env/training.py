@@ -29,7 +29,7 @@ from iale_env.classifier import (
     make_generator,
 )
 
-FitMode = Literal["auto", "batched", "sequential"]
+FitMode = Literal["batched", "sequential"]
 
 # Offset between a model's init seed and its dropout/shuffle generator seed, so the two streams
 # are not the same Mersenne Twister sequence.
@@ -45,15 +45,20 @@ class TrainConfig:
         epochs: Passes over the labeled set (100; no early stopping).
         batch_size: Minibatch size (2048, larger than the budget: full-batch training).
         lr: Adam learning rate.
-        mode: ``"batched"`` (all models of one call as one vmapped computation),
-            ``"sequential"`` (one model after the other; the reference) or ``"auto"`` (batched
-            on CUDA, sequential on the CPU, where vmapped convolutions are slower than a loop).
+        mode: ``"batched"``: all models of one call train together (one stacked parameter
+            set, one optimizer, one loss per step); ``"sequential"``: one model after the
+            other (the reference). Both give the same weights.
+        vectorize: In batched mode, compute the models' forward/backward as one ``vmap``-ed
+            pass (``True``) or model by model within the same step (``False``). ``None``
+            (default): vectorize on CUDA, where launch overhead dominates, and not on the CPU,
+            where vmapped (grouped) convolutions are slower than a loop.
     """
 
     epochs: int = 100
     batch_size: int = 2048
     lr: float = 1e-3
-    mode: FitMode = "auto"
+    mode: FitMode = "batched"
+    vectorize: bool | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -62,14 +67,12 @@ class TrainConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.mode not in ("auto", "batched", "sequential"):
-            raise ValueError(f"mode must be 'auto', 'batched' or 'sequential', got {self.mode!r}")
+        if self.mode not in ("batched", "sequential"):
+            raise ValueError(f"mode must be 'batched' or 'sequential', got {self.mode!r}")
 
-    def resolved_mode(self, device: torch.device) -> FitMode:
-        """``mode`` with ``"auto"`` resolved for ``device``."""
-        if self.mode != "auto":
-            return self.mode
-        return "batched" if device.type == "cuda" else "sequential"
+    def vectorized(self, device: torch.device) -> bool:
+        """Whether batched fitting on ``device`` uses one vmapped pass over the models."""
+        return device.type == "cuda" if self.vectorize is None else self.vectorize
 
 
 def fit_models(
@@ -100,7 +103,7 @@ def fit_models(
         raise ValueError("every index set must hold at least one example")
     device = x.device
     sets = [torch.as_tensor(idx, dtype=torch.long, device=device) for idx in index_sets]
-    if cfg.resolved_mode(device) == "sequential":
+    if cfg.mode == "sequential":
         return [_fit_one(x, y, idx, s, spec, cfg) for idx, s in zip(sets, seeds)]
     # Models that take the same number of minibatches per epoch share one vmapped computation.
     groups: dict[int, list[int]] = {}
@@ -162,6 +165,7 @@ def _fit_group(
     spec: ClassifierSpec,
     cfg: TrainConfig,
 ) -> list[Classifier]:
+    """Train models with the same number of minibatches per epoch as one stacked computation."""
     device = x.device
     models = [build_classifier(spec, s, device) for s in seeds]
     params = {k: v.clone().requires_grad_(True) for k, v in stack_params(models).items()}
@@ -174,23 +178,44 @@ def _fit_group(
         ce = F.cross_entropy(logits, yb, reduction="none")
         return (ce * wb).sum() / wb.sum()
 
-    batched_loss = vmap(loss_one)
+    if cfg.vectorized(device):
+        vectorized_loss = vmap(loss_one)
+
+        def batched_loss(xb, yb, wb, m1, m2, sizes):
+            return vectorized_loss(params, xb, yb, wb, m1, m2)
+
+    else:  # the same step, model by model: on the CPU a loop of convolutions beats vmap's
+
+        def batched_loss(xb, yb, wb, m1, m2, sizes):
+            return torch.stack(
+                [
+                    loss_one(
+                        {k: v[m] for k, v in params.items()},
+                        xb[m, :n],
+                        yb[m, :n],
+                        wb[m, :n],
+                        m1[m, :n],
+                        m2[m, :n],
+                    )
+                    for m, n in enumerate(sizes)
+                ]
+            )
+
+    # Full-batch training (the default protocol): the padded batch is the same every epoch, so
+    # gather it once; only the dropout masks change.
+    full = all(len(idx) <= cfg.batch_size for idx in sets)
+    fixed = _padded_batch(x, y, sets, device) if full else None
     for _ in range(cfg.epochs):
         per_model = [_epoch_batches(len(idx), cfg, g, device) for idx, g in zip(sets, gens)]
         for j in range(len(per_model[0])):
             rows = [sets[m][per_model[m][j]] for m in range(n_models)]
-            width = max(len(r) for r in rows)
-            idx = torch.zeros((n_models, width), dtype=torch.long, device=device)
-            w = torch.zeros((n_models, width), device=device)
+            xb, yb, w = fixed if fixed is not None else _padded_batch(x, y, rows, device)
+            width = w.shape[1]
             m1 = torch.zeros((n_models, width, *spec.conv_mask_shape), device=device)
             m2 = torch.zeros((n_models, width, spec.embedding_dim), device=device)
             for m, r in enumerate(rows):
-                idx[m, : len(r)] = r
-                w[m, : len(r)] = 1.0
-                d1, d2 = draw_dropout_masks(spec, len(r), gens[m], device)
-                m1[m, : len(r)] = d1
-                m2[m, : len(r)] = d2
-            loss = batched_loss(params, x[idx], y[idx], w, m1, m2).sum()
+                m1[m, : len(r)], m2[m, : len(r)] = draw_dropout_masks(spec, len(r), gens[m], device)
+            loss = batched_loss(xb, yb, w, m1, m2, [len(r) for r in rows]).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -198,6 +223,19 @@ def _fit_group(
         model.load_state_dict({k: v[m].detach().clone() for k, v in params.items()})
         model.eval()
     return models
+
+
+def _padded_batch(
+    x: torch.Tensor, y: torch.Tensor, rows: list[torch.Tensor], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images ``(M, width, ...)``, labels and 0/1 weights of per-model row sets, zero-padded."""
+    width = max(len(r) for r in rows)
+    idx = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+    w = torch.zeros((len(rows), width), device=device)
+    for m, r in enumerate(rows):
+        idx[m, : len(r)] = r
+        w[m, : len(r)] = 1.0
+    return x[idx], y[idx], w
 
 
 @torch.no_grad()
@@ -246,13 +284,18 @@ def mc_dropout_probs(
     generator: torch.Generator,
     chunk: int = _EVAL_CHUNK,
 ) -> torch.Tensor:
-    """Softmax outputs ``(passes, N, K)`` of ``passes`` stochastic (dropout-on) forward passes."""
+    """Softmax outputs ``(passes, N, K)`` of ``passes`` stochastic (dropout-on) forward passes.
+
+    The passes run as one forward over ``passes`` stacked copies of each chunk of ``x``; masks
+    are drawn pass by pass from ``generator``.
+    """
     spec = model.spec
+    per_chunk = max(1, chunk // passes)
     out = []
-    for _ in range(passes):
-        probs = []
-        for c in x.split(chunk):
-            masks = draw_dropout_masks(spec, len(c), generator, x.device)
-            probs.append(F.softmax(model(c, masks), dim=-1))
-        out.append(torch.cat(probs))
-    return torch.stack(out)
+    for c in x.split(per_chunk):
+        masks = [draw_dropout_masks(spec, len(c), generator, x.device) for _ in range(passes)]
+        m1 = torch.cat([m[0] for m in masks])
+        m2 = torch.cat([m[1] for m in masks])
+        logits = model(c.repeat(passes, 1, 1, 1), (m1, m2))
+        out.append(F.softmax(logits, dim=-1).view(passes, len(c), -1))
+    return torch.cat(out, dim=1)

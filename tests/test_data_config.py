@@ -91,7 +91,7 @@ def test_from_arrays_rejects_bad_input(kwargs, match):
         (dict(experts=("mc_dropout", "oracle9000")), "unknown expert"),
         (dict(epochs=0), "epochs must be a positive integer"),
         (dict(action_mode="lenient"), "action_mode"),
-        (dict(fit_mode="parallel"), "mode must be .auto."),
+        (dict(fit_mode="parallel"), "mode must be .batched."),
         (dict(lr=-1.0), "lr must be > 0"),
     ],
 )

@@ -243,8 +243,10 @@ def test_sb3_env_checker(make_env):
         check_env(make_env(), warn=True)
 
 
-def test_batched_and_sequential_envs_follow_the_same_episode(make_env):
-    a, b = make_env(fit_mode="batched"), make_env(fit_mode="sequential")
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_batched_and_sequential_envs_follow_the_same_episode(make_env, vectorize):
+    a = make_env(fit_mode="batched", vectorize=vectorize, eager_ensemble=True)
+    b = make_env(fit_mode="sequential")
     oa, _ = a.reset(seed=9)
     ob, _ = b.reset(seed=9)
     np.testing.assert_allclose(oa, ob, atol=1e-3)

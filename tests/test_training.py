@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from iale_env import ClassifierSpec, TrainConfig, build_classifier, fit_models, predict_models
-from iale_env.training import accuracy_of
+from iale_env.classifier import make_generator
+from iale_env.training import accuracy_of, mc_dropout_probs
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +34,18 @@ def test_build_classifier_leaves_global_rng_alone():
     assert torch.equal(state, torch.get_rng_state())
 
 
+@pytest.mark.parametrize("vectorize", [True, False])
 @pytest.mark.parametrize("batch_size", [2048, 16])
-def test_batched_equals_sequential(xy, batch_size):
+def test_batched_equals_sequential(xy, batch_size, vectorize):
     """Index sets of different sizes, full-batch and minibatch: same weights and predictions."""
     x, y = xy
     sets = [torch.arange(0, 40), torch.arange(40, 85), torch.arange(5, 40)]
     seeds = [1, 2, 3]
     kw = dict(epochs=4, batch_size=batch_size)
     seq = fit_models(x, y, sets, seeds, ClassifierSpec(), TrainConfig(mode="sequential", **kw))
-    bat = fit_models(x, y, sets, seeds, ClassifierSpec(), TrainConfig(mode="batched", **kw))
+    bat = fit_models(
+        x, y, sets, seeds, ClassifierSpec(), TrainConfig(mode="batched", vectorize=vectorize, **kw)
+    )
     for a, b in zip(seq, bat):
         assert _max_weight_diff(a, b) < 1e-4
     ls, es = predict_models(seq, x[:64], batched=False)
@@ -63,3 +67,16 @@ def test_fit_models_rejects_mismatched_inputs(xy):
         fit_models(x, y, [torch.arange(3)], [1, 2], ClassifierSpec(), TrainConfig(epochs=1))
     with pytest.raises(ValueError, match="at least one example"):
         fit_models(x, y, [torch.arange(0)], [1], ClassifierSpec(), TrainConfig(epochs=1))
+
+
+def test_mc_dropout_passes_are_stochastic_and_seeded(xy):
+    x, _ = xy
+    model = build_classifier(ClassifierSpec(), seed=0)
+    a = mc_dropout_probs(model, x[:7], passes=5, generator=make_generator(1, "cpu"), chunk=12)
+    b = mc_dropout_probs(model, x[:7], passes=5, generator=make_generator(1, "cpu"))
+    assert (
+        a.shape == b.shape and a.shape == (5, 7, 10) and torch.allclose(a.sum(-1), torch.ones(5, 7))
+    )
+    assert not torch.allclose(a[0], a[1])  # dropout differs between passes
+    c = mc_dropout_probs(model, x[:7], passes=5, generator=make_generator(1, "cpu"))
+    assert torch.equal(b, c)
