@@ -165,7 +165,56 @@ def _fit_group(
     spec: ClassifierSpec,
     cfg: TrainConfig,
 ) -> list[Classifier]:
-    """Train models with the same number of minibatches per epoch as one stacked computation."""
+    """Train models with the same number of minibatches per epoch together: one optimizer,
+    one summed loss and one step for all of them (vmapped, or model by model on the CPU)."""
+    if cfg.vectorized(x.device):
+        return _fit_group_vmap(x, y, sets, seeds, spec, cfg)
+    return _fit_group_loop(x, y, sets, seeds, spec, cfg)
+
+
+def _fit_group_loop(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    sets: list[torch.Tensor],
+    seeds: list[int],
+    spec: ClassifierSpec,
+    cfg: TrainConfig,
+) -> list[Classifier]:
+    """Each model keeps its own parameter tensors (no stacked-gradient scatter); one Adam over
+    all of them and one backward of the summed losses per step."""
+    device = x.device
+    models = [build_classifier(spec, s, device).train() for s in seeds]
+    opt = torch.optim.Adam([p for m in models for p in m.parameters()], lr=cfg.lr)
+    gens = [_generator_for(s, device) for s in seeds]
+    full = all(len(idx) <= cfg.batch_size for idx in sets)
+    fixed = [(x[idx], y[idx]) for idx in sets] if full else None
+    for _ in range(cfg.epochs):
+        per_model = [_epoch_batches(len(idx), cfg, g, device) for idx, g in zip(sets, gens)]
+        for j in range(len(per_model[0])):
+            losses = []
+            for m, model in enumerate(models):
+                if fixed is not None:
+                    xb, yb = fixed[m]
+                else:
+                    rows = sets[m][per_model[m][j]]
+                    xb, yb = x[rows], y[rows]
+                masks = draw_dropout_masks(spec, len(yb), gens[m], device)
+                losses.append(F.cross_entropy(model(xb, masks), yb))
+            opt.zero_grad(set_to_none=True)
+            torch.stack(losses).sum().backward()
+            opt.step()
+    return [m.eval() for m in models]
+
+
+def _fit_group_vmap(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    sets: list[torch.Tensor],
+    seeds: list[int],
+    spec: ClassifierSpec,
+    cfg: TrainConfig,
+) -> list[Classifier]:
+    """Stacked parameters; the models' forward/backward is one vmapped pass (padded, masked)."""
     device = x.device
     models = [build_classifier(spec, s, device) for s in seeds]
     params = {k: v.clone().requires_grad_(True) for k, v in stack_params(models).items()}
@@ -178,29 +227,7 @@ def _fit_group(
         ce = F.cross_entropy(logits, yb, reduction="none")
         return (ce * wb).sum() / wb.sum()
 
-    if cfg.vectorized(device):
-        vectorized_loss = vmap(loss_one)
-
-        def batched_loss(xb, yb, wb, m1, m2, sizes):
-            return vectorized_loss(params, xb, yb, wb, m1, m2)
-
-    else:  # the same step, model by model: on the CPU a loop of convolutions beats vmap's
-
-        def batched_loss(xb, yb, wb, m1, m2, sizes):
-            return torch.stack(
-                [
-                    loss_one(
-                        {k: v[m] for k, v in params.items()},
-                        xb[m, :n],
-                        yb[m, :n],
-                        wb[m, :n],
-                        m1[m, :n],
-                        m2[m, :n],
-                    )
-                    for m, n in enumerate(sizes)
-                ]
-            )
-
+    batched_loss = vmap(loss_one)
     # Full-batch training (the default protocol): the padded batch is the same every epoch, so
     # gather it once; only the dropout masks change.
     full = all(len(idx) <= cfg.batch_size for idx in sets)
@@ -215,7 +242,7 @@ def _fit_group(
             m2 = torch.zeros((n_models, width, spec.embedding_dim), device=device)
             for m, r in enumerate(rows):
                 m1[m, : len(r)], m2[m, : len(r)] = draw_dropout_masks(spec, len(r), gens[m], device)
-            loss = batched_loss(xb, yb, w, m1, m2, [len(r) for r in rows]).sum()
+            loss = batched_loss(params, xb, yb, w, m1, m2).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -75,12 +75,13 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 
 @pytest.fixture(scope="session")
 def idx_root(tmp_path_factory) -> Path:
-    """A data root with a tiny MNIST in torchvision's layout (uncompressed IDX files)."""
+    """A data root with tiny MNIST and FashionMNIST in torchvision's layout (uncompressed IDX)."""
     root = tmp_path_factory.mktemp("data")
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for split, n, seed in (("train", 400, 0), ("t10k", 120, 1)):
-        images, labels = synthetic_images(n, seed)
-        write_idx(raw / f"{split}-images-idx3-ubyte", images)
-        write_idx(raw / f"{split}-labels-idx1-ubyte", labels)
+    for offset, name in enumerate(("MNIST", "FashionMNIST")):
+        raw = root / name / "raw"
+        raw.mkdir(parents=True)
+        for split, n, seed in (("train", 400, 0), ("t10k", 120, 1)):
+            images, labels = synthetic_images(n, seed + 10 * offset)
+            write_idx(raw / f"{split}-images-idx3-ubyte", images)
+            write_idx(raw / f"{split}-labels-idx1-ubyte", labels)
     return root

@@ -140,6 +140,39 @@ def test_dagger_stores_oracle_labels_and_executes_expert_with_prob_beta(make_env
         assert res_b.log[0]["expert_executed"] == beta
 
 
+def test_dagger_options_coin_per_episode_exponential_beta_reinit_weights(make_env, tmp_path):
+    res, _ = _run(
+        make_env,
+        tmp_path / "opts",
+        episodes=3,
+        beta=0.5,
+        beta_schedule="exponential",
+        beta_decay=0.5,
+        coin="episode",
+        reinit_policy=True,
+        class_weights=(0.9, 0.1),
+        bc_epochs=2,
+    )
+    assert [row["beta"] for row in res.log] == [0.5, 0.25, 0.125]
+    assert all(row["expert_executed"] in (0.0, 1.0) for row in res.log)  # one coin per episode
+    assert res.policy.class_weights == (0.9, 0.1)
+
+
+def test_trained_policy_transfers_to_fashion_mnist_env(make_env, tmp_path, idx_root):
+    import gymnasium as gym
+
+    _run(make_env, tmp_path / "t", episodes=1, bc_epochs=2)
+    env = gym.make("IALE-FashionMNIST-v0", data_dir=str(idx_root), **{**TINY, "subpool_size": 25})
+    policy = load_policy(str(tmp_path / "t" / "policy.zip"), env=env)
+    obs, _ = env.reset(seed=0)
+    done = False
+    while not done:
+        action, _ = policy.predict(obs, deterministic=True)
+        obs, _, done, _, info = env.step(action)
+        assert not info["repaired"]
+    assert info["labeled"] == TINY["budget"]
+
+
 def test_dagger_policy_learns_a_learnable_oracle(make_env, tmp_path):
     """With a margin-only oracle (a function of the state), agreement beats chance (k/n=0.25)."""
     res, env = _run(
