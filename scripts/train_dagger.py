@@ -21,11 +21,11 @@ PRESETS: dict[str, dict] = {
     # The same pipeline as the paper, small enough for a 2-core CPU in a few minutes.
     "smoke": dict(
         dataset="MNIST",
-        episodes=3,
-        budget=60,
+        episodes=4,
+        budget=80,
         initial=20,
         acquisition=10,
-        subpool=50,
+        subpool=100,
         epochs=20,
         experts="mc_dropout,ensemble",
         beta=0.5,
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             test_size=s["test_size"],
             experts=tuple(s["experts"].split(",")),
             device=args.device,
+            eager_ensemble=True,  # the oracle runs at every step: train M + members together
         )
         dagger = DAggerConfig(
             episodes=s["episodes"],
