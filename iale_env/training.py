@@ -1,12 +1,14 @@
 """The one entry point for fitting classifiers, and batched inference.
 
 :func:`fit_models` trains a *list* of freshly initialised models, each on its own index set and
-from its own seed. In ``"batched"`` mode all models of a call train as one computation: their
-parameters are stacked along a model axis and the forward/backward pass is
-``vmap``-ed over the model axis; index sets of different sizes are padded and masked. Adam is
-element-wise, so one Adam over the stacked parameters is exactly one Adam per model. In
-``"sequential"`` mode each model trains on its own with a plain loop: the reference the batched
-path is tested against. Both draw the same dropout masks from the same per-model generators.
+from its own seed. In ``"batched"`` mode all models of a call train together: one optimizer, one
+summed loss and one step for all of them. With ``vectorize`` (default on CUDA) their parameters
+are stacked along a model axis and the forward/backward is one ``vmap``-ed pass, index sets of
+different sizes padded and masked; otherwise (default on the CPU, where vmapped convolutions are
+slower than a loop) the models are computed one by one inside the same step. Adam is
+element-wise, so one Adam over all parameters is exactly one Adam per model. In
+``"sequential"`` mode each model trains alone, one after the other: the reference the batched
+paths are tested against. All draw the same dropout masks from the same per-model generators.
 """
 
 from __future__ import annotations
@@ -103,9 +105,9 @@ def fit_models(
         raise ValueError("every index set must hold at least one example")
     device = x.device
     sets = [torch.as_tensor(idx, dtype=torch.long, device=device) for idx in index_sets]
-    if cfg.mode == "sequential":
-        return [_fit_one(x, y, idx, s, spec, cfg) for idx, s in zip(sets, seeds)]
-    # Models that take the same number of minibatches per epoch share one vmapped computation.
+    if cfg.mode == "sequential":  # the reference: each model on its own, one after the other
+        return [_fit_group_loop(x, y, [idx], [s], spec, cfg)[0] for idx, s in zip(sets, seeds)]
+    # Models that take the same number of minibatches per epoch train together.
     groups: dict[int, list[int]] = {}
     for i, idx in enumerate(sets):
         groups.setdefault(math.ceil(len(idx) / cfg.batch_size), []).append(i)
@@ -131,30 +133,6 @@ def _epoch_batches(
         return [torch.arange(n, device=device)]
     perm = torch.randperm(n, generator=g, device=device)
     return list(perm.split(cfg.batch_size))
-
-
-def _fit_one(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    idx: torch.Tensor,
-    seed: int,
-    spec: ClassifierSpec,
-    cfg: TrainConfig,
-) -> Classifier:
-    device = x.device
-    model = build_classifier(spec, seed, device)
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    g = _generator_for(seed, device)
-    for _ in range(cfg.epochs):
-        for pos in _epoch_batches(len(idx), cfg, g, device):
-            rows = idx[pos]
-            masks = draw_dropout_masks(spec, len(rows), g, device)
-            loss = F.cross_entropy(model(x[rows], masks), y[rows])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return model.eval()
 
 
 def _fit_group(
