@@ -204,9 +204,10 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
     def _run_oracle(self) -> OracleResult:
         names = list(self.config.experts)
         selections = {n: self._expert_positions(n) for n in names}
+        keys = {n: tuple(sorted(sel.tolist())) for n, sel in selections.items()}
         unique: dict[tuple[int, ...], int] = {}
-        for sel in selections.values():
-            unique.setdefault(tuple(sorted(sel.tolist())), len(unique))
+        for key in keys.values():
+            unique.setdefault(key, len(unique))
         labeled = torch.as_tensor(self._labeled, device=self.device)
         index_sets = [
             torch.cat([labeled, torch.as_tensor(self._subpool[list(key)], device=self.device)])
@@ -222,7 +223,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
             self.config.train,
         )
         accs = self._accuracy(models, self._scoring_x())
-        scores = {n: accs[unique[tuple(sorted(selections[n].tolist()))]] for n in names}
+        scores = {n: accs[unique[keys[n]]] for n in names}
         winner = max(names, key=lambda n: (scores[n], -names.index(n)))
         return OracleResult(winner, scores, selections, seed, self._to_action(selections[winner]))
 

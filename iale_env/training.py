@@ -14,7 +14,7 @@ paths are tested against. All draw the same dropout masks from the same per-mode
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -125,14 +125,31 @@ def _generator_for(seed: int, device: torch.device) -> torch.Generator:
     return make_generator((int(seed) + _GENERATOR_SEED_OFFSET) % (2**63), device)
 
 
-def _epoch_batches(
-    n: int, cfg: TrainConfig, g: torch.Generator, device: torch.device
-) -> list[torch.Tensor]:
-    """Positions (into the model's index set) of each minibatch of one epoch."""
-    if n <= cfg.batch_size:
-        return [torch.arange(n, device=device)]
-    perm = torch.randperm(n, generator=g, device=device)
-    return list(perm.split(cfg.batch_size))
+def _full_batch(sets: list[torch.Tensor], cfg: TrainConfig) -> bool:
+    """Whether every model trains on its whole index set at every step."""
+    return all(len(idx) <= cfg.batch_size for idx in sets)
+
+
+def _step_rows(
+    sets: list[torch.Tensor], gens: list[torch.Generator], cfg: TrainConfig, device: torch.device
+) -> Iterator[list[torch.Tensor]]:
+    """Each model's minibatch rows, for every optimizer step of training.
+
+    Full batch: the index sets themselves at every epoch (nothing drawn). Otherwise each model
+    shuffles its set with its own generator once per epoch; models of one call have the same
+    number of minibatches per epoch (``fit_models`` groups them so).
+    """
+    if _full_batch(sets, cfg):
+        for _ in range(cfg.epochs):
+            yield sets
+        return
+    for _ in range(cfg.epochs):
+        batches = [
+            torch.randperm(len(idx), generator=g, device=device).split(cfg.batch_size)
+            for idx, g in zip(sets, gens)
+        ]
+        for j in range(len(batches[0])):
+            yield [idx[b[j]] for idx, b in zip(sets, batches)]
 
 
 def _fit_group(
@@ -164,23 +181,16 @@ def _fit_group_loop(
     models = [build_classifier(spec, s, device).train() for s in seeds]
     opt = torch.optim.Adam([p for m in models for p in m.parameters()], lr=cfg.lr)
     gens = [_generator_for(s, device) for s in seeds]
-    full = all(len(idx) <= cfg.batch_size for idx in sets)
-    fixed = [(x[idx], y[idx]) for idx in sets] if full else None
-    for _ in range(cfg.epochs):
-        per_model = [_epoch_batches(len(idx), cfg, g, device) for idx, g in zip(sets, gens)]
-        for j in range(len(per_model[0])):
-            losses = []
-            for m, model in enumerate(models):
-                if fixed is not None:
-                    xb, yb = fixed[m]
-                else:
-                    rows = sets[m][per_model[m][j]]
-                    xb, yb = x[rows], y[rows]
-                masks = draw_dropout_masks(spec, len(yb), gens[m], device)
-                losses.append(F.cross_entropy(model(xb, masks), yb))
-            opt.zero_grad(set_to_none=True)
-            torch.stack(losses).sum().backward()
-            opt.step()
+    fixed = [(x[idx], y[idx]) for idx in sets] if _full_batch(sets, cfg) else None
+    for rows in _step_rows(sets, gens, cfg, device):
+        losses = []
+        for m, model in enumerate(models):
+            xb, yb = fixed[m] if fixed is not None else (x[rows[m]], y[rows[m]])
+            masks = draw_dropout_masks(spec, len(yb), gens[m], device)
+            losses.append(F.cross_entropy(model(xb, masks), yb))
+        opt.zero_grad(set_to_none=True)
+        torch.stack(losses).sum().backward()
+        opt.step()
     return [m.eval() for m in models]
 
 
@@ -206,24 +216,20 @@ def _fit_group_vmap(
         return (ce * wb).sum() / wb.sum()
 
     batched_loss = vmap(loss_one)
-    # Full-batch training (the default protocol): the padded batch is the same every epoch, so
+    # Full-batch training (the default protocol): the padded batch is the same every step, so
     # gather it once; only the dropout masks change.
-    full = all(len(idx) <= cfg.batch_size for idx in sets)
-    fixed = _padded_batch(x, y, sets, device) if full else None
-    for _ in range(cfg.epochs):
-        per_model = [_epoch_batches(len(idx), cfg, g, device) for idx, g in zip(sets, gens)]
-        for j in range(len(per_model[0])):
-            rows = [sets[m][per_model[m][j]] for m in range(n_models)]
-            xb, yb, w = fixed if fixed is not None else _padded_batch(x, y, rows, device)
-            width = w.shape[1]
-            m1 = torch.zeros((n_models, width, *spec.conv_mask_shape), device=device)
-            m2 = torch.zeros((n_models, width, spec.embedding_dim), device=device)
-            for m, r in enumerate(rows):
-                m1[m, : len(r)], m2[m, : len(r)] = draw_dropout_masks(spec, len(r), gens[m], device)
-            loss = batched_loss(params, xb, yb, w, m1, m2).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    fixed = _padded_batch(x, y, sets, device) if _full_batch(sets, cfg) else None
+    for rows in _step_rows(sets, gens, cfg, device):
+        xb, yb, w = fixed if fixed is not None else _padded_batch(x, y, rows, device)
+        width = w.shape[1]
+        m1 = torch.zeros((n_models, width, *spec.conv_mask_shape), device=device)
+        m2 = torch.zeros((n_models, width, spec.embedding_dim), device=device)
+        for m, r in enumerate(rows):
+            m1[m, : len(r)], m2[m, : len(r)] = draw_dropout_masks(spec, len(r), gens[m], device)
+        loss = batched_loss(params, xb, yb, w, m1, m2).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
     for m, model in enumerate(models):
         model.load_state_dict({k: v[m].detach().clone() for k, v in params.items()})
         model.eval()
