@@ -63,6 +63,10 @@ class DAggerConfig:
             authors' code; ``None`` = plain BCE (Eq. 3).
         seed: Master seed: env episodes, coins, policy init and minibatch order derive from it.
         device: Torch device of the policy.
+        selection: The policy's output: ``"bernoulli"`` (IALE) or ``"softmax"`` over the
+            candidates (ALIL).
+        oracle: ``"best_expert"`` (IALE) or ``"lookahead"``: retrain on each candidate alone
+            and take the best (ALIL's oracle; n trainings per step).
     """
 
     episodes: int = 100
@@ -77,6 +81,8 @@ class DAggerConfig:
     class_weights: tuple[float, float] | None = None
     seed: int = 0
     device: str = "cpu"
+    selection: Literal["bernoulli", "softmax"] = "bernoulli"
+    oracle: Literal["best_expert", "lookahead"] = "best_expert"
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -95,6 +101,10 @@ class DAggerConfig:
             raise ValueError("bc_epochs and bc_batch_size must be >= 1")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.selection not in ("bernoulli", "softmax"):
+            raise ValueError(f"selection must be 'bernoulli' or 'softmax', got {self.selection!r}")
+        if self.oracle not in ("best_expert", "lookahead"):
+            raise ValueError(f"oracle must be 'best_expert' or 'lookahead', got {self.oracle!r}")
 
 
 class ConstantBeta(BetaSchedule):
@@ -249,6 +259,7 @@ def train_dagger(
         lr_schedule=ConstantLR(cfg.lr),
         acquisition_size=al_cfg.acquisition_size,
         class_weights=cfg.class_weights,
+        selection=cfg.selection,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_derive(cfg.seed, 0xC0FFEE))
@@ -298,7 +309,9 @@ def train_dagger(
     )
     if start:
         _restore_demos(trainer, np.concatenate(states), np.concatenate(actions), start)
-    oracle = BestExpertOracle(venv)
+    oracle = BestExpertOracle(
+        venv, "oracle_action" if cfg.oracle == "best_expert" else "lookahead_oracle_action"
+    )
     steps = al_cfg.steps_per_episode
     bar = _progress_bar(cfg.episodes * steps, start * steps, progress)
     writer = _tensorboard(out / "tb")

@@ -12,7 +12,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 
 class BestExpertOracle(BasePolicy):
-    """Answers every query with each env's ``oracle_action()``.
+    """Answers every query with each env's ``oracle_action()`` (or another oracle method).
 
     The oracle needs the env's internals (labeled set, pool, model), not just the observation, so
     it asks the envs of ``venv`` through ``env_method``; this works with ``DummyVecEnv`` and
@@ -20,14 +20,24 @@ class BestExpertOracle(BasePolicy):
     is asked about is the env's current one (SHA-256 of the bytes) and raises ``RuntimeError`` if
     not, so it can never label a state with the decision for another.
 
+    Args:
+        venv: The IALE envs to answer for.
+        method: The env method that answers: ``"oracle_action"`` (best expert, IALE) or
+            ``"lookahead_oracle_action"`` (candidate-wise lookahead, ALIL).
+
     Attributes:
-        winners: How often each expert won, over all queries so far.
+        winners: How often each expert won, over all queries so far (best-expert oracle).
         answers: ``(observation digest, action)`` of every answer, in order (about n bytes each).
     """
 
-    def __init__(self, venv: VecEnv) -> None:
+    def __init__(self, venv: VecEnv, method: str = "oracle_action") -> None:
+        if method not in ("oracle_action", "lookahead_oracle_action"):
+            raise ValueError(
+                f"method must be 'oracle_action' or 'lookahead_oracle_action', got {method!r}"
+            )
         super().__init__(venv.observation_space, venv.action_space)
         self.venv = venv
+        self.method = method
         self.winners: Counter[str] = Counter()
         self.answers: list[tuple[str, np.ndarray]] = []
 
@@ -45,9 +55,12 @@ class BestExpertOracle(BasePolicy):
                     f"env {i}'s current state does not match the observation the oracle was asked "
                     f"about; query the oracle only with the venv's latest observations"
                 )
-        actions = np.stack(self.venv.env_method("oracle_action"))
-        for result in self.venv.get_attr("last_oracle"):
-            self.winners[result.winner] += 1
+        actions = np.stack(self.venv.env_method(self.method))
+        if self.method == "oracle_action":
+            for result in self.venv.get_attr("last_oracle"):
+                self.winners[result.winner] += 1
+        else:
+            self.winners["lookahead"] += len(actions)
         self.answers.extend(zip(digests, actions))
         return actions, state
 

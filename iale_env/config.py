@@ -41,6 +41,8 @@ class ALConfig:
         eager_ensemble: Train the ensemble's extra members together with M in every
             ``reset``/``step`` (one batched fit), for runs that query the oracle at every step
             (DAgger). Otherwise they are trained on first use and cached per state.
+        subpool_mean_embedding: Append the sub-pool's mean embedding (D columns, the same on
+            every row) to the Eq. 2 state: the paper's state ablation.
     """
 
     dataset: str = "MNIST"
@@ -63,6 +65,7 @@ class ALConfig:
     fit_mode: FitMode = "batched"
     vectorize: bool | None = None
     eager_ensemble: bool = False
+    subpool_mean_embedding: bool = False
 
     def __post_init__(self) -> None:
         from iale_env.experts import EXPERTS  # late import: experts import the training module

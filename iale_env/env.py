@@ -54,6 +54,8 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
     per candidate: mean labeled embedding (D) | labeled class histogram (K) | histogram of M's
     predictions on the labeled set (K) | candidate embedding (D) | M's softmax on the candidate
     (K). The first three blocks repeat on every row; :attr:`columns` names the column slices.
+    With ``subpool_mean_embedding=True`` the sub-pool's mean embedding (D) is appended to every
+    row (the paper's state ablation).
 
     Action: ``MultiBinary(subpool_size)`` with exactly ``acquisition_size`` ones. In ``"repair"``
     mode (default) a 0/1 action with another number of ones is fixed by keeping or adding
@@ -99,13 +101,16 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         self._pool_n = pool
         k, d = self.classifier_spec.num_classes, self.classifier_spec.embedding_dim
         bounds = [0, d, d + k, d + 2 * k, 2 * d + 2 * k, 2 * d + 3 * k]
-        names = (
+        names = [
             "labeled_mean_embedding",
             "labeled_class_hist",
             "labeled_pred_hist",
             "candidate_embedding",
             "candidate_probs",
-        )
+        ]
+        if cfg.subpool_mean_embedding:
+            bounds.append(bounds[-1] + d)
+            names.append("subpool_mean_embedding")
         #: Column slices of an observation row, by block name (Eq. 2 order).
         self.columns: dict[str, slice] = {
             name: slice(bounds[i], bounds[i + 1]) for i, name in enumerate(names)
@@ -160,7 +165,41 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         if self._terminated:
             raise RuntimeError("the episode has terminated (budget reached); call reset()")
         positions, repaired = self._parse_action(action)
-        selected = self._subpool[positions]
+        return self._acquire(self._subpool[positions], repaired)
+
+    def step_indices(
+        self, indices: np.ndarray
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Like :meth:`step`, but label ``acquisition_size`` images chosen from the whole pool.
+
+        ``indices`` are dataset indices of unlabeled pool images (:attr:`unlabeled_indices`),
+        e.g. a heuristic's pick from the whole pool (:meth:`expert_pool_indices`), as the
+        paper's baselines did. The next sub-pool is drawn as after :meth:`step`, so runs stay
+        comparable.
+        """
+        self._require_state()
+        if self._terminated:
+            raise RuntimeError("the episode has terminated (budget reached); call reset()")
+        idx = np.asarray(indices)
+        k = self.config.acquisition_size
+        if idx.shape != (k,) or not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(
+                f"indices must be {k} integer dataset indices of unlabeled pool images, got "
+                f"shape {idx.shape} and dtype {idx.dtype}"
+            )
+        if len(np.unique(idx)) != k:
+            raise ValueError(f"indices must be {k} distinct images, got {idx.tolist()}")
+        in_range = (idx >= 0) & (idx < len(self._unlabeled))
+        if not in_range.all() or not self._unlabeled[idx].all():
+            raise ValueError(
+                f"indices {idx.tolist()} are not all unlabeled pool images; choose from "
+                f"unlabeled_indices"
+            )
+        return self._acquire(idx.astype(np.int64), False)
+
+    def _acquire(
+        self, selected: np.ndarray, repaired: bool
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         self._labeled = np.concatenate([self._labeled, selected])
         self._unlabeled[selected] = False
         self._step += 1
@@ -181,6 +220,63 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         from a seed derived from the episode seed, the step and the expert's name).
         """
         return self._to_action(self._expert_positions(name))
+
+    def expert_pool_indices(self, name: str) -> np.ndarray:
+        """The named expert's k picks from the whole unlabeled pool, as dataset indices.
+
+        For pool-level baselines (use with :meth:`step_indices`). Like :meth:`expert_action`
+        it neither changes the environment nor draws from its RNG.
+        """
+        self._require_state()
+        if name not in self._experts:
+            raise ValueError(f"unknown expert {name!r}; choose from {sorted(self._experts)}")
+        pool = self.unlabeled_indices
+        seed = self._seed(_EXPERT, len(self._labeled), zlib.crc32(name.encode()), 1)
+        positions = np.asarray(self._experts[name].select(self.selection_context(seed, pool)))
+        return pool[positions].astype(np.int64)
+
+    def score_selections(self, selections: list[np.ndarray]) -> list[float]:
+        """Scoring-set accuracy of a fresh model trained on labeled + each selection.
+
+        ``selections`` are positions into the current sub-pool. Every model starts from the
+        same seed (the oracle's), so only the selection differs; identical selections are
+        trained once. The best-expert and lookahead oracles are built on this.
+        """
+        self._require_state()
+        keys = [tuple(sorted(np.asarray(sel).tolist())) for sel in selections]
+        unique: dict[tuple[int, ...], int] = {}
+        for key in keys:
+            unique.setdefault(key, len(unique))
+        labeled = torch.as_tensor(self._labeled, device=self.device)
+        index_sets = [
+            torch.cat([labeled, torch.as_tensor(self._subpool[list(key)], device=self.device)])
+            for key in unique
+        ]
+        models = fit_models(
+            self.data.train_x,
+            self.data.train_y,
+            index_sets,
+            [self._oracle_seed()] * len(index_sets),
+            self.classifier_spec,
+            self.config.train,
+        )
+        accs = self._accuracy(models, self._scoring_x())
+        return [accs[unique[key]] for key in keys]
+
+    def lookahead_oracle_action(self) -> np.ndarray:
+        """The candidate-wise lookahead oracle of ALIL (Liu et al., 2018), as a 0/1 action.
+
+        A fresh model is trained on labeled + each candidate alone (n trainings, same seed) and
+        the k candidates whose models score best on the scoring set are selected (ties: lower
+        position). With ``acquisition_size=1`` this is ALIL's oracle. Cached per state; neither
+        changes the environment nor draws from its RNG.
+        """
+        self._require_state()
+        if self._cache.get("lookahead") is None:
+            scores = self.score_selections([np.array([i]) for i in range(len(self._subpool))])
+            top = np.argsort(-np.asarray(scores), kind="stable")[: self.config.acquisition_size]
+            self._cache["lookahead"] = self._to_action(top)
+        return self._cache["lookahead"].copy()
 
     def oracle_action(self) -> np.ndarray:
         """The best-expert oracle's selection (0/1 ``int8``, exactly k ones).
@@ -204,28 +300,14 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
     def _run_oracle(self) -> OracleResult:
         names = list(self.config.experts)
         selections = {n: self._expert_positions(n) for n in names}
-        keys = {n: tuple(sorted(sel.tolist())) for n, sel in selections.items()}
-        unique: dict[tuple[int, ...], int] = {}
-        for key in keys.values():
-            unique.setdefault(key, len(unique))
-        labeled = torch.as_tensor(self._labeled, device=self.device)
-        index_sets = [
-            torch.cat([labeled, torch.as_tensor(self._subpool[list(key)], device=self.device)])
-            for key in unique
-        ]
-        seed = self._seed(_ORACLE, len(self._labeled))
-        models = fit_models(
-            self.data.train_x,
-            self.data.train_y,
-            index_sets,
-            [seed] * len(index_sets),
-            self.classifier_spec,
-            self.config.train,
-        )
-        accs = self._accuracy(models, self._scoring_x())
-        scores = {n: accs[unique[keys[n]]] for n in names}
+        scores = dict(zip(names, self.score_selections([selections[n] for n in names])))
         winner = max(names, key=lambda n: (scores[n], -names.index(n)))
-        return OracleResult(winner, scores, selections, seed, self._to_action(selections[winner]))
+        return OracleResult(
+            winner, scores, selections, self._oracle_seed(), self._to_action(selections[winner])
+        )
+
+    def _oracle_seed(self) -> int:
+        return self._seed(_ORACLE, len(self._labeled))
 
     def _expert_positions(self, name: str) -> np.ndarray:
         self._require_state()
@@ -317,6 +399,22 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         self._require_state()
         return self._model  # type: ignore[return-value]
 
+    @property
+    def pairing_key(self) -> str:
+        """A short digest of what paired runs share: episode seed, scoring set, initial set.
+
+        Two episodes with equal keys start from the same split, the same initial labeled set
+        and the same classifier initialisation, whatever their agents select.
+        """
+        self._require_state()
+        n0 = self.config.initial_labeled
+        parts = (
+            np.int64(self._episode_seed).tobytes(),
+            self._scoring.tobytes(),
+            self._labeled[:n0].tobytes(),
+        )
+        return hashlib.sha256(b"".join(parts)).hexdigest()[:12]
+
     def observation_digest(self) -> str:
         """SHA-256 of the current observation's bytes (to check an observation matches the env)."""
         return hashlib.sha256(self._cache["obs"].tobytes()).hexdigest()
@@ -397,9 +495,10 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
             ]
         )
         n = self.config.subpool_size
-        rows = torch.cat(
-            [shared.expand(n, -1), emb[n_lab:], F.softmax(logits[n_lab:], dim=-1)], dim=1
-        )
+        blocks = [shared.expand(n, -1), emb[n_lab:], F.softmax(logits[n_lab:], dim=-1)]
+        if self.config.subpool_mean_embedding:
+            blocks.append(emb[n_lab:].mean(0).expand(n, -1))
+        rows = torch.cat(blocks, dim=1)
         obs = rows.detach().cpu().numpy().astype(np.float32)
         self._cache["obs"] = obs
         return obs.copy()

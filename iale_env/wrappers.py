@@ -6,12 +6,15 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+#: Bound of the score action space (SB3 needs finite bounds; scores are clipped into it).
+SCORE_BOUND = 100.0
+
 
 class TopKScoreAction(gym.ActionWrapper):
     """Let the agent emit one real score per candidate; the env labels the top-k scores.
 
-    The action space becomes ``Box(-inf, inf, (subpool_size,))`` (SB3's PPO/A2C/SAC accept it),
-    and every action is turned into a 0/1 vector with exactly ``acquisition_size`` ones: the k
+    The action space becomes ``Box(-SCORE_BOUND, SCORE_BOUND, (subpool_size,))`` (SB3's
+    PPO/A2C/SAC need finite bounds and clip into them), and every action is turned into a 0/1 vector with exactly ``acquisition_size`` ones: the k
     highest scores, ties broken by the lower candidate position.
     """
 
@@ -19,7 +22,7 @@ class TopKScoreAction(gym.ActionWrapper):
         super().__init__(env)
         cfg = env.unwrapped.config
         self.k, self.n = cfg.acquisition_size, cfg.subpool_size
-        self.action_space = spaces.Box(-np.inf, np.inf, shape=(self.n,), dtype=np.float32)
+        self.action_space = score_space(self.n)
 
     def action(self, action: np.ndarray) -> np.ndarray:
         """Scores ``(n,)`` to a 0/1 ``int8`` selection of the k best."""
@@ -30,3 +33,8 @@ class TopKScoreAction(gym.ActionWrapper):
         out = np.zeros(self.n, dtype=np.int8)
         out[top] = 1
         return out
+
+
+def score_space(n: int) -> spaces.Box:
+    """The ``Box(n)`` score action space of :class:`TopKScoreAction`."""
+    return spaces.Box(-SCORE_BOUND, SCORE_BOUND, shape=(n,), dtype=np.float32)

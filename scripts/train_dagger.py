@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-PRESETS: dict[str, dict] = {
+IALE_PRESETS: dict[str, dict] = {
     # The same pipeline as the paper, small enough for a 2-core CPU in a few minutes.
     "smoke": dict(
         dataset="MNIST",
@@ -50,14 +50,24 @@ PRESETS: dict[str, dict] = {
     ),
 }
 
+#: ALIL (``scripts/train_alil.py``): 1 of 10 candidates per step, the lookahead oracle.
+ALIL_PRESETS: dict[str, dict] = {
+    "smoke": dict(
+        IALE_PRESETS["smoke"], budget=30, acquisition=1, subpool=10, experts="mc_dropout"
+    ),
+    "paper": dict(IALE_PRESETS["paper"], acquisition=1, subpool=10, experts="mc_dropout"),
+}
 
-def build_parser() -> argparse.ArgumentParser:
+PRESETS = {"iale": IALE_PRESETS, "alil": ALIL_PRESETS}
+
+
+def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="train_dagger.py",
-        description=__doc__,
+        prog="train_dagger.py" if variant == "iale" else f"train_{variant}.py",
+        description=doc or __doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--preset", choices=sorted(PRESETS), default="smoke")
+    p.add_argument("--preset", choices=sorted(PRESETS[variant]), default="smoke")
     p.add_argument("--dataset", help="MNIST, FashionMNIST or KMNIST")
     p.add_argument("--episodes", type=int, help="DAgger rounds (one AL episode each)")
     p.add_argument("--budget", type=int, help="labeled-set size that ends an episode")
@@ -65,7 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--acquisition", type=int, help="candidates labeled per AL step (k)")
     p.add_argument("--subpool", type=int, help="candidates drawn per AL step (n)")
     p.add_argument("--epochs", type=int, help="classifier training epochs")
-    p.add_argument("--experts", help="comma list of the oracle's experts")
+    if variant == "iale":
+        p.add_argument("--experts", help="comma list of the oracle's experts")
+    p.add_argument(
+        "--subpool-mean-embedding",
+        action="store_true",
+        help="state ablation: append the sub-pool's mean embedding to every row",
+    )
     p.add_argument("--beta", type=float, help="probability of executing the expert's selection")
     p.add_argument("--beta-schedule", choices=["constant", "exponential"], default="constant")
     p.add_argument("--beta-decay", type=float, default=0.9, help="exponential schedule factor")
@@ -85,25 +101,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--data-dir", help="data root (default: $IALE_DATA_DIR or a cache folder)")
-    p.add_argument("--out", default="runs/dagger", help="output folder")
+    p.add_argument("--out", default=f"runs/{variant}", help="output folder")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     p.add_argument("--no-progress", action="store_true", help="no live progress bar")
     return p
 
 
-def resolve(args: argparse.Namespace) -> dict:
+def resolve(args: argparse.Namespace, variant: str = "iale") -> dict:
     """The preset, overridden by every flag given explicitly."""
-    settings = dict(PRESETS[args.preset])
+    settings = dict(PRESETS[variant][args.preset])
     for key, value in vars(args).items():
         if key in settings and value is not None:
             settings[key] = value
     return settings
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None = None) -> int:
+    """Run the script; ``variant="alil"`` trains ALIL (``scripts/train_alil.py``)."""
+    parser = build_parser(variant, doc)
     args = parser.parse_args(argv)
-    s = resolve(args)
+    s = resolve(args, variant)
+    prog = parser.prog
     try:
         from agents import DAggerConfig, train_dagger
         from iale_env import ActiveLearningEnv, ALConfig, DatasetNotFoundError
@@ -120,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             test_size=s["test_size"],
             experts=tuple(s["experts"].split(",")),
             device=args.device,
-            eager_ensemble=True,  # the oracle runs at every step: train M + members together
+            # IALE's oracle runs at every step: train M and the ensemble's members together
+            eager_ensemble=variant == "iale",
+            subpool_mean_embedding=args.subpool_mean_embedding,
         )
         dagger = DAggerConfig(
             episodes=s["episodes"],
@@ -134,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             class_weights=(0.9, 0.1) if args.class_weights else None,
             seed=args.seed,
             device=args.device,
+            selection="bernoulli" if variant == "iale" else "softmax",
+            oracle="best_expert" if variant == "iale" else "lookahead",
         )
         out = Path(args.out)
         if (out / "checkpoint.pt").exists() and not args.resume:
@@ -145,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         env_settings.pop("data_dir")
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(
-            json.dumps({"env": env_settings, "dagger": dataclasses.asdict(dagger)}, indent=2)
+            json.dumps(
+                {"method": variant, "env": env_settings, "dagger": dataclasses.asdict(dagger)},
+                indent=2,
+            )
         )
         _quiet_hf_datasets()
         result = train_dagger(
@@ -157,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             settings={"env": env_settings},
         )
     except (ValueError, DatasetNotFoundError) as exc:
-        print(f"train_dagger.py: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     print(f"policy saved to {out / 'policy.zip'} after {len(result.log)} episodes")
     return 0

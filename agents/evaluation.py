@@ -1,0 +1,392 @@
+"""Paired active-learning curves for any selection method, with a resumable CSV log.
+
+A *method* is named as on the command line of ``scripts/evaluate.py``:
+
+- a heuristic on the sub-pool of n candidates: ``random``, ``mc_dropout``, ``ensemble``,
+  ``coreset``, ``entropy``, ``margin``, ``badge``;
+- the same heuristic on the whole unlabeled pool (as the paper's baselines): ``mc_dropout@pool``;
+- a trained policy: ``iale:PATH``, ``alil:PATH``, ``ppo:PATH``, ``a2c:PATH`` (``PATH`` is a
+  ``policy.zip`` or the run folder holding it); ``LABEL=iale:PATH`` names the curve ``LABEL``.
+
+**Pairing.** For one dataset and seed every method's episode is ``env.reset(seed=seed)`` of an
+env with the same scoring-set, pool and initial-set settings, so all methods start from the same
+split, the same initial labeled set and the same classifier initialisation (the main model's
+seed depends only on the episode seed and the labeled-set size); :attr:`pairing_key
+<iale_env.ActiveLearningEnv.pairing_key>` is logged to check it. Differences are due to the
+selections only.
+
+**Resume.** Each finished run appends all its points to ``curves.csv`` in one write (flushed and
+synced); a rerun of the same sweep skips the (dataset, method, seed) runs already there, so a
+killed sweep continues where it stopped and loses at most the run in progress.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from iale_env import EXPERTS, ActiveLearningEnv, ALConfig, load_dataset
+
+CURVES_CSV = "curves.csv"
+OVERLAP_CSV = "overlap.csv"
+CONFIG_JSON = "config.json"
+
+#: Learned-policy families (``family:PATH``).
+POLICY_FAMILIES = ("iale", "alil", "ppo", "a2c")
+#: Heuristics the learned policies' selections are compared with by default (Fig. 5).
+DEFAULT_OVERLAP = ("random", "mc_dropout", "ensemble", "coreset")
+
+CURVE_FIELDS = [
+    "dataset",
+    "method",
+    "seed",
+    "step",
+    "labeled",
+    "test_accuracy",
+    "scoring_accuracy",
+    "step_seconds",
+    "run_seconds",
+    "pairing_key",
+    "points",
+]
+OVERLAP_FIELDS = ["dataset", "method", "seed", "step", "labeled", "heuristic", "overlap"]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One method of a sweep.
+
+    Attributes:
+        label: Its name in the CSV files and plots.
+        family: ``"heuristic"`` or a learned-policy family (:data:`POLICY_FAMILIES`).
+        expert: The heuristic's expert name (heuristics only).
+        pool: Select from the whole unlabeled pool instead of the sub-pool (heuristics only).
+        path: The trained policy's file (learned policies only).
+    """
+
+    label: str
+    family: str
+    expert: str | None = None
+    pool: bool = False
+    path: str | None = None
+
+    @property
+    def learned(self) -> bool:
+        """Whether the method is a trained policy."""
+        return self.family != "heuristic"
+
+
+def parse_method(text: str) -> MethodSpec:
+    """Parse ``mc_dropout``, ``mc_dropout@pool``, ``iale:PATH`` or ``LABEL=iale:PATH``."""
+    text = text.strip()
+    label = None
+    if "=" in text.split(":", 1)[0]:
+        label, text = text.split("=", 1)
+    if ":" in text:
+        family, path = text.split(":", 1)
+        if family not in POLICY_FAMILIES:
+            raise ValueError(
+                f"unknown policy family {family!r} in {text!r}; use one of {POLICY_FAMILIES} "
+                f"as FAMILY:PATH"
+            )
+        file = Path(path)
+        if file.is_dir():
+            file = file / "policy.zip"
+        if not file.is_file():
+            raise ValueError(
+                f"no trained policy at {path!r} (expected a policy.zip or a run folder with "
+                f"one); train it with scripts/train_dagger.py, train_alil.py or train_rl.py"
+            )
+        return MethodSpec(label or family, family, path=str(file))
+    name, _, scope = text.partition("@")
+    if name not in EXPERTS or scope not in ("", "pool"):
+        raise ValueError(
+            f"unknown method {text!r}; use a heuristic ({', '.join(sorted(EXPERTS))}), "
+            f"HEURISTIC@pool, or FAMILY:PATH with FAMILY in {POLICY_FAMILIES}"
+        )
+    return MethodSpec(label or text, "heuristic", expert=name, pool=scope == "pool")
+
+
+def policy_env_overrides(spec: MethodSpec) -> dict[str, Any]:
+    """Env settings a learned policy needs: its state layout, and ALIL's 1-of-10 acquisition.
+
+    Read from the ``config.json`` that the training scripts write next to ``policy.zip``.
+    """
+    if not spec.learned:
+        return {}
+    from agents.alil import ALIL_ENV
+
+    overrides: dict[str, Any] = dict(ALIL_ENV) if spec.family == "alil" else {}
+    config = Path(spec.path).with_name(CONFIG_JSON)  # type: ignore[arg-type]
+    if config.is_file():
+        env = json.loads(config.read_text()).get("env", {})
+        if env.get("subpool_mean_embedding"):
+            overrides["subpool_mean_embedding"] = True
+        if spec.family == "alil":
+            for key in ALIL_ENV:
+                overrides[key] = env.get(key, overrides[key])
+    return overrides
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """A sweep: every method on every dataset and seed.
+
+    Attributes:
+        datasets: Dataset names.
+        methods: Method texts (see :func:`parse_method`).
+        seeds: Episode seeds; runs with the same dataset and seed are paired.
+        env: The AL settings shared by all runs (``dataset`` is set per run; ALIL overrides
+            the acquisition and sub-pool sizes).
+        overlap_with: Heuristics whose selections on the learned policies' states are logged
+            (``overlap.csv``, Fig. 5); empty to skip.
+    """
+
+    datasets: tuple[str, ...]
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    env: ALConfig = field(default_factory=ALConfig)
+    overlap_with: tuple[str, ...] = DEFAULT_OVERLAP
+
+    def __post_init__(self) -> None:
+        if not self.datasets or not self.methods or not self.seeds:
+            raise ValueError("a sweep needs at least one dataset, one method and one seed")
+        specs = [parse_method(m) for m in self.methods]
+        labels = [s.label for s in specs]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"method labels must be unique, got {labels}; name them LABEL=...")
+        unknown = [h for h in self.overlap_with if h not in EXPERTS]
+        if unknown:
+            raise ValueError(f"unknown overlap heuristic(s) {unknown}; use {sorted(EXPERTS)}")
+
+    @property
+    def specs(self) -> list[MethodSpec]:
+        """The parsed methods."""
+        return [parse_method(m) for m in self.methods]
+
+    def settings(self) -> dict[str, Any]:
+        """What must not change when a sweep is resumed (the shared env settings)."""
+        env = dataclasses.asdict(self.env)
+        for key in ("dataset", "data_dir", "device", "fit_mode", "vectorize"):
+            env.pop(key)
+        env["experts"] = list(env["experts"])
+        return env
+
+
+@dataclass
+class RunResult:
+    """One episode's learning curve (and the policy/heuristic overlaps, for learned methods)."""
+
+    curve: list[dict[str, Any]]
+    overlap: list[dict[str, Any]]
+
+
+def make_selector(spec: MethodSpec, env: ActiveLearningEnv, device: str = "cpu") -> Callable:
+    """``select(env, obs) -> (kind, value)``: ``("action", 0/1 vector)`` or ``("indices", ...)``."""
+    if spec.family == "heuristic":
+        name = spec.expert
+        if spec.pool:
+            return lambda e, obs: ("indices", e.expert_pool_indices(name))
+        return lambda e, obs: ("action", e.expert_action(name))
+    from agents.policy import load_policy
+
+    policy = load_policy(spec.path, env=env, device=device)  # type: ignore[arg-type]
+    return lambda e, obs: ("action", policy.select(obs))
+
+
+def run_episode(
+    env: ActiveLearningEnv,
+    spec: MethodSpec,
+    seed: int,
+    dataset: str,
+    overlap_with: Sequence[str] = (),
+    device: str = "cpu",
+) -> RunResult:
+    """One AL episode of ``spec`` from ``env.reset(seed=seed)`` to the budget.
+
+    The curve has a point at the initial set and after every acquisition, the last one at the
+    budget. For learned methods each heuristic in ``overlap_with`` also selects on every state
+    the policy sees; ``overlap`` is the fraction of the policy's k picks it shares.
+    """
+    select = make_selector(spec, env, device)
+    start = time.perf_counter()
+    obs, info = env.reset(seed=seed)
+    key = env.pairing_key
+    curve = [_point(dataset, spec.label, seed, info, 0.0, time.perf_counter() - start, key)]
+    overlap: list[dict[str, Any]] = []
+    k = env.config.acquisition_size
+    done = False
+    while not done:
+        t0 = time.perf_counter()
+        kind, value = select(env, obs)
+        select_s = time.perf_counter() - t0
+        if spec.learned:
+            for name in overlap_with:
+                shared = int(np.sum((value > 0) & (env.expert_action(name) > 0)))
+                overlap.append(
+                    dict(
+                        dataset=dataset,
+                        method=spec.label,
+                        seed=seed,
+                        step=info["step"],
+                        labeled=info["labeled"],
+                        heuristic=name,
+                        overlap=shared / k,
+                    )
+                )
+        t1 = time.perf_counter()
+        if kind == "indices":
+            obs, _, done, _, info = env.step_indices(value)
+        else:
+            obs, _, done, _, info = env.step(value)
+        step_s = select_s + time.perf_counter() - t1  # selection + retraining, not the overlap
+        curve.append(
+            _point(dataset, spec.label, seed, info, step_s, time.perf_counter() - start, key)
+        )
+    for row in curve:
+        row["points"] = len(curve)
+    return RunResult(curve, overlap)
+
+
+def _point(
+    dataset: str, method: str, seed: int, info: dict, step_s: float, run_s: float, key: str
+) -> dict[str, Any]:
+    return dict(
+        dataset=dataset,
+        method=method,
+        seed=seed,
+        step=info["step"],
+        labeled=info["labeled"],
+        test_accuracy=info["test_accuracy"],
+        scoring_accuracy=info["scoring_accuracy"],
+        step_seconds=round(step_s, 4),
+        run_seconds=round(run_s, 3),
+        pairing_key=key,
+    )
+
+
+# ---------------------------------------------------------------------- CSV log and resume
+def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
+    """Rows of a CSV file written by this module (``[]`` if it does not exist)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def finished_runs(rows: Iterable[dict[str, str]]) -> set[tuple[str, str, int]]:
+    """``(dataset, method, seed)`` of every run whose points are all in ``rows``."""
+    counts: dict[tuple[str, str, int], list[int]] = {}
+    for r in rows:
+        try:
+            key = (r["dataset"], r["method"], int(r["seed"]))
+            counts.setdefault(key, []).append(int(r["points"]))
+        except (KeyError, TypeError, ValueError):
+            continue  # a torn row from a killed write
+    return {key for key, pts in counts.items() if len(pts) == pts[0]}
+
+
+def _append_rows(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
+    new = not path.exists() or path.stat().st_size == 0
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _rewrite(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _clean_logs(out: Path) -> set[tuple[str, str, int]]:
+    """Drop rows of unfinished runs (a kill mid-run or mid-write); return the finished runs."""
+    curves = read_csv(out / CURVES_CSV)
+    done = finished_runs(curves)
+
+    def keep(r: dict[str, str]) -> bool:
+        try:
+            return (r["dataset"], r["method"], int(r["seed"])) in done
+        except (KeyError, TypeError, ValueError):
+            return False
+
+    for name, fields, rows in (
+        (CURVES_CSV, CURVE_FIELDS, curves),
+        (OVERLAP_CSV, OVERLAP_FIELDS, read_csv(out / OVERLAP_CSV)),
+    ):
+        kept = [r for r in rows if keep(r) and None not in r and None not in r.values()]
+        if (out / name).exists() and len(kept) != len(rows):
+            _rewrite(out / name, fields, kept)
+    return done
+
+
+def evaluate(
+    cfg: EvalConfig,
+    out_dir: str | os.PathLike,
+    device: str | None = None,
+    log: Callable[[str], None] | None = print,
+) -> list[dict[str, str]]:
+    """Run every (dataset, method, seed) of ``cfg`` not yet in ``out_dir/curves.csv``.
+
+    Writes ``curves.csv``, ``overlap.csv`` and ``config.json`` (the shared env settings; a
+    resumed sweep must use the same ones, or it raises ``ValueError``). Returns all curve rows.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = cfg.settings()
+    config_path = out / CONFIG_JSON
+    if config_path.exists():
+        saved = json.loads(config_path.read_text())["env"]
+        if saved != settings:
+            changed = sorted(
+                k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k)
+            )
+            raise ValueError(
+                f"{out} holds a sweep with other env settings ({', '.join(changed)}); rerun with "
+                f"the same settings to resume it, or use another --out"
+            )
+    config_path.write_text(json.dumps({"env": settings}, indent=2))
+    done = _clean_logs(out)
+    device = device or cfg.env.device
+    for dataset in cfg.datasets:
+        todo = [
+            (spec, seed)
+            for spec in cfg.specs
+            for seed in cfg.seeds
+            if (dataset, spec.label, seed) not in done
+        ]
+        if not todo:
+            continue
+        data = load_dataset(dataset, cfg.env.data_dir)
+        for spec, seed in todo:
+            env_cfg = cfg.env.replace(dataset=dataset, **policy_env_overrides(spec))
+            env = ActiveLearningEnv(env_cfg, data=data)
+            overlap_with = cfg.overlap_with if spec.learned else ()
+            result = run_episode(env, spec, seed, dataset, overlap_with, device)
+            _append_rows(out / OVERLAP_CSV, OVERLAP_FIELDS, result.overlap)
+            _append_rows(out / CURVES_CSV, CURVE_FIELDS, result.curve)
+            if log is not None:
+                last = result.curve[-1]
+                log(
+                    f"{dataset:>12} {spec.label:>16} seed {seed}: test acc "
+                    f"{result.curve[0]['test_accuracy']:.4f} -> {last['test_accuracy']:.4f} at "
+                    f"{last['labeled']} labels ({last['run_seconds']:.1f} s)"
+                )
+    return read_csv(out / CURVES_CSV)

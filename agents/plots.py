@@ -1,0 +1,94 @@
+"""Plots of a sweep (PNG): learning curves with 95% bands (Figs. 3-4 of the paper) and the
+overlap of a learned policy's selections with the heuristics' on the same states (Fig. 5).
+
+Uses matplotlib's object API (``Figure``), no pyplot global state, so it is safe in scripts,
+tests and notebooks alike.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from agents.summary import curves_from_rows, mean_ci
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+
+
+def _band(ax, x: np.ndarray, ys: list[np.ndarray], label: str) -> None:
+    stacked = np.stack(ys)
+    stats = [mean_ci(stacked[:, j]) for j in range(stacked.shape[1])]
+    mean = np.array([s[0] for s in stats])
+    ci = np.nan_to_num(np.array([s[1] for s in stats]))
+    (line,) = ax.plot(x, mean, label=f"{label} (n={len(ys)})", linewidth=1.5)
+    ax.fill_between(x, mean - ci, mean + ci, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def plot_curves(rows: Iterable[dict[str, str]], out_dir: str | os.PathLike) -> list[Path]:
+    """One ``curves_<dataset>.png`` per dataset: mean test accuracy vs labels, 95% CI bands."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    groups: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for c in curves_from_rows(rows):
+        groups[c.dataset][c.method].append(c)
+    paths = []
+    for dataset, methods in groups.items():
+        fig = Figure(figsize=(7, 4.5), layout="constrained")
+        ax = fig.add_subplot()
+        for method, curves in methods.items():
+            x = curves[0].labeled
+            same_grid = [c.accuracy for c in curves if np.array_equal(c.labeled, x)]
+            _band(ax, x, same_grid, method)
+        ax.set(xlabel="labeled images", ylabel="test accuracy", title=f"{dataset}: learning curves")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+        path = out / f"curves_{_safe(dataset)}.png"
+        fig.savefig(path, dpi=120)
+        paths.append(path)
+    return paths
+
+
+def plot_overlap(rows: Iterable[dict[str, str]], out_dir: str | os.PathLike) -> list[Path]:
+    """One ``overlap_<dataset>_<method>.png`` per learned method: share of its picks that each
+    heuristic also picks on the same state, over the AL cycle (mean over seeds, 95% bands)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data: dict[tuple[str, str], dict[str, dict[int, dict[int, float]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(dict))
+    )
+    for r in rows:
+        data[(r["dataset"], r["method"])][r["heuristic"]][int(r["seed"])][int(r["labeled"])] = (
+            float(r["overlap"])
+        )
+    paths = []
+    for (dataset, method), heuristics in data.items():
+        fig = Figure(figsize=(7, 4.5), layout="constrained")
+        ax = fig.add_subplot()
+        for heuristic, per_seed in heuristics.items():
+            grids = [sorted(points) for points in per_seed.values()]
+            x = np.array(grids[0])
+            ys = [
+                np.array([points[lab] for lab in x])
+                for points in per_seed.values()
+                if sorted(points) == list(x)
+            ]
+            _band(ax, x, ys, heuristic)
+        ax.set(
+            xlabel="labeled images",
+            ylabel="share of the policy's picks also picked",
+            title=f"{dataset}: {method} vs heuristics (same states)",
+            ylim=(-0.02, 1.02),
+        )
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper right")
+        path = out / f"overlap_{_safe(dataset)}_{_safe(method)}.png"
+        fig.savefig(path, dpi=120)
+        paths.append(path)
+    return paths

@@ -1,0 +1,134 @@
+"""stable-baselines3 RL agents (PPO, A2C) on the IALE env, with the IALE policy architecture.
+
+The agent emits one real score per candidate (a Gaussian around the row-wise MLP's scores,
+``IALEPolicy`` with a ``Box(n)`` action space) and :class:`~iale_env.TopKScoreAction` labels the
+top-k, so every action is a valid selection and exploration perturbs scores rather than
+producing selections of the wrong size. The reward is the env's accuracy gain; with the default
+``gamma=1`` an episode's return is the final minus the initial scoring-set accuracy.
+
+Training saves ``checkpoint.zip`` (the whole algorithm) after every policy update and
+``policy.zip`` (the IALE policy, loadable with :func:`agents.load_policy` on any IALE env);
+``resume=True`` continues from the checkpoint (the rollout in progress at a kill is lost).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+from stable_baselines3 import A2C, PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.monitor import Monitor
+
+from agents.policy import IALEPolicy
+from iale_env import ActiveLearningEnv, ALConfig, ALDataset, TopKScoreAction
+
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C}
+CHECKPOINT = "checkpoint.zip"
+POLICY = "policy.zip"
+
+
+@dataclass(frozen=True)
+class RLConfig:
+    """RL training settings.
+
+    Attributes:
+        algo: ``"ppo"`` or ``"a2c"``.
+        timesteps: Total AL steps (each one retrains the classifier).
+        n_steps: Env steps per policy update (``None``: one AL episode).
+        lr: Adam learning rate.
+        gamma: Discount; 1.0 makes the return the episode's accuracy gain.
+        n_epochs, batch_size: PPO's optimisation epochs and minibatch size per update
+            (``batch_size=None``: the whole rollout).
+        ent_coef: Entropy bonus.
+        seed: Seed of the algorithm (policy init, sampling) and of the env's episodes.
+        device: Torch device of the policy.
+    """
+
+    algo: str = "ppo"
+    timesteps: int = 1000
+    n_steps: int | None = None
+    lr: float = 3e-4
+    gamma: float = 1.0
+    n_epochs: int = 10
+    batch_size: int | None = None
+    ent_coef: float = 0.0
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise ValueError(f"algo must be one of {sorted(ALGOS)}, got {self.algo!r}")
+        if self.timesteps < 1:
+            raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
+        if self.n_steps is not None and self.n_steps < 2:
+            raise ValueError(f"n_steps must be >= 2, got {self.n_steps}")
+        if not self.lr > 0 or not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"need lr > 0 and gamma in [0, 1], got {self.lr}, {self.gamma}")
+
+
+def make_rl_env(config: ALConfig, data: ALDataset | None = None) -> gym.Env:
+    """An IALE env with a ``Box(n)`` score action (top-k labeled) and episode statistics."""
+    return Monitor(TopKScoreAction(ActiveLearningEnv(config, data=data)))
+
+
+class _SaveAfterUpdate(BaseCallback):
+    """Save the algorithm and its IALE policy after every update (at the next rollout start)."""
+
+    def __init__(self, out: Path) -> None:
+        super().__init__()
+        self.out = out
+
+    def _on_rollout_start(self) -> None:
+        if self.model.num_timesteps > 0:
+            save_rl(self.model, self.out)
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def save_rl(model: BaseAlgorithm, out_dir: str | os.PathLike) -> None:
+    """Atomically write ``checkpoint.zip`` (resumable) and ``policy.zip`` (the IALE policy)."""
+    out = Path(out_dir)
+    tmp = out / "checkpoint.tmp.zip"
+    model.save(tmp)
+    os.replace(tmp, out / CHECKPOINT)
+    tmp_policy = out / "policy.tmp.zip"
+    model.policy.save(str(tmp_policy))
+    os.replace(tmp_policy, out / POLICY)
+
+
+def train_rl(
+    env: gym.Env, cfg: RLConfig, out_dir: str | os.PathLike, resume: bool = False
+) -> BaseAlgorithm:
+    """Train PPO or A2C with :class:`IALEPolicy` on ``env`` (from :func:`make_rl_env`)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    algo_cls = ALGOS[cfg.algo]
+    al = env.unwrapped.config
+    ckpt = out / CHECKPOINT
+    if resume and ckpt.exists():
+        model = algo_cls.load(ckpt, env=env, device=cfg.device)
+    else:
+        n_steps = cfg.n_steps or al.steps_per_episode
+        kwargs: dict[str, Any] = dict(
+            learning_rate=cfg.lr,
+            n_steps=n_steps,
+            gamma=cfg.gamma,
+            ent_coef=cfg.ent_coef,
+            seed=cfg.seed,
+            device=cfg.device,
+            policy_kwargs={"acquisition_size": al.acquisition_size},
+        )
+        if cfg.algo == "ppo":
+            kwargs.update(n_epochs=cfg.n_epochs, batch_size=cfg.batch_size or n_steps)
+        model = algo_cls(IALEPolicy, env, **kwargs)
+    remaining = cfg.timesteps - model.num_timesteps
+    if remaining > 0:
+        model.learn(remaining, callback=_SaveAfterUpdate(out), reset_num_timesteps=not resume)
+    save_rl(model, out)
+    return model

@@ -1,0 +1,254 @@
+"""Summary statistics of learning curves: means and 95% intervals over seeds, paired differences.
+
+Per run (one dataset, method and seed) the metrics are:
+
+- ``mean_accuracy``: the area under the learning curve divided by its length (trapezoid rule
+  over the labeled-set sizes, so curves with other acquisition sizes compare fairly);
+- ``acc@L``: test accuracy at L labels (linear interpolation between measured points) for every
+  checkpoint L inside the curve, and at the final budget;
+- ``labels_to_target``: the first labeled-set size whose accuracy reaches the target (runs that
+  never reach it are counted separately).
+
+Over seeds each metric gets its mean and the half-width of a 95% Student-t interval, and the
+paired difference to the baseline (``random``): the same statistics of the per-seed differences,
+which removes the split-to-split variance that pairing shares.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+CHECKPOINTS = (100, 200, 500, 1000)
+SUMMARY_FIELDS = [
+    "dataset",
+    "method",
+    "metric",
+    "n",
+    "mean",
+    "ci95",
+    "diff_mean",
+    "diff_ci95",
+    "n_pairs",
+    "target",
+]
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One run's learning curve."""
+
+    dataset: str
+    method: str
+    seed: int
+    labeled: np.ndarray
+    accuracy: np.ndarray
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One metric of one method on one dataset, over seeds (``nan`` where undefined)."""
+
+    dataset: str
+    method: str
+    metric: str
+    n: int
+    mean: float
+    ci95: float
+    diff_mean: float = math.nan
+    diff_ci95: float = math.nan
+    n_pairs: int = 0
+    target: float = math.nan
+
+
+def curves_from_rows(rows: Iterable[dict[str, str]]) -> list[Curve]:
+    """Group ``curves.csv`` rows into curves sorted by labeled-set size."""
+    points: dict[tuple[str, str, int], list[tuple[int, float]]] = defaultdict(list)
+    for r in rows:
+        points[(r["dataset"], r["method"], int(r["seed"]))].append(
+            (int(r["labeled"]), float(r["test_accuracy"]))
+        )
+    out = []
+    for (dataset, method, seed), pts in points.items():
+        pts.sort()
+        lab, acc = zip(*pts)
+        out.append(Curve(dataset, method, seed, np.array(lab), np.array(acc)))
+    return out
+
+
+def mean_accuracy(labeled: np.ndarray, accuracy: np.ndarray) -> float:
+    """Area under the learning curve divided by its length (trapezoid rule)."""
+    if len(labeled) == 1:
+        return float(accuracy[0])
+    area = np.sum((accuracy[1:] + accuracy[:-1]) / 2 * np.diff(labeled))
+    return float(area / (labeled[-1] - labeled[0]))
+
+
+def accuracy_at(labeled: np.ndarray, accuracy: np.ndarray, at: int) -> float:
+    """Accuracy at ``at`` labels, linearly interpolated; ``nan`` outside the curve."""
+    if not labeled[0] <= at <= labeled[-1]:
+        return math.nan
+    return float(np.interp(at, labeled, accuracy))
+
+
+def labels_to_target(labeled: np.ndarray, accuracy: np.ndarray, target: float) -> float:
+    """The first labeled-set size with accuracy >= ``target`` (``nan`` if never reached)."""
+    hits = np.flatnonzero(accuracy >= target)
+    return float(labeled[hits[0]]) if len(hits) else math.nan
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Mean and half-width of the Student-t confidence interval (``nan`` for fewer than 2)."""
+    x = np.asarray([v for v in values if not math.isnan(v)], dtype=np.float64)
+    if len(x) == 0:
+        return math.nan, math.nan
+    if len(x) < 2:
+        return float(x.mean()), math.nan
+    sem = x.std(ddof=1) / math.sqrt(len(x))
+    return float(x.mean()), float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * sem)
+
+
+def run_metrics(curve: Curve, checkpoints: Sequence[int], target: float | None) -> dict[str, float]:
+    """The per-run metrics (see the module docs)."""
+    lab, acc = curve.labeled, curve.accuracy
+    metrics = {"mean_accuracy": mean_accuracy(lab, acc)}
+    for at in sorted({*checkpoints, int(lab[-1])}):
+        if lab[0] <= at <= lab[-1]:
+            metrics[f"acc@{at}"] = accuracy_at(lab, acc, at)
+    if target is not None:
+        metrics["labels_to_target"] = labels_to_target(lab, acc, target)
+    return metrics
+
+
+def summarize(
+    rows: Iterable[dict[str, str]],
+    checkpoints: Sequence[int] = CHECKPOINTS,
+    target: float | None = None,
+    baseline: str = "random",
+) -> list[SummaryRow]:
+    """Per dataset, method and metric: mean, 95% CI, and the paired difference to ``baseline``.
+
+    ``target`` is the accuracy of ``labels_to_target``; ``None`` uses, per dataset, the
+    baseline's mean final accuracy ("labels needed to match random at the full budget"), and
+    skips the metric when the baseline is absent.
+    """
+    curves = curves_from_rows(rows)
+    by_dataset: dict[str, list[Curve]] = defaultdict(list)
+    for c in curves:
+        by_dataset[c.dataset].append(c)
+    out: list[SummaryRow] = []
+    for dataset, group in by_dataset.items():
+        base = [c for c in group if c.method == baseline]
+        goal = target
+        if goal is None and base:
+            goal = float(np.mean([c.accuracy[-1] for c in base]))
+        per_run = {(c.method, c.seed): run_metrics(c, checkpoints, goal) for c in group}
+        methods = list(dict.fromkeys(c.method for c in group))
+        for method in methods:
+            seeds = sorted(s for m, s in per_run if m == method)
+            names = list(dict.fromkeys(k for s in seeds for k in per_run[(method, s)]))
+            for metric in names:
+                values = [per_run[(method, s)].get(metric, math.nan) for s in seeds]
+                mean, ci = mean_ci(values)
+                diffs = [
+                    per_run[(method, s)].get(metric, math.nan)
+                    - per_run[(baseline, s)].get(metric, math.nan)
+                    for s in seeds
+                    if (baseline, s) in per_run and method != baseline
+                ]
+                diffs = [d for d in diffs if not math.isnan(d)]
+                d_mean, d_ci = mean_ci(diffs)
+                out.append(
+                    SummaryRow(
+                        dataset,
+                        method,
+                        metric,
+                        sum(not math.isnan(v) for v in values),
+                        mean,
+                        ci,
+                        d_mean,
+                        d_ci,
+                        len(diffs),
+                        goal if metric == "labels_to_target" and goal is not None else math.nan,
+                    )
+                )
+    return out
+
+
+def write_summary_csv(summary: Sequence[SummaryRow], path: str | os.PathLike) -> Path:
+    """Write the summary in long form (one row per dataset, method and metric)."""
+    path = Path(path)
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=SUMMARY_FIELDS)
+        writer.writeheader()
+        for row in summary:
+            writer.writerow({k: _fmt(v) for k, v in asdict(row).items()})
+    return path
+
+
+def _fmt(value: object) -> object:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return value
+
+
+def _cell(mean: float, ci: float, digits: int = 3) -> str:
+    if math.isnan(mean):
+        return "–"
+    if math.isnan(ci):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {ci:.{digits}f}"
+
+
+def summary_markdown(summary: Sequence[SummaryRow]) -> str:
+    """Markdown tables, one per dataset: mean ± 95% CI of every metric, paired Δ to random."""
+    lines = ["# Summary", ""]
+    lines.append(
+        "Mean ± 95% CI over seeds (Student t). `mean acc` = area under the learning curve / "
+        "its length; `Δ random` = paired per-seed difference to random, mean ± 95% CI; "
+        "`labels to target` = first labeled-set size reaching the target (mean over the seeds "
+        "that reach it, with their count)."
+    )
+    datasets = list(dict.fromkeys(r.dataset for r in summary))
+    for dataset in datasets:
+        rows = [r for r in summary if r.dataset == dataset]
+        metrics = list(dict.fromkeys(r.metric for r in rows))
+        acc_metrics = sorted((m for m in metrics if m.startswith("acc@")), key=lambda m: int(m[4:]))
+        final = acc_metrics[-1] if acc_metrics else None
+        target = next((r.target for r in rows if r.metric == "labels_to_target"), math.nan)
+        header = ["method", "seeds", "mean acc", "Δ random (mean acc)", *acc_metrics]
+        if final:
+            header.append(f"Δ random ({final})")
+        if not math.isnan(target):
+            header.append(f"labels to {target:.3f}")
+        lines += ["", f"## {dataset}", "", "| " + " | ".join(header) + " |"]
+        lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+        for method in dict.fromkeys(r.method for r in rows):
+            m = {r.metric: r for r in rows if r.method == method}
+            mean_row = m["mean_accuracy"]
+            cells = [
+                method,
+                str(mean_row.n),
+                _cell(mean_row.mean, mean_row.ci95),
+                _cell(mean_row.diff_mean, mean_row.diff_ci95),
+            ]
+            cells += [_cell(m[a].mean, m[a].ci95) if a in m else "–" for a in acc_metrics]
+            if final:
+                r = m.get(final)
+                cells.append(_cell(r.diff_mean, r.diff_ci95) if r else "–")
+            if not math.isnan(target):
+                r = m.get("labels_to_target")
+                if r is None or r.n == 0:
+                    cells.append(f"not reached (0/{mean_row.n})")
+                else:
+                    cells.append(f"{_cell(r.mean, r.ci95, 0)} ({r.n}/{mean_row.n})")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

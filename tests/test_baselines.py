@@ -1,0 +1,77 @@
+"""ALIL and RL agents on the IALE env (tiny real runs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from agents import IALEPolicy, load_policy
+from agents.alil import ALIL_ENV, alil_config, train_alil
+from agents.dagger import ConstantLR
+from agents.rl import CHECKPOINT, RLConfig, make_rl_env, train_rl
+from iale_env import ALConfig
+from tests.conftest import TINY
+
+ALIL_TINY = dict(TINY, **ALIL_ENV, budget=14, initial_labeled=10)
+
+
+def test_softmax_policy_loss_is_cross_entropy_and_mode_is_argmax(make_env):
+    env = make_env(**ALIL_ENV, budget=14)
+    p = IALEPolicy(
+        env.observation_space, env.action_space, ConstantLR(1e-3), 1, selection="softmax"
+    )
+    obs = torch.rand(4, 10, 286)
+    target = torch.tensor([3, 0, 9, 5])
+    actions = F.one_hot(target, 10).float()
+    _, log_prob, entropy = p.evaluate_actions(obs, actions)
+    logits = p._hidden_and_logits(obs)[1]
+    torch.testing.assert_close(-log_prob, F.cross_entropy(logits, target, reduction="none"))
+    assert entropy.shape == (4,)
+    det, _ = p.predict(obs.numpy(), deterministic=True)
+    np.testing.assert_array_equal(det.argmax(1), logits.argmax(1).numpy())
+    sampled = p.get_distribution(obs).sample()
+    assert (sampled.sum(1) == 1).all()
+
+
+def test_alil_trains_on_the_lookahead_oracle_and_transfers(make_env, tmp_path):
+    env = make_env(**ALIL_ENV, budget=14)
+    cfg = alil_config(episodes=2, bc_epochs=3, bc_batch_size=4, seed=0)
+    result = train_alil(env, cfg, tmp_path, progress=False)
+    assert result.policy.selection == "softmax"
+    assert result.oracle.winners == {"lookahead": 8}  # 2 episodes x 4 steps
+    assert (result.actions.sum(1) == 1).all() and len(result.actions) == 8
+    # the stored labels are the lookahead oracle's picks on those states
+    loaded = load_policy(tmp_path / "policy.zip", env=make_env(**ALIL_ENV, budget=14))
+    assert loaded.selection == "softmax"
+    with pytest.raises(ValueError, match="selection='softmax'"):
+        train_alil(env, alil_config().__class__(episodes=1), tmp_path / "x", progress=False)
+
+
+def test_ppo_and_a2c_train_save_resume_and_load_as_iale_policy(tiny_data, tmp_path):
+    cfg_env = ALConfig(**TINY)
+    env = make_rl_env(cfg_env, tiny_data)
+    model = train_rl(env, RLConfig("ppo", timesteps=6, n_epochs=2, seed=0), tmp_path / "ppo")
+    assert model.num_timesteps == 6 and (tmp_path / "ppo" / CHECKPOINT).exists()
+    resumed = train_rl(
+        env, RLConfig("ppo", timesteps=12, n_epochs=2, seed=0), tmp_path / "ppo", resume=True
+    )
+    assert resumed.num_timesteps == 12
+    # the saved IALE policy transfers to a plain env (MultiBinary) and selects exactly k
+    from iale_env import ActiveLearningEnv
+
+    plain = ActiveLearningEnv(cfg_env.replace(subpool_size=30), data=tiny_data)
+    obs, _ = plain.reset(seed=0)
+    policy = load_policy(tmp_path / "ppo" / "policy.zip", env=plain)
+    action = policy.select(obs)
+    assert action.shape == (30,) and action.sum() == 5
+    a2c = train_rl(env, RLConfig("a2c", timesteps=4, n_steps=2, seed=0), tmp_path / "a2c")
+    assert a2c.num_timesteps == 4 and (tmp_path / "a2c" / "policy.zip").exists()
+
+
+def test_rl_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="algo"):
+        RLConfig("dqn")
+    with pytest.raises(ValueError, match="timesteps"):
+        RLConfig(timesteps=0)
