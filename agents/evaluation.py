@@ -149,6 +149,8 @@ class EvalConfig:
             the acquisition and sub-pool sizes).
         overlap_with: Heuristics whose selections on the learned policies' states are logged
             (``overlap.csv``, Fig. 5); empty to skip.
+        overlap_families: The learned-policy families whose runs log the overlap (each
+            heuristic costs its own selection, e.g. the ensemble's training, at every step).
     """
 
     datasets: tuple[str, ...]
@@ -156,6 +158,7 @@ class EvalConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     env: ALConfig = field(default_factory=ALConfig)
     overlap_with: tuple[str, ...] = DEFAULT_OVERLAP
+    overlap_families: tuple[str, ...] = ("iale",)
 
     def __post_init__(self) -> None:
         if not self.datasets or not self.methods or not self.seeds:
@@ -378,7 +381,7 @@ def evaluate(
         for spec, seed in todo:
             env_cfg = cfg.env.replace(dataset=dataset, **policy_env_overrides(spec))
             env = ActiveLearningEnv(env_cfg, data=data)
-            overlap_with = cfg.overlap_with if spec.learned else ()
+            overlap_with = cfg.overlap_with if spec.family in cfg.overlap_families else ()
             result = run_episode(env, spec, seed, dataset, overlap_with, device)
             _append_rows(out / OVERLAP_CSV, OVERLAP_FIELDS, result.overlap)
             _append_rows(out / CURVES_CSV, CURVE_FIELDS, result.curve)

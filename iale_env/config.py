@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from iale_env.training import FitMode, TrainConfig
+from iale_env.training import FitMode, Precision, TrainConfig
 
 ActionMode = Literal["repair", "strict"]
 
@@ -41,6 +41,8 @@ class ALConfig:
         eager_ensemble: Train the ensemble's extra members together with M in every
             ``reset``/``step`` (one batched fit), for runs that query the oracle at every step
             (DAgger). Otherwise they are trained on first use and cached per state.
+        precision: Classifier training arithmetic, ``"fp32"`` (default), ``"tf32"`` or
+            ``"bf16"`` (see :class:`~iale_env.training.TrainConfig`).
         subpool_mean_embedding: Append the sub-pool's mean embedding (D columns, the same on
             every row) to the Eq. 2 state: the paper's state ablation.
     """
@@ -66,6 +68,7 @@ class ALConfig:
     vectorize: bool | None = None
     eager_ensemble: bool = False
     subpool_mean_embedding: bool = False
+    precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
         from iale_env.experts import EXPERTS  # late import: experts import the training module
@@ -117,7 +120,9 @@ class ALConfig:
     @property
     def train(self) -> TrainConfig:
         """The classifier's training protocol."""
-        return TrainConfig(self.epochs, self.batch_size, self.lr, self.fit_mode, self.vectorize)
+        return TrainConfig(
+            self.epochs, self.batch_size, self.lr, self.fit_mode, self.vectorize, self.precision
+        )
 
     @property
     def steps_per_episode(self) -> int:

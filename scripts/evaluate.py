@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="heuristics compared with the learned policies' picks ('' to skip)",
     )
     p.add_argument(
+        "--overlap-families",
+        type=_names,
+        default=("iale",),
+        help="learned-policy families whose runs log the overlap (iale, alil, ppo, a2c)",
+    )
+    p.add_argument(
         "--target",
         type=float,
         help="accuracy of 'labels to target' (default: random's mean final accuracy)",
@@ -125,7 +131,14 @@ def main(argv: list[str] | None = None) -> int:
             ensemble_size=args.ensemble_size,
             device=args.device,
         )
-        cfg = EvalConfig(args.datasets, args.methods, args.seeds, env, args.overlap_with)
+        cfg = EvalConfig(
+            args.datasets,
+            args.methods,
+            args.seeds,
+            env,
+            args.overlap_with,
+            args.overlap_families,
+        )
         evaluate(cfg, args.out)
         files = write_report(
             args.out, target=args.target, checkpoints=args.checkpoints, plots=not args.no_plots

@@ -80,3 +80,22 @@ def test_mc_dropout_passes_are_stochastic_and_seeded(xy):
     assert not torch.allclose(a[0], a[1])  # dropout differs between passes
     c = mc_dropout_probs(model, x[:7], passes=5, generator=make_generator(1, "cpu"))
     assert torch.equal(b, c)
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_bf16_autocast_trains_close_to_fp32_and_is_off_by_default(xy, vectorize):
+    """bf16 on the CPU is slow: a tiny fit only checks the arithmetic changes, not the model."""
+    x, y = xy
+    sets, seeds = [torch.arange(20), torch.arange(10, 30)], [0, 1]
+    kw = dict(epochs=3, vectorize=vectorize)
+    assert TrainConfig().precision == "fp32"
+    fp32 = fit_models(x, y, sets, seeds, ClassifierSpec(), TrainConfig(**kw))
+    bf16 = fit_models(x, y, sets, seeds, ClassifierSpec(), TrainConfig(precision="bf16", **kw))
+    diffs = [_max_weight_diff(a, b) for a, b in zip(fp32, bf16)]
+    assert all(0.0 < d < 0.05 for d in diffs), diffs  # a different arithmetic, same model
+    assert all(p.dtype == torch.float32 for m in bf16 for p in m.parameters())
+    # tf32 only changes CUDA arithmetic: on the CPU it is exactly fp32
+    tf32 = fit_models(x, y, sets, seeds, ClassifierSpec(), TrainConfig(precision="tf32", **kw))
+    assert max(_max_weight_diff(a, b) for a, b in zip(fp32, tf32)) == 0.0
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="fp16")
