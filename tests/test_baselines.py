@@ -75,3 +75,28 @@ def test_rl_config_rejects_bad_values():
         RLConfig("dqn")
     with pytest.raises(ValueError, match="timesteps"):
         RLConfig(timesteps=0)
+
+
+@pytest.mark.parametrize(
+    "script, flags, message",
+    [
+        ("train_alil.py", ["--episodes", "0"], "episodes must be >= 1"),
+        ("train_alil.py", ["--experts", "coreset"], "unrecognized arguments"),
+        ("train_rl.py", ["--timesteps", "0"], "timesteps must be >= 1"),
+        ("train_rl.py", ["--algo", "dqn"], "invalid choice"),
+    ],
+)
+def test_baseline_scripts_reject_bad_flags(script, flags, message, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, str(root / "scripts" / script), *flags, "--out", str(tmp_path / "o")]
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120, env={"PYTHONPATH": str(root)}
+    )
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{script}: error:") and message in last  # one line, no traceback
+    assert "Traceback" not in done.stderr
