@@ -357,10 +357,14 @@ def evaluate(
     config_path = out / CONFIG_JSON
     if config_path.exists():
         saved = json.loads(config_path.read_text())["env"]
-        if saved != settings:
-            changed = sorted(
-                k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k)
-            )
+        # a setting added in a later version counts as its default in an older sweep
+        defaults = dataclasses.replace(cfg, env=ALConfig()).settings()
+        changed = sorted(
+            k
+            for k in set(saved) | set(settings)
+            if saved.get(k, defaults.get(k)) != settings.get(k, defaults.get(k))
+        )
+        if changed:
             raise ValueError(
                 f"{out} holds a sweep with other env settings ({', '.join(changed)}); rerun with "
                 f"the same settings to resume it, or use another --out"

@@ -116,6 +116,12 @@ def test_rerun_skips_finished_runs_and_resumes_a_killed_sweep(idx_root, tmp_path
     # extending the sweep runs only the new runs; other env settings are refused
     evaluate(_sweep(idx_root, ["random", "margin", "entropy"], seeds=(0,)), tmp_path, log=None)
     assert calls[-1] == "entropy" and len(calls) == 4
+    # a sweep written before a setting existed resumes (the setting counts as its default)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["env"]["precision"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    evaluate(_sweep(idx_root, ["random"], seeds=(0,)), tmp_path, log=None)
+    assert len(calls) == 4
     with pytest.raises(ValueError, match="epochs"):
         evaluate(_sweep(idx_root, ["random"], seeds=(0,), epochs=4), tmp_path, log=None)
 
