@@ -21,7 +21,7 @@ from gymnasium import spaces
 from iale_env.classifier import Classifier, ClassifierSpec
 from iale_env.config import ALConfig, from_kwargs
 from iale_env.data import ALDataset, load_dataset
-from iale_env.experts import SelectionContext, make_expert
+from iale_env.experts import Expert, SelectionContext, make_expert
 from iale_env.training import accuracy_of, fit_models, predict_models
 
 # Roles in the derivation of model seeds from the episode seed (see ``ActiveLearningEnv._seed``).
@@ -160,10 +160,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Label the selected candidates, retrain M from scratch, draw the next sub-pool."""
-        if self._model is None:
-            raise RuntimeError("call reset() before step()")
-        if self._terminated:
-            raise RuntimeError("the episode has terminated (budget reached); call reset()")
+        self._require_running()
         positions, repaired = self._parse_action(action)
         return self._acquire(self._subpool[positions], repaired)
 
@@ -177,9 +174,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         paper's baselines did. The next sub-pool is drawn as after :meth:`step`, so runs stay
         comparable.
         """
-        self._require_state()
-        if self._terminated:
-            raise RuntimeError("the episode has terminated (budget reached); call reset()")
+        self._require_running()
         idx = np.asarray(indices)
         k = self.config.acquisition_size
         if idx.shape != (k,) or not np.issubdtype(idx.dtype, np.integer):
@@ -227,12 +222,10 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         For pool-level baselines (use with :meth:`step_indices`). Like :meth:`expert_action`
         it neither changes the environment nor draws from its RNG.
         """
-        self._require_state()
-        if name not in self._experts:
-            raise ValueError(f"unknown expert {name!r}; choose from {sorted(self._experts)}")
+        expert = self._expert(name)
         pool = self.unlabeled_indices
-        seed = self._seed(_EXPERT, len(self._labeled), zlib.crc32(name.encode()), 1)
-        positions = np.asarray(self._experts[name].select(self.selection_context(seed, pool)))
+        ctx = self.selection_context(self._expert_seed(name, 1), pool)
+        positions = np.asarray(expert.select(ctx))
         return pool[positions].astype(np.int64)
 
     def score_selections(self, selections: list[np.ndarray]) -> list[float]:
@@ -309,16 +302,22 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
     def _oracle_seed(self) -> int:
         return self._seed(_ORACLE, len(self._labeled))
 
-    def _expert_positions(self, name: str) -> np.ndarray:
+    def _expert(self, name: str) -> Expert:
+        """The named expert, once the env has a state (unknown names raise ``ValueError``)."""
         self._require_state()
         if name not in self._experts:
             raise ValueError(f"unknown expert {name!r}; choose from {sorted(self._experts)}")
+        return self._experts[name]
+
+    def _expert_seed(self, name: str, *keys: int) -> int:
+        return self._seed(_EXPERT, len(self._labeled), zlib.crc32(name.encode()), *keys)
+
+    def _expert_positions(self, name: str) -> np.ndarray:
+        expert = self._expert(name)
         key = f"expert:{name}"
         if key not in self._cache:
-            ctx = self.selection_context(
-                seed=self._seed(_EXPERT, len(self._labeled), zlib.crc32(name.encode()))
-            )
-            positions = np.asarray(self._experts[name].select(ctx), dtype=np.int64)
+            ctx = self.selection_context(seed=self._expert_seed(name))
+            positions = np.asarray(expert.select(ctx), dtype=np.int64)
             k = self.config.acquisition_size
             if positions.shape != (k,) or len(np.unique(positions)) != k:
                 raise RuntimeError(f"expert {name!r} returned {positions}, not {k} distinct picks")
@@ -423,6 +422,13 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
     def _require_state(self) -> None:
         if self._model is None:
             raise RuntimeError("call reset() first")
+
+    def _require_running(self) -> None:
+        """A state to act on: reset and not yet terminated."""
+        if self._model is None:
+            raise RuntimeError("call reset() before step()")
+        if self._terminated:
+            raise RuntimeError("the episode has terminated (budget reached); call reset()")
 
     def _seed(self, role: int, *keys: int) -> int:
         """A model/expert seed derived from the episode seed; never draws from the env RNG."""

@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from common import env_config, resolve
+
 PRESETS: dict[str, dict] = {
     # The paper's evaluation protocol (test accuracy on the full official test split).
     "paper": dict(
@@ -108,28 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    s = dict(PRESETS[args.preset])
-    for key in s:
-        if getattr(args, key, None) is not None:
-            s[key] = getattr(args, key)
+    s = resolve(PRESETS[args.preset], args)
     try:
         from agents.evaluation import EvalConfig, evaluate
         from agents.report import write_report
-        from iale_env import ALConfig, DatasetNotFoundError
+        from iale_env import DatasetNotFoundError
 
-        env = ALConfig(
-            data_dir=args.data_dir,
-            budget=s["budget"],
-            initial_labeled=s["initial"],
-            acquisition_size=s["acquisition"],
-            subpool_size=s["subpool"],
-            epochs=s["epochs"],
-            scoring_size=s["scoring_size"],
-            test_size=s["test_size"],
-            pool_size=s["pool_size"],
+        env = env_config(
+            s,
+            args,
             mc_dropout_passes=args.mc_dropout_passes,
             ensemble_size=args.ensemble_size,
-            device=args.device,
         )
         cfg = EvalConfig(
             args.datasets,

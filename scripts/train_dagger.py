@@ -12,10 +12,10 @@ Explicit flags override the preset. Writes ``policy.zip`` (load it with
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 from pathlib import Path
+
+from common import env_config, resolve, write_run_config
 
 IALE_PRESETS: dict[str, dict] = {
     # The same pipeline as the paper, small enough for a 2-core CPU in a few minutes.
@@ -107,37 +107,20 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
     return p
 
 
-def resolve(args: argparse.Namespace, variant: str = "iale") -> dict:
-    """The preset, overridden by every flag given explicitly."""
-    settings = dict(PRESETS[variant][args.preset])
-    for key, value in vars(args).items():
-        if key in settings and value is not None:
-            settings[key] = value
-    return settings
-
-
 def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None = None) -> int:
     """Run the script; ``variant="alil"`` trains ALIL (``scripts/train_alil.py``)."""
     parser = build_parser(variant, doc)
     args = parser.parse_args(argv)
-    s = resolve(args, variant)
+    s = resolve(PRESETS[variant][args.preset], args)
     prog = parser.prog
     try:
         from agents import DAggerConfig, train_dagger
-        from iale_env import ActiveLearningEnv, ALConfig, DatasetNotFoundError
+        from iale_env import ActiveLearningEnv, DatasetNotFoundError
 
-        al = ALConfig(
-            dataset=s["dataset"],
-            data_dir=args.data_dir,
-            budget=s["budget"],
-            initial_labeled=s["initial"],
-            acquisition_size=s["acquisition"],
-            subpool_size=s["subpool"],
-            epochs=s["epochs"],
-            scoring_size=s["scoring_size"],
-            test_size=s["test_size"],
+        al = env_config(
+            s,
+            args,
             experts=tuple(s["experts"].split(",")),
-            device=args.device,
             # IALE's oracle runs at every step: train M and the ensemble's members together
             eager_ensemble=variant == "iale",
             subpool_mean_embedding=args.subpool_mean_embedding,
@@ -163,15 +146,7 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
                 f"{out} already holds a run; pass --resume to continue it or another --out"
             )
         env = ActiveLearningEnv(al)
-        env_settings = dataclasses.asdict(al)
-        env_settings.pop("data_dir")
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(
-            json.dumps(
-                {"method": variant, "env": env_settings, "dagger": dataclasses.asdict(dagger)},
-                indent=2,
-            )
-        )
+        env_settings = write_run_config(out, variant, al, dagger=dagger)
         _quiet_hf_datasets()
         result = train_dagger(
             env,

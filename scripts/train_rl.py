@@ -14,10 +14,10 @@ scripts/evaluate.py --methods ppo:OUT.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 from pathlib import Path
+
+from common import env_config, resolve, write_run_config
 
 PRESETS: dict[str, dict] = {
     "smoke": dict(
@@ -79,27 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    s = dict(PRESETS[args.preset])
-    for key in s:
-        if getattr(args, key, None) is not None:
-            s[key] = getattr(args, key)
+    s = resolve(PRESETS[args.preset], args)
     try:
         from agents.rl import CHECKPOINT, RLConfig, make_rl_env, train_rl
-        from iale_env import ALConfig, DatasetNotFoundError
+        from iale_env import DatasetNotFoundError
 
-        al = ALConfig(
-            dataset=s["dataset"],
-            data_dir=args.data_dir,
-            budget=s["budget"],
-            initial_labeled=s["initial"],
-            acquisition_size=s["acquisition"],
-            subpool_size=s["subpool"],
-            epochs=s["epochs"],
-            scoring_size=s["scoring_size"],
-            test_size=s["test_size"],
-            device=args.device,
-            subpool_mean_embedding=args.subpool_mean_embedding,
-        )
+        al = env_config(s, args, subpool_mean_embedding=args.subpool_mean_embedding)
         rl = RLConfig(
             algo=args.algo,
             timesteps=s["timesteps"],
@@ -115,14 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{out} already holds a run; pass --resume or use another --out")
         env = make_rl_env(al)
         env.reset(seed=args.seed)
-        env_settings = dataclasses.asdict(al)
-        env_settings.pop("data_dir")
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(
-            json.dumps(
-                {"method": args.algo, "env": env_settings, "rl": dataclasses.asdict(rl)}, indent=2
-            )
-        )
+        write_run_config(out, args.algo, al, rl=rl)
         model = train_rl(env, rl, out, resume=args.resume)
     except (ValueError, DatasetNotFoundError) as exc:
         print(f"train_rl.py: error: {exc}", file=sys.stderr)

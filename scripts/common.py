@@ -1,0 +1,55 @@
+"""What the scripts share: presets overridden by flags, flags to :class:`ALConfig`, run configs.
+
+The scripts import it as ``common`` (their own folder is first on ``sys.path`` when run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+# Script setting name -> ALConfig field (settings missing from a preset keep ALConfig's default).
+_ENV_FIELDS = {
+    "dataset": "dataset",
+    "budget": "budget",
+    "initial": "initial_labeled",
+    "acquisition": "acquisition_size",
+    "subpool": "subpool_size",
+    "epochs": "epochs",
+    "scoring_size": "scoring_size",
+    "test_size": "test_size",
+    "pool_size": "pool_size",
+}
+
+
+def resolve(preset: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """The preset, overridden by every flag given explicitly."""
+    settings = dict(preset)
+    for key in settings:
+        if getattr(args, key, None) is not None:
+            settings[key] = getattr(args, key)
+    return settings
+
+
+def env_config(settings: dict[str, Any], args: argparse.Namespace, **extra: Any):
+    """The :class:`~iale_env.ALConfig` of resolved ``settings``, ``--data-dir``, ``--device``
+    and ``extra`` fields."""
+    from iale_env import ALConfig
+
+    fields = {f: settings[key] for key, f in _ENV_FIELDS.items() if key in settings}
+    return ALConfig(**fields, data_dir=args.data_dir, device=args.device, **extra)
+
+
+def write_run_config(out: Path, method: str, env, **sections: Any) -> dict[str, Any]:
+    """Write ``out/config.json`` (method, env settings without the machine's data root, and
+    each section's dataclass); return the env settings. ``evaluate.py`` reads it back."""
+    env_settings = dataclasses.asdict(env)
+    env_settings.pop("data_dir")
+    body = {"method": method, "env": env_settings}
+    body.update({name: dataclasses.asdict(cfg) for name, cfg in sections.items()})
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(body, indent=2))
+    return env_settings
