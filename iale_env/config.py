@@ -40,7 +40,8 @@ class ALConfig:
             :class:`~iale_env.training.TrainConfig`.
         eager_ensemble: Train the ensemble's extra members together with M in every
             ``reset``/``step`` (one batched fit), for runs that query the oracle at every step
-            (DAgger). Otherwise they are trained on first use and cached per state.
+            (DAgger; not at the terminal state). Otherwise they are trained on first use and
+            cached per state.
         precision: Classifier training arithmetic, ``"fp32"`` (default), ``"tf32"`` or
             ``"bf16"`` (see :class:`~iale_env.training.TrainConfig`).
         subpool_mean_embedding: Append the sub-pool's mean embedding (D columns, the same on

@@ -452,11 +452,15 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         return np.concatenate(picks).astype(np.int64)
 
     def _fit_main(self) -> None:
-        """Train M on the labeled set (with the ensemble's members, if eager) and score it."""
+        """Train M on the labeled set (with the ensemble's members, if eager) and score it.
+
+        Eager members are not trained for the terminal state (no further selection there;
+        they are still trained on first use if an expert is asked for).
+        """
         cfg, n_lab = self.config, len(self._labeled)
         labeled = torch.as_tensor(self._labeled, device=self.device)
         seeds = [self._seed(_MAIN, n_lab)]
-        if cfg.eager_ensemble and "ensemble" in cfg.experts:
+        if cfg.eager_ensemble and "ensemble" in cfg.experts and n_lab < cfg.budget:
             seeds += [self._seed(_ENSEMBLE, n_lab, i) for i in range(cfg.ensemble_size - 1)]
         models = fit_models(
             self.data.train_x,

@@ -252,3 +252,33 @@ def test_batched_and_sequential_envs_follow_the_same_episode(make_env, vectorize
     np.testing.assert_allclose(oa, ob, atol=1e-3)
     assert np.array_equal(a.oracle_action(), b.oracle_action())
     assert a.last_oracle.scores == pytest.approx(b.last_oracle.scores, abs=1e-9)
+
+
+def test_eager_ensemble_trains_members_for_every_state_but_the_terminal_one(make_env, monkeypatch):
+    import iale_env.env as env_module
+
+    trained: list[int] = []
+    real_fit = env_module.fit_models
+
+    def counting_fit(x, y, index_sets, *args, **kwargs):
+        trained.append(len(index_sets))
+        return real_fit(x, y, index_sets, *args, **kwargs)
+
+    monkeypatch.setattr(env_module, "fit_models", counting_fit)
+    env = make_env(eager_ensemble=True, budget=20)  # initial 10, two steps of 5
+    lazy = make_env(budget=20)
+    env.reset(seed=4)
+    lazy.reset(seed=4)
+    members = env.config.ensemble_size - 1
+    assert trained == [1 + members, 1]  # reset: M + members; lazy reset: M only
+    trained.clear()
+    env.step(env.expert_action("random"))
+    assert trained == [1 + members]
+    trained.clear()
+    _, _, terminated, _, _ = env.step(env.expert_action("random"))
+    assert terminated and trained == [1]  # no members for a state nobody selects from
+    trained.clear()
+    for _ in range(2):
+        lazy.step(lazy.expert_action("random"))
+    # asked for anyway, the terminal ensemble is trained on use and matches the lazy env's
+    assert np.array_equal(env.expert_action("ensemble"), lazy.expert_action("ensemble"))

@@ -1,0 +1,105 @@
+"""The speed benchmark script: its statistics, and a tiny real run end to end on the CPU."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location(
+        "benchmark_speed", ROOT / "scripts" / "benchmark_speed.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _timing(mode: str, rep: int, total: float, labeled: int = 20) -> dict:
+    return {
+        "device": "cpu",
+        "labeled": labeled,
+        "mode": mode,
+        "repeat": rep,
+        "oracle_s": total / 4,
+        "step_s": total * 3 / 4,
+        "total_s": total,
+        "flops": 1e12,
+    }
+
+
+def test_summary_uses_medians_and_reports_the_worst_paired_ratio():
+    bench = _load_benchmark()
+    timings = [
+        _timing("sequential", 0, 10.0),
+        _timing("batched", 0, 9.0),
+        _timing("sequential", 1, 12.0),
+        _timing("batched", 1, 12.6),
+        _timing("sequential", 2, 11.0),
+        _timing("batched", 2, 8.0),
+    ]
+    rows = {r["mode"]: r for r in bench.summarize_cells(timings)}
+    seq, bat = rows["sequential"], rows["batched"]
+    assert (seq["total_s"], seq["total_min_s"], seq["total_max_s"]) == (11.0, 10.0, 12.0)
+    assert "ratio_over_sequential" not in seq
+    assert bat["total_s"] == 9.0 and bat["repeats"] == 3
+    assert bat["ratio_over_sequential"] == pytest.approx(9.0 / 11.0)
+    assert bat["worst_paired_ratio"] == pytest.approx(12.6 / 12.0)  # repeat 1 pairs 12.6 with 12
+    assert bat["flop_per_s"] == pytest.approx(1e12 / 9.0)
+    # one paper episode: the line through 20 and 1000 labels at 510, times 98 calls
+    big = [_timing(m, 0, 50.0, labeled=1000) for m in ("sequential", "batched")]
+    episode = bench.extrapolate(bench.summarize_cells(timings + big))["cpu/sequential"]
+    assert episode["episode_s"] == pytest.approx((11.0 + (50.0 - 11.0) / 980 * 490) * 98)
+
+
+def test_forward_flops_of_the_paper_classifier():
+    from iale_env import ClassifierSpec
+
+    bench = _load_benchmark()
+    # conv1 1->32 @4x4 on 28x28 -> 25x25; conv2 32->32 @4x4 -> 22x22; pool 11x11; 3872->128->10
+    macs = 16 * 32 * 625 + 32 * 16 * 32 * 484 + 3872 * 128 + 128 * 10
+    assert bench.forward_flops(ClassifierSpec()) == 2 * macs
+
+
+def test_benchmark_runs_on_the_cpu_and_writes_json(idx_root, tmp_path):
+    out = tmp_path / "bench.json"
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / "benchmark_speed.py"),
+        "--labeled", "10,20",
+        "--modes", "sequential,batched",
+        "--repeats", "2",
+        "--epochs", "1",
+        "--test-size", "40",
+        "--scoring-size", "40",
+        "--subpool", "20",
+        "--data-dir", str(idx_root),
+        "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    body = json.loads(out.read_text())
+    assert len(body["timings"]) == 2 * 2 * 2
+    assert all(t["total_s"] > 0 and t["flops"] > 0 for t in body["timings"])
+    cells = {(r["labeled"], r["mode"]): r for r in body["rows"]}
+    assert set(cells) == {(n, m) for n in (10, 20) for m in ("sequential", "batched")}
+    assert cells[(20, "batched")]["ratio_over_sequential"] > 0
+    assert set(body["extrapolation"]) == {"cpu/sequential", "cpu/batched"}
+    assert "| cpu | 20 | batched | 2 |" in done.stdout
+
+    bad = subprocess.run(cmd[:2] + ["--modes", "fast"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "unknown mode" in bad.stderr
+    missing = subprocess.run(
+        cmd[:2] + ["--data-dir", str(tmp_path / "none")], capture_output=True, text=True, env=env
+    )
+    assert missing.returncode == 1 and "could not load MNIST" in missing.stderr
+    assert "Traceback" not in missing.stderr
