@@ -34,12 +34,25 @@ def resolve(preset: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
+def add_precision_flag(parser: argparse.ArgumentParser) -> None:
+    """``--precision``: the classifiers' training arithmetic (``ALConfig.precision``)."""
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "tf32", "bf16"),
+        default="fp32",
+        help="classifier training arithmetic: fp32 (exact, default); tf32/bf16 are faster on a "
+        "GPU (compare with scripts/benchmark_precision.py first)",
+    )
+
+
 def env_config(settings: dict[str, Any], args: argparse.Namespace, **extra: Any):
-    """The :class:`~iale_env.ALConfig` of resolved ``settings``, ``--data-dir``, ``--device``
-    and ``extra`` fields."""
+    """The :class:`~iale_env.ALConfig` of resolved ``settings``, ``--data-dir``, ``--device``,
+    ``--precision`` (where the script has it) and ``extra`` fields."""
     from iale_env import ALConfig
 
     fields = {f: settings[key] for key, f in _ENV_FIELDS.items() if key in settings}
+    if getattr(args, "precision", None) is not None:
+        fields["precision"] = args.precision
     return ALConfig(**fields, data_dir=args.data_dir, device=args.device, **extra)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from common import env_config, resolve
+from common import add_precision_flag, env_config, resolve
 
 PRESETS: dict[str, dict] = {
     # The paper's evaluation protocol (test accuracy on the full official test split).
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--checkpoints", type=_ints, default=(100, 200, 500, 1000))
     p.add_argument("--device", default="cpu")
+    add_precision_flag(p)
     p.add_argument("--data-dir", help="data root (default: $IALE_DATA_DIR or a cache folder)")
     p.add_argument("--out", default="runs/eval", help="output folder")
     p.add_argument("--no-plots", action="store_true")

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import env_config, resolve, write_run_config
+from common import add_precision_flag, env_config, resolve, write_run_config
 
 IALE_PRESETS: dict[str, dict] = {
     # The same pipeline as the paper, small enough for a 2-core CPU in a few minutes.
@@ -100,6 +100,7 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    add_precision_flag(p)
     p.add_argument("--data-dir", help="data root (default: $IALE_DATA_DIR or a cache folder)")
     p.add_argument("--out", default=f"runs/{variant}", help="output folder")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")

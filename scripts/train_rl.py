@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import env_config, resolve, write_run_config
+from common import add_precision_flag, env_config, resolve, write_run_config
 
 PRESETS: dict[str, dict] = {
     "smoke": dict(
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    add_precision_flag(p)
     p.add_argument("--data-dir")
     p.add_argument("--out", default="runs/rl")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.zip")

@@ -227,6 +227,9 @@ def test_scripts_evaluate_and_plot_end_to_end(idx_root, tmp_path):
     assert (tmp_path / "ev" / "curves_MNIST.png").exists()
     bad = subprocess.run(cmd[:5] + ["randm"], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and "unknown method 'randm'" in bad.stderr
+    # --precision reaches the env: resuming the fp32 sweep in bf16 is refused
+    bf16 = subprocess.run(cmd + ["--precision", "bf16"], capture_output=True, text=True, env=env)
+    assert bf16.returncode == 2 and "other env settings (precision)" in bf16.stderr
     empty = subprocess.run(plot[:2] + [str(tmp_path)], capture_output=True, text=True, env=env)
     assert empty.returncode == 2 and "no finished runs" in empty.stderr
     assert np.isfinite(float(read_csv(tmp_path / "ev" / CURVES_CSV)[-1]["run_seconds"]))
