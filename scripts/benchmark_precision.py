@@ -24,7 +24,7 @@ import json
 import sys
 from pathlib import Path
 
-from common import env_config, resolve
+from common import add_device_flags, add_env_flags, env_config, resolve
 from evaluate import PRESETS, _ints, _names
 
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -41,16 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", type=_names, default=("MNIST",))
     p.add_argument("--methods", type=_names, default=("random", "mc_dropout"))
     p.add_argument("--seeds", type=_ints, default=(0, 1, 2))
-    p.add_argument("--budget", type=int)
-    p.add_argument("--initial", type=int)
-    p.add_argument("--acquisition", type=int)
-    p.add_argument("--subpool", type=int)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--scoring-size", type=int)
-    p.add_argument("--test-size", type=int)
-    p.add_argument("--pool-size", type=int)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--data-dir", help="data root (default: $IALE_DATA_DIR or a cache folder)")
+    add_env_flags(p, pool_size=True)
+    add_device_flags(p, precision=False)
     p.add_argument("--out", default="runs/precision", help="output folder")
     p.add_argument("--no-plots", action="store_true")
     return p

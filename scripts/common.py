@@ -34,15 +34,31 @@ def resolve(preset: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
-def add_precision_flag(parser: argparse.ArgumentParser) -> None:
-    """``--precision``: the classifiers' training arithmetic (``ALConfig.precision``)."""
-    parser.add_argument(
-        "--precision",
-        choices=("fp32", "tf32", "bf16"),
-        default="fp32",
-        help="classifier training arithmetic: fp32 (exact, default); tf32/bf16 are faster on a "
-        "GPU (compare with scripts/benchmark_precision.py first)",
-    )
+def add_env_flags(parser: argparse.ArgumentParser, pool_size: bool = False) -> None:
+    """The AL-protocol flags that override a preset (``None`` keeps the preset's value)."""
+    parser.add_argument("--budget", type=int, help="labeled-set size that ends an episode")
+    parser.add_argument("--initial", type=int, help="class-balanced initial labeled set")
+    parser.add_argument("--acquisition", type=int, help="images labeled per AL step (k)")
+    parser.add_argument("--subpool", type=int, help="candidates drawn per AL step (n)")
+    parser.add_argument("--epochs", type=int, help="classifier training epochs")
+    parser.add_argument("--scoring-size", type=int, help="held-out labeled scoring set")
+    parser.add_argument("--test-size", type=int, help="test images (default: the full split)")
+    if pool_size:
+        parser.add_argument("--pool-size", type=int, help="cap on the unlabeled pool")
+
+
+def add_device_flags(parser: argparse.ArgumentParser, precision: bool = True) -> None:
+    """``--device``, ``--data-dir`` and ``--precision`` (the classifiers' arithmetic)."""
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--data-dir", help="data root (default: $IALE_DATA_DIR or a cache folder)")
+    if precision:
+        parser.add_argument(
+            "--precision",
+            choices=("fp32", "tf32", "bf16"),
+            default="fp32",
+            help="classifier training arithmetic: fp32 (exact, default); tf32/bf16 are faster "
+            "on a GPU (compare with scripts/benchmark_precision.py first)",
+        )
 
 
 def env_config(settings: dict[str, Any], args: argparse.Namespace, **extra: Any):

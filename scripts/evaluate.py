@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from common import add_precision_flag, env_config, resolve
+from common import add_device_flags, add_env_flags, env_config, resolve
 
 PRESETS: dict[str, dict] = {
     # The paper's evaluation protocol (test accuracy on the full official test split).
@@ -73,14 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods", type=_names, default=("random", "mc_dropout", "ensemble", "coreset")
     )
     p.add_argument("--seeds", type=_ints, default=(0, 1, 2))
-    p.add_argument("--budget", type=int)
-    p.add_argument("--initial", type=int, help="class-balanced initial labeled set")
-    p.add_argument("--acquisition", type=int, help="images labeled per step (k)")
-    p.add_argument("--subpool", type=int, help="candidates per step (n)")
-    p.add_argument("--epochs", type=int, help="classifier training epochs")
-    p.add_argument("--scoring-size", type=int, help="held-out labeled scoring set")
-    p.add_argument("--test-size", type=int, help="test images (default: the full test split)")
-    p.add_argument("--pool-size", type=int, help="cap on the unlabeled pool")
+    add_env_flags(p, pool_size=True)
+    add_device_flags(p)
     p.add_argument("--mc-dropout-passes", type=int, default=20)
     p.add_argument("--ensemble-size", type=int, default=5)
     p.add_argument(
@@ -101,9 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="accuracy of 'labels to target' (default: random's mean final accuracy)",
     )
     p.add_argument("--checkpoints", type=_ints, default=(100, 200, 500, 1000))
-    p.add_argument("--device", default="cpu")
-    add_precision_flag(p)
-    p.add_argument("--data-dir", help="data root (default: $IALE_DATA_DIR or a cache folder)")
     p.add_argument("--out", default="runs/eval", help="output folder")
     p.add_argument("--no-plots", action="store_true")
     return p

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import add_precision_flag, env_config, resolve, write_run_config
+from common import add_device_flags, add_env_flags, env_config, resolve, write_run_config
 
 IALE_PRESETS: dict[str, dict] = {
     # The same pipeline as the paper, small enough for a 2-core CPU in a few minutes.
@@ -70,11 +70,8 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
     p.add_argument("--preset", choices=sorted(PRESETS[variant]), default="smoke")
     p.add_argument("--dataset", help="MNIST, FashionMNIST or KMNIST")
     p.add_argument("--episodes", type=int, help="DAgger rounds (one AL episode each)")
-    p.add_argument("--budget", type=int, help="labeled-set size that ends an episode")
-    p.add_argument("--initial", type=int, help="class-balanced initial labeled set")
-    p.add_argument("--acquisition", type=int, help="candidates labeled per AL step (k)")
-    p.add_argument("--subpool", type=int, help="candidates drawn per AL step (n)")
-    p.add_argument("--epochs", type=int, help="classifier training epochs")
+    add_env_flags(p)
+    add_device_flags(p)
     if variant == "iale":
         p.add_argument("--experts", help="comma list of the oracle's experts")
     p.add_argument(
@@ -88,8 +85,6 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
     p.add_argument(
         "--coin", choices=["step", "episode"], default="step", help="coin flip granularity"
     )
-    p.add_argument("--scoring-size", type=int, help="held-out labeled scoring set")
-    p.add_argument("--test-size", type=int, help="test images for the accuracy (default: all)")
     p.add_argument("--bc-epochs", type=int, default=30)
     p.add_argument("--bc-batch-size", type=int)
     p.add_argument(
@@ -99,9 +94,6 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
         "--class-weights", action="store_true", help="weight the loss 0.9/0.1 as the authors"
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    add_precision_flag(p)
-    p.add_argument("--data-dir", help="data root (default: $IALE_DATA_DIR or a cache folder)")
     p.add_argument("--out", default=f"runs/{variant}", help="output folder")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     p.add_argument("--no-progress", action="store_true", help="no live progress bar")

@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import add_precision_flag, env_config, resolve, write_run_config
+from common import add_device_flags, add_env_flags, env_config, resolve, write_run_config
 
 PRESETS: dict[str, dict] = {
     "smoke": dict(
@@ -55,13 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=sorted(PRESETS), default="smoke")
     p.add_argument("--dataset")
     p.add_argument("--timesteps", type=int, help="total AL steps of training")
-    p.add_argument("--budget", type=int)
-    p.add_argument("--initial", type=int)
-    p.add_argument("--acquisition", type=int)
-    p.add_argument("--subpool", type=int)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--scoring-size", type=int)
-    p.add_argument("--test-size", type=int)
+    add_env_flags(p)
+    add_device_flags(p)
     p.add_argument("--n-steps", type=int, help="env steps per update (default: one episode)")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--gamma", type=float, default=1.0)
@@ -70,9 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--subpool-mean-embedding", action="store_true", help="state ablation (extra block)"
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    add_precision_flag(p)
-    p.add_argument("--data-dir")
     p.add_argument("--out", default="runs/rl")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.zip")
     return p
