@@ -24,8 +24,8 @@ import json
 import sys
 from pathlib import Path
 
-from common import add_device_flags, add_env_flags, env_config, resolve
-from evaluate import PRESETS, _ints, _names
+from common import add_device_flags, add_env_flags, env_config, int_list, name_list, resolve
+from evaluate import PRESETS
 
 PRECISIONS = ("fp32", "tf32", "bf16")
 
@@ -36,11 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--precisions", type=_names, default=("fp32", "bf16"), help="first: reference")
+    p.add_argument(
+        "--precisions", type=name_list, default=("fp32", "bf16"), help="first: reference"
+    )
     p.add_argument("--preset", choices=sorted(PRESETS), default="reduced")
-    p.add_argument("--datasets", type=_names, default=("MNIST",))
-    p.add_argument("--methods", type=_names, default=("random", "mc_dropout"))
-    p.add_argument("--seeds", type=_ints, default=(0, 1, 2))
+    p.add_argument("--datasets", type=name_list, default=("MNIST",))
+    p.add_argument("--methods", type=name_list, default=("random", "mc_dropout"))
+    p.add_argument("--seeds", type=int_list, default=(0, 1, 2))
     add_env_flags(p, pool_size=True)
     add_device_flags(p, precision=False)
     p.add_argument("--out", default="runs/precision", help="output folder")

@@ -25,6 +25,21 @@ _ENV_FIELDS = {
 }
 
 
+def int_list(text: str) -> tuple[int, ...]:
+    """An argparse type: ``"0,1,2"`` -> ``(0, 1, 2)``."""
+    try:
+        return tuple(int(t) for t in text.split(",") if t)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from exc
+
+
+def name_list(text: str) -> tuple[str, ...]:
+    """An argparse type: ``"a, b,"`` -> ``("a", "b")``."""
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
 def resolve(preset: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """The preset, overridden by every flag given explicitly."""
     settings = dict(preset)

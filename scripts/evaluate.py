@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from common import add_device_flags, add_env_flags, env_config, resolve
+from common import add_device_flags, add_env_flags, env_config, int_list, name_list, resolve
 
 PRESETS: dict[str, dict] = {
     # The paper's evaluation protocol (test accuracy on the full official test split).
@@ -48,19 +48,6 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(t) for t in text.split(",") if t)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from exc
-
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(t.strip() for t in text.split(",") if t.strip())
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="evaluate.py",
@@ -68,24 +55,24 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--preset", choices=sorted(PRESETS), default="paper")
-    p.add_argument("--datasets", type=_names, default=("FashionMNIST", "KMNIST"))
+    p.add_argument("--datasets", type=name_list, default=("FashionMNIST", "KMNIST"))
     p.add_argument(
-        "--methods", type=_names, default=("random", "mc_dropout", "ensemble", "coreset")
+        "--methods", type=name_list, default=("random", "mc_dropout", "ensemble", "coreset")
     )
-    p.add_argument("--seeds", type=_ints, default=(0, 1, 2))
+    p.add_argument("--seeds", type=int_list, default=(0, 1, 2))
     add_env_flags(p, pool_size=True)
     add_device_flags(p)
     p.add_argument("--mc-dropout-passes", type=int, default=20)
     p.add_argument("--ensemble-size", type=int, default=5)
     p.add_argument(
         "--overlap-with",
-        type=_names,
+        type=name_list,
         default=("random", "mc_dropout", "ensemble", "coreset"),
         help="heuristics compared with the learned policies' picks ('' to skip)",
     )
     p.add_argument(
         "--overlap-families",
-        type=_names,
+        type=name_list,
         default=("iale",),
         help="learned-policy families whose runs log the overlap (iale, alil, ppo, a2c)",
     )
@@ -94,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="accuracy of 'labels to target' (default: random's mean final accuracy)",
     )
-    p.add_argument("--checkpoints", type=_ints, default=(100, 200, 500, 1000))
+    p.add_argument("--checkpoints", type=int_list, default=(100, 200, 500, 1000))
     p.add_argument("--out", default="runs/eval", help="output folder")
     p.add_argument("--no-plots", action="store_true")
     return p
