@@ -9,6 +9,7 @@ producing selections of the wrong size. The reward is the env's accuracy gain; w
 Training saves ``checkpoint.zip`` (the whole algorithm) after every policy update and
 ``policy.zip`` (the IALE policy, loadable with :func:`agents.load_policy` on any IALE env);
 ``resume=True`` continues from the checkpoint (the rollout in progress at a kill is lost).
+SB3's training log is written to ``logs/progress-<start timestep>.csv`` in the run directory.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import gymnasium as gym
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.monitor import Monitor
 
 from agents.policy import IALEPolicy
@@ -129,6 +131,13 @@ def train_rl(
         model = algo_cls(IALEPolicy, env, **kwargs)
     remaining = cfg.timesteps - model.num_timesteps
     if remaining > 0:
+        # SB3's training log (losses, episode returns) goes into the run directory, one CSV per
+        # (re)start so a resume does not overwrite it, instead of a fresh /tmp/SB3-* folder.
+        logs = out / "logs"
+        logs.mkdir(exist_ok=True)
+        model.set_logger(
+            Logger(str(logs), [make_output_format("csv", str(logs), f"-{model.num_timesteps}")])
+        )
         model.learn(remaining, callback=_SaveAfterUpdate(out), reset_num_timesteps=not resume)
     save_rl(model, out)
     return model

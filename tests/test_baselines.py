@@ -58,6 +58,10 @@ def test_ppo_and_a2c_train_save_resume_and_load_as_iale_policy(tiny_data, tmp_pa
         env, RLConfig("ppo", timesteps=12, n_epochs=2, seed=0), tmp_path / "ppo", resume=True
     )
     assert resumed.num_timesteps == 12
+    # SB3's training log lands in the run directory, one CSV per (re)start, none is overwritten
+    for start in (0, 6):
+        log = (tmp_path / "ppo" / "logs" / f"progress-{start}.csv").read_text().splitlines()
+        assert "time/total_timesteps" in log[0].split(",") and len(log) >= 2
     # the saved IALE policy transfers to a plain env (MultiBinary) and selects exactly k
     from iale_env import ActiveLearningEnv
 
