@@ -51,15 +51,22 @@ def test_policy_architecture_is_the_papers_row_wise_mlp(env):
 
 
 def test_deterministic_action_is_top_k_stochastic_is_bernoulli(env):
+    torch.manual_seed(0)
     p = _policy(env)
+    with torch.no_grad():  # spread the scores (about 0.5 at init) so Bernoulli(rho) != coin flips
+        p.score_head.weight.mul_(100.0)
     obs = np.random.default_rng(0).random((8, 20, 286), dtype=np.float32)
     det, _ = p.predict(obs, deterministic=True)
     assert det.shape == (8, 20) and (det.sum(1) == 5).all()
     scores = p.scores(torch.as_tensor(obs)).detach().numpy()
+    assert scores.std() > 0.2
     for row, s in zip(det, scores):
         assert set(np.flatnonzero(row)) == set(np.argsort(-s)[:5])
-    samples = np.stack([p.predict(obs, deterministic=False)[0] for _ in range(50)])
-    np.testing.assert_allclose(samples.mean(0), scores, atol=0.25)
+    # Bernoulli(rho) per candidate: the sample mean matches rho (400 draws: SD <= 0.025, so the
+    # tolerance is 6 SD for every one of the 160 entries); seeded, so the test is deterministic.
+    torch.manual_seed(0)
+    samples = np.stack([p.predict(obs, deterministic=False)[0] for _ in range(400)])
+    np.testing.assert_allclose(samples.mean(0), scores, atol=0.15)
     assert (samples.sum(-1) != 5).any()
 
 
