@@ -1,8 +1,13 @@
-"""Shared fixtures: tiny, learnable synthetic MNIST-like data, as arrays and as IDX files."""
+"""Shared fixtures and helpers: tiny, learnable synthetic MNIST-like data (as arrays and as IDX
+files), fixed learning-curve rows, and running a script the way a user does."""
 
 from __future__ import annotations
 
+import os
 import struct
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +16,30 @@ import pytest
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset
 
 NUM_CLASSES = 10
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(
+    script: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run ``scripts/<script> args`` in a fresh interpreter (as a user would), output captured.
+
+    The child sees this process's environment plus ``PYTHONPATH`` set to the checkout and ``env``.
+    """
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    cmd = [sys.executable, str(ROOT / "scripts" / script), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
+
+
+def curve_rows(
+    curves: Mapping[tuple[str, int], Sequence[float]], labeled: Sequence[int] = (20, 60, 100)
+) -> list[dict[str, str]]:
+    """``curves.csv``-like rows of dataset ``D`` from ``{(method, seed): accuracies}``."""
+    return [
+        dict(dataset="D", method=m, seed=str(s), labeled=str(lab), test_accuracy=str(a))
+        for (m, s), accs in curves.items()
+        for lab, a in zip(labeled, accs)
+    ]
 
 
 def synthetic_images(

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +13,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from agents import BestExpertOracle, DAggerConfig, IALEPolicy, load_policy, train_dagger
 from agents.dagger import ConstantLR, agreement
 from iale_env import ALConfig
-from tests.conftest import TINY
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import TINY, run_script
 
 
 def _policy(env, **kw) -> IALEPolicy:
@@ -228,22 +223,9 @@ def test_resume_gives_the_same_policy_as_an_uninterrupted_run(make_env, tmp_path
 )
 def test_cli_bad_flags_exit_with_one_line_error(flags, message, tmp_path, monkeypatch):
     flags = [f.replace("{tmp}", str(tmp_path)) for f in flags]
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "train_dagger.py"),
-            *flags,
-            "--out",
-            str(tmp_path / "o"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={
-            **__import__("os").environ,
-            "http_proxy": "http://127.0.0.1:9",
-            "https_proxy": "http://127.0.0.1:9",
-        },
+    no_internet = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
+    proc = run_script(
+        "train_dagger.py", *flags, "--out", str(tmp_path / "o"), env=no_internet, timeout=300
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

@@ -12,7 +12,7 @@ from agents.alil import ALIL_ENV, alil_config, train_alil
 from agents.dagger import ConstantLR
 from agents.rl import CHECKPOINT, RLConfig, make_rl_env, train_rl
 from iale_env import ALConfig
-from tests.conftest import TINY
+from tests.conftest import TINY, run_script
 
 ALIL_TINY = dict(TINY, **ALIL_ENV, budget=14, initial_labeled=10)
 
@@ -91,15 +91,7 @@ def test_rl_config_rejects_bad_values():
     ],
 )
 def test_baseline_scripts_reject_bad_flags(script, flags, message, tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    cmd = [sys.executable, str(root / "scripts" / script), *flags, "--out", str(tmp_path / "o")]
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=120, env={"PYTHONPATH": str(root)}
-    )
+    done = run_script(script, *flags, "--out", str(tmp_path / "o"), timeout=120)
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"{script}: error:") and message in last  # one line, no traceback

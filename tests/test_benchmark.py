@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT, run_script
 
 
 def _load_benchmark():
@@ -71,9 +67,7 @@ def test_forward_flops_of_the_paper_classifier():
 
 def test_benchmark_runs_on_the_cpu_and_writes_json(idx_root, tmp_path):
     out = tmp_path / "bench.json"
-    cmd = [
-        sys.executable,
-        str(ROOT / "scripts" / "benchmark_speed.py"),
+    args = [
         "--labeled", "10,20",
         "--modes", "sequential,batched",
         "--repeats", "2",
@@ -84,8 +78,7 @@ def test_benchmark_runs_on_the_cpu_and_writes_json(idx_root, tmp_path):
         "--data-dir", str(idx_root),
         "--out", str(out),
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    done = run_script("benchmark_speed.py", *args)
     assert done.returncode == 0, done.stderr
     body = json.loads(out.read_text())
     assert len(body["timings"]) == 2 * 2 * 2
@@ -96,10 +89,8 @@ def test_benchmark_runs_on_the_cpu_and_writes_json(idx_root, tmp_path):
     assert set(body["extrapolation"]) == {"cpu/sequential", "cpu/batched"}
     assert "| cpu | 20 | batched | 2 |" in done.stdout
 
-    bad = subprocess.run(cmd[:2] + ["--modes", "fast"], capture_output=True, text=True, env=env)
+    bad = run_script("benchmark_speed.py", "--modes", "fast")
     assert bad.returncode == 2 and "unknown mode" in bad.stderr
-    missing = subprocess.run(
-        cmd[:2] + ["--data-dir", str(tmp_path / "none")], capture_output=True, text=True, env=env
-    )
+    missing = run_script("benchmark_speed.py", "--data-dir", str(tmp_path / "none"))
     assert missing.returncode == 1 and "could not load MNIST" in missing.stderr
     assert "Traceback" not in missing.stderr

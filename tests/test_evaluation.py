@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +23,8 @@ from agents.evaluation import (
 from agents.report import write_report
 from agents.summary import mean_ci, summarize, summary_markdown
 from iale_env import ActiveLearningEnv, ALConfig
-from tests.conftest import TINY
+from tests.conftest import TINY, curve_rows, run_script
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore:MNIST:UserWarning")
 
 
@@ -135,11 +132,7 @@ def _fixed_rows() -> list[dict[str, str]]:
         ("m", 1): [0.4, 0.7, 0.9],
         ("m", 2): [0.6, 0.8, 0.8],
     }
-    return [
-        dict(dataset="D", method=m, seed=str(s), labeled=str(lab), test_accuracy=str(a))
-        for (m, s), accs in curves.items()
-        for lab, a in zip((20, 60, 100), accs)
-    ]
+    return curve_rows(curves)
 
 
 def test_summary_statistics_match_hand_computed_values():
@@ -198,14 +191,11 @@ def test_report_writes_summary_and_plots(tmp_path):
 
 
 def test_scripts_evaluate_and_plot_end_to_end(idx_root, tmp_path):
-    env = {"IALE_DATA_DIR": str(idx_root), "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    env = {"IALE_DATA_DIR": str(idx_root)}
     flags = "--budget 20 --initial 10 --acquisition 5 --subpool 20 --epochs 2 --scoring-size 60"
-    cmd = [
-        sys.executable,
-        str(ROOT / "scripts" / "evaluate.py"),
-        "--datasets",
-        "MNIST",
-        "--methods",
+    methods = ["--datasets", "MNIST", "--methods"]
+    args = [
+        *methods,
         "random,entropy",
         "--seeds",
         "0,1",
@@ -217,19 +207,18 @@ def test_scripts_evaluate_and_plot_end_to_end(idx_root, tmp_path):
         "--out",
         str(tmp_path / "ev"),
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    done = run_script("evaluate.py", *args, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "ev" / "curves_MNIST.png").exists()
     assert "| entropy | 2 |" in (tmp_path / "ev" / "summary.md").read_text()
     (tmp_path / "ev" / "curves_MNIST.png").unlink()
-    plot = [sys.executable, str(ROOT / "scripts" / "plot.py"), str(tmp_path / "ev")]
-    assert subprocess.run(plot, capture_output=True, env=env, timeout=120).returncode == 0
+    assert run_script("plot.py", str(tmp_path / "ev"), env=env, timeout=120).returncode == 0
     assert (tmp_path / "ev" / "curves_MNIST.png").exists()
-    bad = subprocess.run(cmd[:5] + ["randm"], capture_output=True, text=True, env=env)
+    bad = run_script("evaluate.py", *methods, "randm", env=env)
     assert bad.returncode == 2 and "unknown method 'randm'" in bad.stderr
     # --precision reaches the env: resuming the fp32 sweep in bf16 is refused
-    bf16 = subprocess.run(cmd + ["--precision", "bf16"], capture_output=True, text=True, env=env)
+    bf16 = run_script("evaluate.py", *args, "--precision", "bf16", env=env)
     assert bf16.returncode == 2 and "other env settings (precision)" in bf16.stderr
-    empty = subprocess.run(plot[:2] + [str(tmp_path)], capture_output=True, text=True, env=env)
+    empty = run_script("plot.py", str(tmp_path), env=env)
     assert empty.returncode == 2 and "no finished runs" in empty.stderr
     assert np.isfinite(float(read_csv(tmp_path / "ev" / CURVES_CSV)[-1]["run_seconds"]))

@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from agents.evaluation import read_csv
 from agents.summary import compare_runs, comparison_markdown
+from tests.conftest import curve_rows, run_script
 
-ROOT = Path(__file__).resolve().parents[1]
 T2 = 4.302652729911275  # Student t, 97.5% quantile, 2 degrees of freedom
-
-
-def _rows(curves: dict[tuple[str, int], list[float]]) -> list[dict[str, str]]:
-    return [
-        dict(dataset="D", method=m, seed=str(s), labeled=str(lab), test_accuracy=str(a))
-        for (m, s), accs in curves.items()
-        for lab, a in zip((20, 60, 100), accs)
-    ]
 
 
 REFERENCE = {
@@ -44,7 +32,9 @@ def test_compare_runs_pairs_by_seed_and_judges_noise():
         ("m", 1): [0.475, 0.775, 0.975],
         ("m", 2): [0.5, 0.5, 0.5],  # no reference run: not compared
     }
-    got = {(c.method, c.metric): c for c in compare_runs(_rows(REFERENCE), _rows(candidate))}
+    got = {
+        (c.method, c.metric): c for c in compare_runs(curve_rows(REFERENCE), curve_rows(candidate))
+    }
     # mean accuracy (a0 + 2 a1 + a2) / 4: reference 0.6, 0.6, 0.675; candidate +.005 -.0025 +.0025
     r = got[("random", "mean_accuracy")]
     assert r.n_pairs == 3 and r.reference_mean == pytest.approx(0.625)
@@ -64,9 +54,7 @@ def test_compare_runs_pairs_by_seed_and_judges_noise():
 
 def test_benchmark_precision_script_end_to_end(idx_root, tmp_path):
     out = tmp_path / "precision"
-    cmd = [
-        sys.executable,
-        str(ROOT / "scripts" / "benchmark_precision.py"),
+    args = [
         "--precisions", "fp32,bf16",
         "--datasets", "MNIST",
         "--methods", "random",
@@ -82,8 +70,7 @@ def test_benchmark_precision_script_end_to_end(idx_root, tmp_path):
         "--no-plots",
         "--out", str(out),
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    done = run_script("benchmark_precision.py", *args)
     assert done.returncode == 0, done.stderr
     for precision in ("fp32", "bf16"):
         saved = json.loads((out / precision / "config.json").read_text())["env"]
@@ -100,10 +87,10 @@ def test_benchmark_precision_script_end_to_end(idx_root, tmp_path):
     assert merged == {"random", "random [bf16]"}
     assert (out / "summary.md").is_file()
 
-    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    again = run_script("benchmark_precision.py", *args)
     assert again.returncode == 0 and len(read_csv(out / "bf16" / "curves.csv")) == 6
 
-    bad = subprocess.run(cmd[:2] + ["--precisions", "fp32,fp8"], capture_output=True, text=True)
+    bad = run_script("benchmark_precision.py", "--precisions", "fp32,fp8")
     assert bad.returncode == 2 and "unknown precision" in bad.stderr
-    one = subprocess.run(cmd[:2] + ["--precisions", "fp32"], capture_output=True, text=True)
+    one = run_script("benchmark_precision.py", "--precisions", "fp32")
     assert one.returncode == 2 and "two distinct" in one.stderr
