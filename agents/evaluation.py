@@ -179,7 +179,15 @@ class EvalConfig:
     def settings(self) -> dict[str, Any]:
         """What must not change when a sweep is resumed (the shared env settings)."""
         env = dataclasses.asdict(self.env)
-        for key in ("dataset", "data_dir", "device", "fit_mode", "vectorize"):
+        for key in (
+            "dataset",
+            "data_dir",
+            "device",
+            "fit_mode",
+            "vectorize",
+            "cuda_graphs",
+            "deterministic",
+        ):
             env.pop(key)
         env["experts"] = list(env["experts"])
         return env

@@ -36,8 +36,14 @@ class ALConfig:
         ensemble_size: Ensemble members, the current model included.
         fit_mode: ``"batched"`` (all models of a step trained together) or ``"sequential"``
             classifier fitting; both give the same models.
-        vectorize: Batched fitting as one vmapped pass (``None``: on CUDA only); see
+        vectorize: Batched fitting as one vmapped pass (default off: a loop of ordinary
+            convolutions is faster on the CPU and on CUDA); see
             :class:`~iale_env.training.TrainConfig`.
+        cuda_graphs: Replay each batched full-batch fit as a CUDA graph (``None``: whenever
+            ``device`` is CUDA; ``True`` requires it); see
+            :class:`~iale_env.training.TrainConfig`.
+        deterministic: Deterministic cuDNN algorithms on CUDA (default; the same seed gives
+            the same episode). ``False`` is faster on a GPU but not bit-reproducible.
         eager_ensemble: Train the ensemble's extra members together with M in every
             ``reset``/``step`` (one batched fit), for runs that query the oracle at every step
             (DAgger; not at the terminal state). Otherwise they are trained on first use and
@@ -70,6 +76,8 @@ class ALConfig:
     eager_ensemble: bool = False
     subpool_mean_embedding: bool = False
     precision: Precision = "fp32"
+    cuda_graphs: bool | None = None
+    deterministic: bool = True
 
     def __post_init__(self) -> None:
         from iale_env.experts import EXPERTS  # late import: experts import the training module
@@ -116,13 +124,25 @@ class ALConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-        self.train  # noqa: B018 - validates fit_mode
+        if self.cuda_graphs and not self.device.startswith("cuda"):
+            raise ValueError(
+                f"cuda_graphs=True needs a CUDA device, got device={self.device!r}; leave "
+                f"cuda_graphs=None (on for CUDA) or set device='cuda'"
+            )
+        self.train  # noqa: B018 - validates fit_mode and precision
 
     @property
     def train(self) -> TrainConfig:
         """The classifier's training protocol."""
         return TrainConfig(
-            self.epochs, self.batch_size, self.lr, self.fit_mode, self.vectorize, self.precision
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            mode=self.fit_mode,
+            vectorize=self.vectorize,
+            precision=self.precision,
+            cuda_graphs=self.cuda_graphs,
+            deterministic=self.deterministic,
         )
 
     @property

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from iale_env import ClassifierSpec, TrainConfig, build_classifier, fit_models, predict_models
+from iale_env import (
+    ALConfig,
+    ClassifierSpec,
+    TrainConfig,
+    build_classifier,
+    fit_models,
+    predict_models,
+)
 from iale_env.classifier import make_generator
 from iale_env.training import accuracy_of, mc_dropout_probs
 
@@ -99,3 +106,12 @@ def test_bf16_autocast_trains_close_to_fp32_and_is_off_by_default(xy, vectorize)
     assert max(_max_weight_diff(a, b) for a, b in zip(fp32, tf32)) == 0.0
     with pytest.raises(ValueError, match="precision"):
         TrainConfig(precision="fp16")
+
+
+def test_cuda_graphs_need_a_cuda_device(xy):
+    x, y = xy
+    with pytest.raises(ValueError, match="cuda_graphs=True needs a CUDA device"):
+        fit_models(x, y, [torch.arange(8)], [0], ClassifierSpec(), TrainConfig(cuda_graphs=True))
+    with pytest.raises(ValueError, match="cuda_graphs=True needs a CUDA device"):
+        ALConfig(cuda_graphs=True)
+    assert not TrainConfig().graphed(torch.device("cpu"))  # the default never graphs on the CPU
