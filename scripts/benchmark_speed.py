@@ -30,7 +30,7 @@ import torch
 
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset, ClassifierSpec, load_dataset
 
-MODES = ("sequential", "batched", "batched-vmap")
+MODES = ("sequential", "batched", "batched-eager", "batched-vmap")
 #: Acquisitions of one paper DAgger episode: labeled 20 -> 1000 in steps of 10.
 PAPER_STEPS = (1000 - 20) // 10
 
@@ -78,6 +78,7 @@ def mode_config(base: ALConfig, mode: str, labeled: int) -> ALConfig:
         budget=labeled + 2 * base.acquisition_size,
         fit_mode="sequential" if mode == "sequential" else "batched",
         vectorize=True if mode == "batched-vmap" else None,
+        cuda_graphs=False if mode == "batched-eager" else None,
         eager_ensemble=True,
     )
 
@@ -189,7 +190,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--modes",
         default="sequential,batched,batched-vmap",
-        help="sequential; batched (vmap on CUDA, model loop on CPU); batched-vmap (vmap anywhere)",
+        help="sequential; batched (one optimizer step for all models of a call, replayed as a "
+        "CUDA graph on CUDA); batched-eager (the same without CUDA graphs); batched-vmap (the "
+        "models' forward/backward as one vmapped pass)",
+    )
+    p.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16"))
+    p.add_argument(
+        "--nondeterministic",
+        action="store_true",
+        help="let cuDNN use its faster non-deterministic algorithms (ALConfig.deterministic=False)",
     )
     p.add_argument("--devices", default=None, help="default: cpu, plus cuda when present")
     p.add_argument("--repeats", type=int, default=3, help="timed calls per cell (median shown)")
@@ -238,6 +247,8 @@ def main(argv: list[str] | None = None) -> None:
                 epochs=args.epochs,
                 experts=tuple(args.experts.split(",")),
                 device=d,
+                precision=args.precision,
+                deterministic=not args.nondeterministic,
                 **overrides,
             )
             for d in args.devices
