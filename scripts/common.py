@@ -63,9 +63,15 @@ def add_env_flags(parser: argparse.ArgumentParser, pool_size: bool = False) -> N
 
 
 def add_device_flags(parser: argparse.ArgumentParser, precision: bool = True) -> None:
-    """``--device``, ``--data-dir`` and ``--precision`` (the classifiers' arithmetic)."""
+    """``--device``, ``--data-dir``, ``--nondeterministic`` and ``--precision`` (the
+    classifiers' arithmetic)."""
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--data-dir", help="data root (default: $IALE_DATA_DIR or a cache folder)")
+    parser.add_argument(
+        "--nondeterministic",
+        action="store_true",
+        help="on CUDA, let cuDNN use faster non-deterministic algorithms (not bit-reproducible)",
+    )
     if precision:
         parser.add_argument(
             "--precision",
@@ -78,12 +84,13 @@ def add_device_flags(parser: argparse.ArgumentParser, precision: bool = True) ->
 
 def env_config(settings: dict[str, Any], args: argparse.Namespace, **extra: Any):
     """The :class:`~iale_env.ALConfig` of resolved ``settings``, ``--data-dir``, ``--device``,
-    ``--precision`` (where the script has it) and ``extra`` fields."""
+    ``--nondeterministic``, ``--precision`` (where the script has it) and ``extra`` fields."""
     from iale_env import ALConfig
 
     fields = {f: settings[key] for key, f in _ENV_FIELDS.items() if key in settings}
     if getattr(args, "precision", None) is not None:
         fields["precision"] = args.precision
+    fields["deterministic"] = not getattr(args, "nondeterministic", False)
     return ALConfig(**fields, data_dir=args.data_dir, device=args.device, **extra)
 
 
