@@ -37,6 +37,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from agents.oracle import BestExpertOracle
 from agents.policy import IALEPolicy
+from iale_env import ALConfig
 
 CHECKPOINT = "checkpoint.pt"
 POLICY = "policy.zip"
@@ -289,7 +290,7 @@ def train_dagger(
     ckpt_path = out / CHECKPOINT
     if resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=cfg.device, weights_only=False)
-        if ckpt["settings"] != run_settings:
+        if _with_new_env_defaults(ckpt["settings"], run_settings) != run_settings:
             raise ValueError(
                 f"{ckpt_path} was written with other settings; resume with the same flags or "
                 f"use another --out. Saved: {ckpt['settings']}; now: {run_settings}"
@@ -464,3 +465,15 @@ def _write_round(out: Path, log: list[dict[str, Any]], writer, policy: IALEPolic
     tmp_policy = out / (POLICY + ".tmp.zip")
     policy.save(str(tmp_policy))
     os.replace(tmp_policy, out / POLICY)
+
+
+def _with_new_env_defaults(saved: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """``saved`` run settings where an env setting of ``now`` that an older checkpoint lacks
+    (added in a later version) counts as its :class:`~iale_env.ALConfig` default, so older
+    runs still resume."""
+    env, current = saved.get("env"), now.get("env")
+    if not isinstance(env, dict) or not isinstance(current, dict):
+        return saved
+    defaults = dataclasses.asdict(ALConfig())
+    added = {k: defaults[k] for k in current if k not in env and k in defaults}
+    return saved | {"env": {**env, **added}}

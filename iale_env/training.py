@@ -71,7 +71,7 @@ class TrainConfig:
             or CPU), weights and optimizer in fp32. Not bit-identical to fp32.
         deterministic: Deterministic cuDNN algorithms on CUDA (default), so the same seed
             gives the same weights bit for bit. ``False`` lets cuDNN use faster algorithms with
-            atomic adds (up to about 1.5x faster fits on an H100), whose weights differ run to
+            atomic adds (up to about 1.3x faster on an H100), whose weights differ run to
             run by float noise. The CPU is always deterministic.
     """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -206,6 +207,25 @@ def test_resume_gives_the_same_policy_as_an_uninterrupted_run(make_env, tmp_path
         assert torch.equal(a, b), k
     with pytest.raises(ValueError, match="other settings"):
         _run(make_env, tmp_path / "cut", episodes=4, resume=True, beta=0.3)
+
+
+def test_resume_accepts_a_checkpoint_older_than_an_env_setting(make_env, tmp_path):
+    """A checkpoint written before an env setting existed resumes with that setting's default;
+    a checkpoint with another value of it is still refused."""
+    env = make_env()
+    cfg = DAggerConfig(episodes=1, bc_batch_size=4, bc_epochs=1)
+    settings = {"env": dataclasses.asdict(env.config)}
+    train_dagger(env, cfg, tmp_path, progress=False, settings=settings)
+    ckpt_path = tmp_path / "checkpoint.pt"
+    ckpt = torch.load(ckpt_path, weights_only=False)
+    del ckpt["settings"]["env"]["deterministic"], ckpt["settings"]["env"]["cuda_graphs"]
+    torch.save(ckpt, ckpt_path)
+    more = dataclasses.replace(cfg, episodes=2)
+    res = train_dagger(env, more, tmp_path, resume=True, progress=False, settings=settings)
+    assert [r["episode"] for r in res.log] == [1, 2]
+    other = {"env": {**settings["env"], "deterministic": False}}
+    with pytest.raises(ValueError, match="other settings"):
+        train_dagger(env, more, tmp_path, resume=True, progress=False, settings=other)
 
 
 @pytest.mark.parametrize(
