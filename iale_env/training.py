@@ -1,8 +1,8 @@
 """The one entry point for fitting classifiers, and batched inference.
 
 :func:`fit_models` trains a *list* of freshly initialised models, each on its own index set and
-from its own seed. In ``"batched"`` mode all models of a call train together: one optimizer, one
-summed loss and one step for all of them. Adam is element-wise, so one Adam over all parameters
+from its own seed. In ``"batched"`` mode all models of a call train together: one optimizer and
+one step for all of them. Adam is element-wise, so one Adam over all parameters
 is exactly one Adam per model. The models' forward/backward is computed model by model inside
 that step (default), or with ``vectorize=True`` as one ``vmap``-ed pass over stacked parameters
 (index sets of different sizes padded and masked). On CUDA, full-batch training (the paper's
@@ -101,7 +101,7 @@ class TrainConfig:
         return bool(self.vectorize)
 
     def graphed(self, device: torch.device) -> bool:
-        """Whether batched full-batch fitting on ``device`` runs as CUDA graph replays."""
+        """Whether batched fitting on ``device`` replays CUDA graphs (where it is full-batch)."""
         if self.cuda_graphs and device.type != "cuda":
             raise ValueError(f"cuda_graphs=True needs a CUDA device, got {device}")
         return self.mode == "batched" and device.type == "cuda" and self.cuda_graphs is not False
@@ -231,8 +231,8 @@ def _fit_group(
     spec: ClassifierSpec,
     cfg: TrainConfig,
 ) -> list[Classifier]:
-    """Train models with the same number of minibatches per epoch together: one optimizer,
-    one summed loss and one step for all of them (model by model, or vmapped)."""
+    """Train models with the same number of minibatches per epoch together: one optimizer and
+    one step for all of them (model by model, or vmapped)."""
     if cfg.vectorized(x.device):
         return _fit_group_vmap(x, y, sets, seeds, spec, cfg)
     return _fit_group_loop(x, y, sets, seeds, spec, cfg)
@@ -286,8 +286,8 @@ def _fit_group_loop(
     spec: ClassifierSpec,
     cfg: TrainConfig,
 ) -> list[Classifier]:
-    """Each model keeps its own parameter tensors (no stacked-gradient scatter); one Adam over
-    all of them and one backward of the summed losses per step."""
+    """Each model keeps its own parameter tensors (no stacked-gradient scatter); per step, each
+    model's forward and backward in turn, then one Adam step over all of them."""
     device = x.device
     graphed = cfg.graphed(device) and _full_batch(sets, cfg)
     models = [build_classifier(spec, s, device).train() for s in seeds]
@@ -302,7 +302,7 @@ def _fit_group_loop(
 
     def inputs() -> Iterator[tuple[StepInputs, StepInputs]]:
         for rows in _step_rows(sets, gens, cfg, device):
-            batch = fixed or gather(rows)
+            batch = fixed if fixed is not None else gather(rows)
             masks = tuple(
                 t
                 for m, g in enumerate(gens)
@@ -311,13 +311,15 @@ def _fit_group_loop(
             yield batch, masks
 
     def step(batch: StepInputs, masks: StepInputs) -> None:
-        losses = []
+        # Each model's backward right after its forward (its gradients are independent of the
+        # other models'), so only one model's activations are alive at a time; then one Adam
+        # step for all. Holding every model's activations for one summed backward measured up
+        # to 1.7x slower on the CPU at 1000 labels.
+        opt.zero_grad(set_to_none=True)
         for m, model in enumerate(models):
             with _autocast(cfg, device):
                 logits = model(batch[2 * m], (masks[2 * m], masks[2 * m + 1]))
-            losses.append(F.cross_entropy(logits.float(), batch[2 * m + 1]))
-        opt.zero_grad(set_to_none=True)
-        torch.stack(losses).sum().backward()
+            F.cross_entropy(logits.float(), batch[2 * m + 1]).backward()
         opt.step()
 
     _run_steps(step, inputs(), graphed, device)
@@ -354,7 +356,7 @@ def _fit_group_vmap(
 
     def inputs() -> Iterator[tuple[StepInputs, StepInputs]]:
         for rows in _step_rows(sets, gens, cfg, device):
-            batch = fixed or _padded_batch(x, y, rows, device)
+            batch = fixed if fixed is not None else _padded_batch(x, y, rows, device)
             width = batch[2].shape[1]
             m1 = torch.zeros((n_models, width, *spec.conv_mask_shape), device=device)
             m2 = torch.zeros((n_models, width, spec.embedding_dim), device=device)
