@@ -3,7 +3,8 @@
 Paper settings by default (100 epochs, full batch, experts mc_dropout+ensemble, sub-pool 100,
 acquisition 10, scoring set 1000, the whole test split). For each device present and each
 fitting mode it times ``--repeats`` oracle+step calls, the modes interleaved within each repeat
-(so slow drift of the machine hits every mode alike), after an untimed warm-up per mode and size.
+and their order reversed every other repeat (so slow drift of the machine, and whatever the
+previous call leaves behind, hit every mode alike), after an untimed warm-up per mode and size.
 It prints a table of medians and writes JSON with every timing, the batched/sequential ratio
 (median, and the worst of the per-repeat ratios), the estimated FLOPs of one oracle+step and the
 achieved FLOP/s, and extrapolates one paper DAgger episode and the 100-episode protocol.
@@ -264,7 +265,8 @@ def main(argv: list[str] | None = None) -> None:
                 for cfg in cfgs.values():
                     time_oracle_and_step(replace(cfg, epochs=1), data)
             for rep in range(args.repeats):
-                for mode, cfg in cfgs.items():
+                order = list(cfgs.items())
+                for mode, cfg in order[::-1] if rep % 2 else order:
                     t = time_oracle_and_step(cfg, data)
                     timings.append(
                         {"device": device, "labeled": labeled, "mode": mode, "repeat": rep} | t
