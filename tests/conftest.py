@@ -31,6 +31,12 @@ def run_script(
     return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
+def max_weight_diff(a: Sequence, b: Sequence) -> float:
+    """Largest absolute difference between corresponding weights of two lists of models."""
+    pairs = zip((p for m in a for p in m.parameters()), (q for m in b for q in m.parameters()))
+    return max((p - q).abs().max().item() for p, q in pairs)
+
+
 def curve_rows(
     curves: Mapping[tuple[str, int], Sequence[float]], labeled: Sequence[int] = (20, 60, 100)
 ) -> list[dict[str, str]]:

@@ -16,7 +16,7 @@ from iale_env import (
     fit_models,
 )
 from iale_env.training import predict_models
-from tests.conftest import TINY
+from tests.conftest import TINY, max_weight_diff
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -28,10 +28,6 @@ def xy_cuda(tiny_data):
 
 def _weights(models) -> list[torch.Tensor]:
     return [p.detach() for m in models for p in m.parameters()]
-
-
-def _max_diff(a, b) -> float:
-    return max((p - q).abs().max().item() for p, q in zip(_weights(a), _weights(b)))
 
 
 # Float noise (summation order, cuDNN algorithms) that Adam turns into up to a fraction of one
@@ -76,11 +72,11 @@ def test_graphed_fit_equals_eager_sequential(xy_cuda, vectorize):
     # Measured on an H100: 0.0004 (loop) and 0.006 (vmap: grouped convolutions) of the distance
     # travelled; graphed vs eager (capturable vs plain Adam) 2.4e-4 absolute.
     assert _relative_gap(seq, graphed, SEEDS) < 0.02
-    assert _max_diff(eager, graphed) < CLOSE
+    assert max_weight_diff(eager, graphed) < CLOSE
     other = fit_models(
         x, y, SETS, [7, 8, 9], ClassifierSpec(), TrainConfig(mode="sequential", **kw)
     )
-    assert _max_diff(seq, other) > 20 * CLOSE  # the tolerance is far below a model's spread
+    assert max_weight_diff(seq, other) > 20 * CLOSE  # the tolerance is far below a model's spread
     ls, _ = predict_models(seq, x[:200], batched=False)
     lg, _ = predict_models(graphed, x[:200], batched=False)
     assert (ls.argmax(-1) == lg.argmax(-1)).float().mean() >= 0.98
@@ -92,8 +88,8 @@ def test_graphed_fit_is_reproducible_and_seeded(xy_cuda):
     a = fit_models(x, y, SETS, SEEDS, ClassifierSpec(), cfg)
     b = fit_models(x, y, SETS, SEEDS, ClassifierSpec(), cfg)
     c = fit_models(x, y, SETS, [4, 5, 6], ClassifierSpec(), cfg)
-    assert _max_diff(a, b) == 0.0
-    assert _max_diff(a, c) > 0.0
+    assert max_weight_diff(a, b) == 0.0
+    assert max_weight_diff(a, c) > 0.0
 
 
 def test_nondeterministic_fit_stays_close(xy_cuda):
@@ -101,7 +97,7 @@ def test_nondeterministic_fit_stays_close(xy_cuda):
     kw = dict(epochs=8, cuda_graphs=True)
     a = fit_models(x, y, SETS, SEEDS, ClassifierSpec(), TrainConfig(**kw))
     b = fit_models(x, y, SETS, SEEDS, ClassifierSpec(), TrainConfig(deterministic=False, **kw))
-    assert _max_diff(a, b) < CLOSE
+    assert max_weight_diff(a, b) < CLOSE
 
 
 def test_graphed_fit_shorter_than_the_warmup(xy_cuda):
@@ -109,7 +105,7 @@ def test_graphed_fit_shorter_than_the_warmup(xy_cuda):
     x, y = xy_cuda
     a = fit_models(x, y, SETS, SEEDS, ClassifierSpec(), TrainConfig(epochs=2, cuda_graphs=True))
     b = fit_models(x, y, SETS, SEEDS, ClassifierSpec(), TrainConfig(epochs=2, mode="sequential"))
-    assert _max_diff(a, b) < CLOSE
+    assert max_weight_diff(a, b) < CLOSE
 
 
 def test_precision_flags_change_cuda_arithmetic_and_are_restored(xy_cuda):
@@ -121,8 +117,8 @@ def test_precision_flags_change_cuda_arithmetic_and_are_restored(xy_cuda):
         for p in ("fp32", "tf32", "bf16")
     }
     assert (torch.backends.cuda.matmul.allow_tf32, flags.allow_tf32, flags.deterministic) == before
-    assert 0.0 < _max_diff(fits["fp32"], fits["tf32"]) < 0.05
-    assert 0.0 < _max_diff(fits["fp32"], fits["bf16"]) < 0.05
+    assert 0.0 < max_weight_diff(fits["fp32"], fits["tf32"]) < 0.05
+    assert 0.0 < max_weight_diff(fits["fp32"], fits["bf16"]) < 0.05
 
 
 def test_cuda_env_episode_matches_with_and_without_graphs(tiny_data):

@@ -15,6 +15,7 @@ from iale_env import (
 )
 from iale_env.classifier import make_generator
 from iale_env.training import accuracy_of, mc_dropout_probs
+from tests.conftest import max_weight_diff
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def xy(tiny_data):
 
 
 def _max_weight_diff(a, b) -> float:
-    return max((p - q).abs().max().item() for p, q in zip(a.parameters(), b.parameters()))
+    return max_weight_diff([a], [b])
 
 
 def test_same_seed_same_weights_different_seed_different(xy):
