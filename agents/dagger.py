@@ -36,12 +36,15 @@ from imitation.util import logger as imit_logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from agents.oracle import BestExpertOracle
-from agents.policy import IALEPolicy
+from agents.policy import VIEWS, IALEPolicy
 from iale_env import ALConfig
 
 CHECKPOINT = "checkpoint.pt"
 POLICY = "policy.zip"
 LOG_CSV = "log.csv"
+HELDOUT = "heldout.npz"
+#: Seed-derivation key of the held-out episodes (training rounds use ``(seed, round, ...)``).
+_HELDOUT_KEY = 0x4E1D
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,15 @@ class DAggerConfig:
             candidates (ALIL).
         oracle: ``"best_expert"`` (IALE) or ``"lookahead"``: retrain on each candidate alone
             and take the best (ALIL's oracle; n trainings per step).
+        view: The policy's input view, ``"eq2"`` (the paper's rows) or ``"invariant"``
+            (class-order-free features; see :class:`~agents.policy.InvariantRowFeatures`).
+        normalize: Standardise the policy's input features; the statistics are refitted on the
+            aggregated pairs before every update and saved with the policy.
+        bc_batches: Minibatch updates per round instead of ``bc_epochs`` epochs (a round of a
+            few dozen pairs otherwise makes only a few dozen updates); ``None`` = epochs.
+        heldout_episodes: Oracle-labeled episodes collected before training, from seeds never
+            used for training; the policy's agreement with the oracle on their states is logged
+            after every round (``heldout_agreement``). 0 = none.
     """
 
     episodes: int = 100
@@ -84,6 +96,10 @@ class DAggerConfig:
     device: str = "cpu"
     selection: Literal["bernoulli", "softmax"] = "bernoulli"
     oracle: Literal["best_expert", "lookahead"] = "best_expert"
+    view: Literal["eq2", "invariant"] = "eq2"
+    normalize: bool = False
+    bc_batches: int | None = None
+    heldout_episodes: int = 0
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -106,6 +122,19 @@ class DAggerConfig:
             raise ValueError(f"selection must be 'bernoulli' or 'softmax', got {self.selection!r}")
         if self.oracle not in ("best_expert", "lookahead"):
             raise ValueError(f"oracle must be 'best_expert' or 'lookahead', got {self.oracle!r}")
+        if self.view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}, got {self.view!r}")
+        if self.bc_batches is not None and self.bc_batches < 1:
+            raise ValueError(f"bc_batches must be >= 1 or None, got {self.bc_batches}")
+        if self.heldout_episodes < 0:
+            raise ValueError(f"heldout_episodes must be >= 0, got {self.heldout_episodes}")
+
+    @property
+    def bc_train_kwargs(self) -> dict[str, Any]:
+        """The amount of policy training per round, as imitation's ``BC.train`` takes it."""
+        if self.bc_batches is not None:
+            return {"n_batches": self.bc_batches}
+        return {"n_epochs": self.bc_epochs}
 
 
 class ConstantBeta(BetaSchedule):
@@ -251,6 +280,7 @@ def train_dagger(
     out.mkdir(parents=True, exist_ok=True)
     venv = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])
     al_cfg = venv.get_attr("config")[0]
+    spec = venv.get_attr("classifier_spec")[0]
     run_settings = {"dagger": dataclasses.asdict(cfg), **(settings or {})}
     run_settings["dagger"].pop("episodes")  # a resumed run may extend the number of rounds
 
@@ -261,6 +291,10 @@ def train_dagger(
         acquisition_size=al_cfg.acquisition_size,
         class_weights=cfg.class_weights,
         selection=cfg.selection,
+        view=cfg.view,
+        normalize=cfg.normalize,
+        num_classes=spec.num_classes,
+        embedding_dim=spec.embedding_dim,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_derive(cfg.seed, 0xC0FFEE))
@@ -290,7 +324,7 @@ def train_dagger(
     ckpt_path = out / CHECKPOINT
     if resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=cfg.device, weights_only=False)
-        if _with_new_env_defaults(ckpt["settings"], run_settings) != run_settings:
+        if _with_new_defaults(ckpt["settings"], run_settings) != run_settings:
             raise ValueError(
                 f"{ckpt_path} was written with other settings; resume with the same flags or "
                 f"use another --out. Saved: {ckpt['settings']}; now: {run_settings}"
@@ -310,9 +344,9 @@ def train_dagger(
     )
     if start:
         _restore_demos(trainer, np.concatenate(states), np.concatenate(actions), start)
-    oracle = BestExpertOracle(
-        venv, "oracle_action" if cfg.oracle == "best_expert" else "lookahead_oracle_action"
-    )
+    oracle_method = "oracle_action" if cfg.oracle == "best_expert" else "lookahead_oracle_action"
+    heldout = _heldout_set(venv, cfg, out, oracle_method) if cfg.heldout_episodes else None
+    oracle = BestExpertOracle(venv, oracle_method)
     steps = al_cfg.steps_per_episode
     bar = _progress_bar(cfg.episodes * steps, start * steps, progress)
     writer = _tensorboard(out / "tb")
@@ -351,15 +385,16 @@ def train_dagger(
             agree = agreement(policy.predict(ep_states, deterministic=True)[0], ep_actions)
             states.append(ep_states)
             actions.append(ep_actions)
+            all_states, all_actions = np.concatenate(states), np.concatenate(actions)
+            policy.fit_normalizer(all_states)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(_derive(cfg.seed, rnd, 4))
                 if cfg.reinit_policy:
                     _reset_parameters(policy)
                     bc_trainer.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
                 trainer.extend_and_update(
-                    {"n_epochs": cfg.bc_epochs, "log_rollouts_venv": None, "progress_bar": False}
+                    {**cfg.bc_train_kwargs, "log_rollouts_venv": None, "progress_bar": False}
                 )
-            all_states, all_actions = np.concatenate(states), np.concatenate(actions)
             won = Counter(oracle.winners) - won_before
             last_info = trajs[-1].infos[-1] if trajs[-1].infos is not None else {}
             row = {
@@ -367,6 +402,11 @@ def train_dagger(
                 "pairs": len(all_actions),
                 "loss": imitation_loss(policy, all_states, all_actions),
                 "agreement": agree,
+                "heldout_agreement": (
+                    agreement(policy.select(heldout[0]), heldout[1])
+                    if heldout is not None
+                    else float("nan")
+                ),
                 "expert_executed": float(np.mean(collector.expert_executed)),
                 "beta": schedule(rnd),
                 "final_test_accuracy": float(last_info.get("test_accuracy", float("nan"))),
@@ -390,7 +430,8 @@ def train_dagger(
             states, actions = [all_states], [all_actions]
             bar.write(
                 f"episode {row['episode']:3d} | pairs {row['pairs']:5d} | loss {row['loss']:.4f} | "
-                f"agreement {row['agreement']:.3f} | expert executed {row['expert_executed']:.2f} | "
+                f"agreement {row['agreement']:.3f} | held-out {row['heldout_agreement']:.3f} | "
+                f"expert executed {row['expert_executed']:.2f} | "
                 f"wins {row['wins']} | test acc {row['final_test_accuracy']:.4f} | "
                 f"{row['wall_s']:.1f}s"
             )
@@ -445,8 +486,9 @@ def _tensorboard(path: Path):
 def _write_round(out: Path, log: list[dict[str, Any]], writer, policy: IALEPolicy) -> None:
     """Rewrite ``log.csv`` from the whole log, add the round's scalars, save ``policy.zip``."""
     tmp = out / (LOG_CSV + ".tmp")
+    fields = list(dict.fromkeys(k for row in log for k in row))  # rows of older versions lack some
     with tmp.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(log[0]))
+        w = csv.DictWriter(fh, fieldnames=fields, restval="")
         w.writeheader()
         w.writerows(log)
     os.replace(tmp, out / LOG_CSV)
@@ -455,6 +497,7 @@ def _write_round(out: Path, log: list[dict[str, Any]], writer, policy: IALEPolic
         "pairs",
         "loss",
         "agreement",
+        "heldout_agreement",
         "expert_executed",
         "beta",
         "final_test_accuracy",
@@ -467,13 +510,49 @@ def _write_round(out: Path, log: list[dict[str, Any]], writer, policy: IALEPolic
     os.replace(tmp_policy, out / POLICY)
 
 
-def _with_new_env_defaults(saved: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
-    """``saved`` run settings where an env setting of ``now`` that an older checkpoint lacks
-    (added in a later version) counts as its :class:`~iale_env.ALConfig` default, so older
-    runs still resume."""
-    env, current = saved.get("env"), now.get("env")
-    if not isinstance(env, dict) or not isinstance(current, dict):
-        return saved
-    defaults = dataclasses.asdict(ALConfig())
-    added = {k: defaults[k] for k in current if k not in env and k in defaults}
-    return saved | {"env": {**env, **added}}
+def _with_new_defaults(saved: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """``saved`` run settings where an env or DAgger setting of ``now`` that an older
+    checkpoint lacks (added in a later version) counts as its default (:class:`~iale_env.
+    ALConfig`, :class:`DAggerConfig`), so older runs still resume."""
+    out = dict(saved)
+    for section, defaults in (
+        ("env", dataclasses.asdict(ALConfig())),
+        ("dagger", dataclasses.asdict(DAggerConfig())),
+    ):
+        old, current = saved.get(section), now.get(section)
+        if isinstance(old, dict) and isinstance(current, dict):
+            added = {k: defaults[k] for k in current if k not in old and k in defaults}
+            out[section] = {**old, **added}
+    return out
+
+
+def _heldout_set(
+    venv: VecEnv, cfg: DAggerConfig, out: Path, oracle_method: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``cfg.heldout_episodes`` oracle-executed episodes' states and oracle actions.
+
+    The episodes start from a seed derived from ``(cfg.seed, _HELDOUT_KEY)``, never from a
+    training round's, and the oracle acts at every step. Saved once as ``out/heldout.npz`` and
+    reloaded on resume.
+    """
+    path = out / HELDOUT
+    if path.exists():
+        with np.load(path) as data:
+            return data["states"], data["actions"]
+    oracle = BestExpertOracle(venv, oracle_method)
+    venv.seed(_derive(cfg.seed, _HELDOUT_KEY, 1))
+    trajs = rollout.generate_trajectories(
+        policy=oracle,
+        venv=venv,
+        sample_until=rollout.make_sample_until(
+            min_timesteps=None, min_episodes=cfg.heldout_episodes
+        ),
+        deterministic_policy=True,
+        rng=np.random.default_rng(_derive(cfg.seed, _HELDOUT_KEY, 2)),
+    )[: cfg.heldout_episodes]
+    states = np.concatenate([t.obs[:-1] for t in trajs]).astype(np.float32)
+    actions = np.concatenate([t.acts for t in trajs]).astype(np.int8)
+    tmp = out / (HELDOUT + ".tmp.npz")
+    np.savez_compressed(tmp, states=states, actions=actions)
+    os.replace(tmp, path)
+    return states, actions

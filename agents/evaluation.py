@@ -5,6 +5,8 @@ A *method* is named as on the command line of ``scripts/evaluate.py``:
 - a heuristic on the sub-pool of n candidates: ``random``, ``mc_dropout``, ``ensemble``,
   ``coreset``, ``entropy``, ``margin``, ``badge``;
 - the same heuristic on the whole unlabeled pool (as the paper's baselines): ``mc_dropout@pool``;
+- ``oracle``: the best-expert oracle's selection executed at every step (the ceiling that
+  imitation can reach; the winning expert of every step goes to ``oracle.csv``);
 - a trained policy: ``iale:PATH``, ``alil:PATH``, ``ppo:PATH``, ``a2c:PATH`` (``PATH`` is a
   ``policy.zip`` or the run folder holding it); ``LABEL=iale:PATH`` names the curve ``LABEL``.
 
@@ -38,6 +40,7 @@ from iale_env import EXPERTS, ActiveLearningEnv, ALConfig, load_dataset
 
 CURVES_CSV = "curves.csv"
 OVERLAP_CSV = "overlap.csv"
+ORACLE_CSV = "oracle.csv"
 CONFIG_JSON = "config.json"
 
 #: Learned-policy families (``family:PATH``).
@@ -59,6 +62,9 @@ CURVE_FIELDS = [
     "points",
 ]
 OVERLAP_FIELDS = ["dataset", "method", "seed", "step", "labeled", "heuristic", "overlap"]
+ORACLE_FIELDS = ["dataset", "method", "seed", "step", "labeled", "winner", "scores"]
+#: The method that executes the best-expert oracle's selection at every step.
+ORACLE_METHOD = "oracle"
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,8 @@ class MethodSpec:
 
     Attributes:
         label: Its name in the CSV files and plots.
-        family: ``"heuristic"`` or a learned-policy family (:data:`POLICY_FAMILIES`).
+        family: ``"heuristic"``, ``"oracle"`` (the best-expert oracle) or a learned-policy
+            family (:data:`POLICY_FAMILIES`).
         expert: The heuristic's expert name (heuristics only).
         pool: Select from the whole unlabeled pool instead of the sub-pool (heuristics only).
         path: The trained policy's file (learned policies only).
@@ -82,11 +89,12 @@ class MethodSpec:
     @property
     def learned(self) -> bool:
         """Whether the method is a trained policy."""
-        return self.family != "heuristic"
+        return self.family in POLICY_FAMILIES
 
 
 def parse_method(text: str) -> MethodSpec:
-    """Parse ``mc_dropout``, ``mc_dropout@pool``, ``iale:PATH`` or ``LABEL=iale:PATH``."""
+    """Parse ``mc_dropout``, ``mc_dropout@pool``, ``oracle``, ``iale:PATH`` or
+    ``LABEL=iale:PATH``."""
     text = text.strip()
     label = None
     if "=" in text.split(":", 1)[0]:
@@ -107,11 +115,13 @@ def parse_method(text: str) -> MethodSpec:
                 f"one); train it with scripts/train_dagger.py, train_alil.py or train_rl.py"
             )
         return MethodSpec(label or family, family, path=str(file))
+    if text == ORACLE_METHOD:
+        return MethodSpec(label or text, "oracle")
     name, _, scope = text.partition("@")
     if name not in EXPERTS or scope not in ("", "pool"):
         raise ValueError(
             f"unknown method {text!r}; use a heuristic ({', '.join(sorted(EXPERTS))}), "
-            f"HEURISTIC@pool, or FAMILY:PATH with FAMILY in {POLICY_FAMILIES}"
+            f"HEURISTIC@pool, {ORACLE_METHOD!r}, or FAMILY:PATH with FAMILY in {POLICY_FAMILIES}"
         )
     return MethodSpec(label or text, "heuristic", expert=name, pool=scope == "pool")
 
@@ -195,10 +205,12 @@ class EvalConfig:
 
 @dataclass
 class RunResult:
-    """One episode's learning curve (and the policy/heuristic overlaps, for learned methods)."""
+    """One episode's learning curve, the policy/heuristic overlaps (learned methods) and the
+    oracle's decisions (the ``oracle`` method)."""
 
     curve: list[dict[str, Any]]
     overlap: list[dict[str, Any]]
+    decisions: list[dict[str, Any]] = field(default_factory=list)
 
 
 def make_selector(spec: MethodSpec, env: ActiveLearningEnv, device: str = "cpu") -> Callable:
@@ -208,6 +220,8 @@ def make_selector(spec: MethodSpec, env: ActiveLearningEnv, device: str = "cpu")
         if spec.pool:
             return lambda e, obs: ("indices", e.expert_pool_indices(name))
         return lambda e, obs: ("action", e.expert_action(name))
+    if spec.family == "oracle":
+        return lambda e, obs: ("action", e.oracle_action())
     from agents.policy import load_policy
 
     policy = load_policy(spec.path, env=env, device=device)  # type: ignore[arg-type]
@@ -234,12 +248,26 @@ def run_episode(
     key = env.pairing_key
     curve = [_point(dataset, spec.label, seed, info, 0.0, time.perf_counter() - start, key)]
     overlap: list[dict[str, Any]] = []
+    decisions: list[dict[str, Any]] = []
     k = env.config.acquisition_size
     done = False
     while not done:
         t0 = time.perf_counter()
         kind, value = select(env, obs)
         select_s = time.perf_counter() - t0
+        if spec.family == "oracle":
+            decision = env.last_oracle
+            decisions.append(
+                dict(
+                    dataset=dataset,
+                    method=spec.label,
+                    seed=seed,
+                    step=info["step"],
+                    labeled=info["labeled"],
+                    winner=decision.winner,
+                    scores=json.dumps({n: round(v, 6) for n, v in decision.scores.items()}),
+                )
+            )
         if spec.learned:
             for name in overlap_with:
                 shared = int(np.sum((value > 0) & (env.expert_action(name) > 0)))
@@ -265,7 +293,7 @@ def run_episode(
         )
     for row in curve:
         row["points"] = len(curve)
-    return RunResult(curve, overlap)
+    return RunResult(curve, overlap, decisions)
 
 
 def _point(
@@ -341,6 +369,7 @@ def _clean_logs(out: Path) -> set[tuple[str, str, int]]:
     for name, fields, rows in (
         (CURVES_CSV, CURVE_FIELDS, curves),
         (OVERLAP_CSV, OVERLAP_FIELDS, read_csv(out / OVERLAP_CSV)),
+        (ORACLE_CSV, ORACLE_FIELDS, read_csv(out / ORACLE_CSV)),
     ):
         kept = [r for r in rows if keep(r) and None not in r and None not in r.values()]
         if (out / name).exists() and len(kept) != len(rows):
@@ -396,6 +425,7 @@ def evaluate(
             overlap_with = cfg.overlap_with if spec.family in cfg.overlap_families else ()
             result = run_episode(env, spec, seed, dataset, overlap_with, device)
             _append_rows(out / OVERLAP_CSV, OVERLAP_FIELDS, result.overlap)
+            _append_rows(out / ORACLE_CSV, ORACLE_FIELDS, result.decisions)
             _append_rows(out / CURVES_CSV, CURVE_FIELDS, result.curve)
             if log is not None:
                 last = result.curve[-1]
@@ -405,3 +435,58 @@ def evaluate(
                     f"{last['labeled']} labels ({last['run_seconds']:.1f} s)"
                 )
     return read_csv(out / CURVES_CSV)
+
+
+def merge_sweeps(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> Path:
+    """Merge the finished runs of several sweep folders into ``out_dir`` (e.g. sweeps that ran
+    in parallel, one per dataset or method group).
+
+    All sources (and ``out_dir``, if it already holds a sweep) must have the same env settings
+    (``config.json``). A (dataset, method, seed) run found in two places must have identical
+    rows there (a repeated merge), else ``ValueError``: a run is never counted twice and never
+    silently replaced. Unfinished runs are left out. Returns the merged folder.
+    """
+    out = Path(out_dir)
+    folders = [Path(s) for s in sources]
+    if (out / CURVES_CSV).exists():
+        folders = [out, *[f for f in folders if f.resolve() != out.resolve()]]
+    configs = {}
+    for folder in folders:
+        path = folder / CONFIG_JSON
+        if not path.exists():
+            raise ValueError(
+                f"{folder} is not a sweep folder (no {CONFIG_JSON}); give evaluate.py --out folders"
+            )
+        configs[folder] = json.loads(path.read_text())["env"]
+    settings = configs[folders[0]]
+    differ = [str(f) for f, c in configs.items() if c != settings]
+    if differ:
+        raise ValueError(
+            f"sweeps with other env settings than {folders[0]} cannot be merged: {differ}"
+        )
+    names = (CURVES_CSV, OVERLAP_CSV, ORACLE_CSV)
+    merged: dict[tuple[str, str, int], tuple[Path, dict[str, list[dict[str, str]]]]] = {}
+    for folder in folders:
+        done = finished_runs(read_csv(folder / CURVES_CSV))
+        runs: dict[tuple[str, str, int], dict[str, list[dict[str, str]]]] = {
+            run: {name: [] for name in names} for run in done
+        }
+        for name in names:
+            for r in read_csv(folder / name):
+                try:
+                    key = (r["dataset"], r["method"], int(r["seed"]))
+                except (KeyError, TypeError, ValueError):
+                    continue
+                if key in runs:
+                    runs[key][name].append(r)
+        for key, rows in runs.items():
+            if key in merged and merged[key][1][CURVES_CSV] != rows[CURVES_CSV]:
+                raise ValueError(
+                    f"run {key} differs between {merged[key][0]} and {folder}; keep one of them"
+                )
+            merged.setdefault(key, (folder, rows))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / CONFIG_JSON).write_text(json.dumps({"env": settings}, indent=2))
+    for name, fields in zip(names, (CURVE_FIELDS, OVERLAP_FIELDS, ORACLE_FIELDS)):
+        _rewrite(out / name, fields, [r for _, rows in merged.values() for r in rows[name]])
+    return out

@@ -37,15 +37,145 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+#: Input views of the policy: how the Eq. 2 rows are presented to the row-wise MLP.
+VIEWS = ("eq2", "invariant")
+
 
 class RowFeatures(BaseFeaturesExtractor):
-    """Identity features extractor: keeps the ``(batch, n, row_dim)`` observation as is."""
+    """Identity features extractor (the ``"eq2"`` view): the ``(batch, n, row_dim)`` Eq. 2
+    observation as is."""
 
     def __init__(self, observation_space: gym.spaces.Box) -> None:
         super().__init__(observation_space, features_dim=int(observation_space.shape[-1]))
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         return observations
+
+
+class InvariantRowFeatures(BaseFeaturesExtractor):
+    """The ``"invariant"`` view: class-order-free features of each candidate, computed from the
+    Eq. 2 observation (which the env keeps as is).
+
+    The Eq. 2 row lists the candidate's softmax and the labeled-set histograms in class order,
+    and its embedding in the classifier's own coordinates; both mean something else on another
+    dataset (or for another classifier run). This view keeps only quantities that are the same
+    function of the state whatever the class order or embedding basis, so that a policy trained
+    on MNIST reads Fashion-MNIST states the same way:
+
+    - uncertainty of M on the candidate: top-3 probabilities, least confidence ``1 - p1``, margin
+      ``p1 - p2``, entropy / log K;
+    - the labeled set seen from the candidate: the labeled share of its predicted class and of its
+      second class, and M's prediction share of its predicted class on the labeled set (all times
+      K, so 1 means balanced);
+    - diversity: the distance of its embedding to the labeled mean embedding relative to the
+      sub-pool's mean distance, the cosine between the two, and the share of the sub-pool that M
+      assigns to its predicted class (times K);
+    - the same candidate relative to the sub-pool: z-scores over the n candidates of least
+      confidence, margin, entropy and distance (the selection is the top-k *within* the sub-pool).
+
+    Args:
+        observation_space: ``Box(n, row_dim)`` of an IALE env.
+        num_classes: K, the number of classes of the env's dataset.
+        embedding_dim: D, the classifier's embedding size.
+    """
+
+    #: Names of the features, in column order.
+    NAMES = (
+        "p1",
+        "p2",
+        "p3",
+        "least_confidence",
+        "margin",
+        "entropy",
+        "labeled_share_pred",
+        "labeled_share_second",
+        "pred_share_pred",
+        "relative_distance",
+        "cosine_to_labeled_mean",
+        "subpool_share_pred",
+        "z_least_confidence",
+        "z_margin",
+        "z_entropy",
+        "z_distance",
+    )
+
+    def __init__(
+        self, observation_space: gym.spaces.Box, num_classes: int = 10, embedding_dim: int = 128
+    ) -> None:
+        row_dim = int(observation_space.shape[-1])
+        k, d = int(num_classes), int(embedding_dim)
+        if k < 3 or row_dim not in (2 * d + 3 * k, 3 * d + 3 * k):
+            raise ValueError(
+                f"the invariant view needs Eq. 2 rows of 2*D + 3*K (or 3*D + 3*K) features with "
+                f"K >= 3 classes; got rows of {row_dim} with K={k}, D={d}: pass the env's "
+                f"num_classes and embedding_dim"
+            )
+        super().__init__(observation_space, features_dim=len(self.NAMES))
+        self.num_classes, self.embedding_dim = k, d
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        k, d = self.num_classes, self.embedding_dim
+        x = observations.float()
+        mean_emb, lab_hist = x[..., :d], x[..., d : d + k]
+        pred_hist, emb = x[..., d + k : d + 2 * k], x[..., d + 2 * k : 2 * d + 2 * k]
+        probs = x[..., 2 * d + 2 * k : 2 * d + 3 * k]
+        top, order = probs.sort(dim=-1, descending=True)
+        p1, p2, p3 = top[..., 0], top[..., 1], top[..., 2]
+        entropy = -(probs * probs.clamp_min(1e-12).log()).sum(-1) / np.log(k)
+        first, second = order[..., :1], order[..., 1:2]
+        dist = (emb - mean_emb).norm(dim=-1)
+        cosine = F.cosine_similarity(emb, mean_emb, dim=-1, eps=1e-8)
+        same_pred = (first == first.transpose(-1, -2)).float().mean(-1)  # (batch, n)
+        feats = [
+            p1,
+            p2,
+            p3,
+            1.0 - p1,
+            p1 - p2,
+            entropy,
+            lab_hist.gather(-1, first).squeeze(-1) * k,
+            lab_hist.gather(-1, second).squeeze(-1) * k,
+            pred_hist.gather(-1, first).squeeze(-1) * k,
+            dist / dist.mean(-1, keepdim=True).clamp_min(1e-8),
+            cosine,
+            same_pred * k,
+            _zscore(1.0 - p1),
+            _zscore(p1 - p2),
+            _zscore(entropy),
+            _zscore(dist),
+        ]
+        return torch.stack(feats, dim=-1)
+
+
+def _zscore(values: torch.Tensor) -> torch.Tensor:
+    """Standardise over the candidates (last dim)."""
+    mean = values.mean(-1, keepdim=True)
+    std = values.std(-1, keepdim=True, unbiased=False)
+    return (values - mean) / (std + 1e-6)
+
+
+class RowNormalizer(nn.Module):
+    """Per-feature standardisation of the rows, with statistics stored in the policy's state.
+
+    ``fit(features)`` sets the mean and standard deviation from training rows (DAgger refits
+    them on the aggregated pairs before every update); until fitted it is the identity. The
+    statistics are buffers, so they are saved with the policy and travel with it.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    @torch.no_grad()
+    def fit(self, features: torch.Tensor) -> None:
+        """Set the statistics from ``features`` of shape ``(..., dim)``."""
+        rows = features.reshape(-1, features.shape[-1]).double()
+        self.mean.copy_(rows.mean(0).float())
+        self.std.copy_(rows.std(0, unbiased=False).clamp_min(1e-4).float())
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return (features - self.mean) / self.std
 
 
 class TopKBernoulli(BernoulliDistribution):
@@ -116,6 +246,12 @@ class IALEPolicy(ActorCriticPolicy):
             the plain BCE of Eq. 3.
         selection: ``"bernoulli"`` (IALE: independent per-candidate probabilities) or
             ``"softmax"`` (ALIL: one softmax over the candidates); MultiBinary actions only.
+        view: How the MLP sees a row: ``"eq2"`` (the paper's Eq. 2 row as is) or
+            ``"invariant"`` (class-order-free features, :class:`InvariantRowFeatures`).
+        normalize: Standardise the view's features with statistics stored in the policy
+            (:class:`RowNormalizer`, fitted by :meth:`fit_normalizer`).
+        num_classes: K of the env (needed by the ``"invariant"`` view).
+        embedding_dim: D, the classifier's embedding size (``"invariant"`` view).
         **kwargs: Passed to ``ActorCriticPolicy`` (e.g. ``optimizer_kwargs``).
 
     The value head (for PPO/A2C) mean-pools the hidden features of all rows.
@@ -130,6 +266,10 @@ class IALEPolicy(ActorCriticPolicy):
         hidden_dim: int = 128,
         class_weights: tuple[float, float] | None = None,
         selection: str = "bernoulli",
+        view: str = "eq2",
+        normalize: bool = False,
+        num_classes: int = 10,
+        embedding_dim: int = 128,
         **kwargs: Any,
     ) -> None:
         n = int(observation_space.shape[0]) if observation_space.shape else 0
@@ -147,17 +287,31 @@ class IALEPolicy(ActorCriticPolicy):
             raise ValueError("selection='softmax' needs MultiBinary actions, not Box scores")
         if not 1 <= acquisition_size <= n:
             raise ValueError(f"acquisition_size must be in [1, {n}], got {acquisition_size}")
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+        self.view = view
+        self.normalize = bool(normalize)
+        self.num_classes, self.embedding_dim = int(num_classes), int(embedding_dim)
         self.acquisition_size = int(acquisition_size)
         self.hidden_dim = int(hidden_dim)
         self.class_weights = tuple(class_weights) if class_weights is not None else None
         self.selection = selection
         self.score_action = score_action
-        kwargs.setdefault("features_extractor_class", RowFeatures)
+        if view == "invariant":
+            kwargs.setdefault("features_extractor_class", InvariantRowFeatures)
+            kwargs.setdefault(
+                "features_extractor_kwargs",
+                {"num_classes": self.num_classes, "embedding_dim": self.embedding_dim},
+            )
+        else:
+            kwargs.setdefault("features_extractor_class", RowFeatures)
         kwargs.setdefault("share_features_extractor", True)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
     def _build(self, lr_schedule: Any) -> None:
-        row_dim, h = int(self.observation_space.shape[-1]), self.hidden_dim
+        row_dim, h = int(self.features_extractor.features_dim), self.hidden_dim
+        if self.normalize:
+            self.normalizer = RowNormalizer(row_dim)
         self.trunk = nn.Sequential(nn.Linear(row_dim, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU())
         self.score_head = nn.Linear(h, 1)
         self.value_head = nn.Linear(h, 1)
@@ -179,8 +333,14 @@ class IALEPolicy(ActorCriticPolicy):
             hidden_dim=self.hidden_dim,
             class_weights=self.class_weights,
             selection=self.selection,
+            view=self.view,
+            normalize=self.normalize,
+            num_classes=self.num_classes,
+            embedding_dim=self.embedding_dim,
         )
         for key in (
+            "features_extractor_class",
+            "features_extractor_kwargs",
             "net_arch",
             "activation_fn",
             "ortho_init",
@@ -195,8 +355,27 @@ class IALEPolicy(ActorCriticPolicy):
         return data
 
     # ------------------------------------------------------------------ core computations
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """The rows the MLP sees: the view's features, standardised if ``normalize``."""
+        feats = self.extract_features(obs, self.features_extractor)
+        return self.normalizer(feats) if self.normalize else feats
+
+    @torch.no_grad()
+    def fit_normalizer(self, states: np.ndarray, chunk: int = 256) -> None:
+        """Fit the feature standardisation on ``states`` ``(m, n, row_dim)`` (no-op unless
+        ``normalize``)."""
+        if not self.normalize:
+            return
+        feats = [
+            self.extract_features(
+                torch.as_tensor(states[i : i + chunk], device=self.device), self.features_extractor
+            )
+            for i in range(0, len(states), chunk)
+        ]
+        self.normalizer.fit(torch.cat(feats))
+
     def _hidden_and_logits(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.trunk(self.extract_features(obs, self.features_extractor))
+        hidden = self.trunk(self.features(obs))
         return hidden, self.score_head(hidden).squeeze(-1)
 
     def _distribution(self, logits: torch.Tensor) -> Any:

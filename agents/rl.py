@@ -26,7 +26,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.monitor import Monitor
 
-from agents.policy import IALEPolicy
+from agents.policy import VIEWS, IALEPolicy
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset, TopKScoreAction
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C}
@@ -49,6 +49,8 @@ class RLConfig:
         ent_coef: Entropy bonus.
         seed: Seed of the algorithm (policy init, sampling) and of the env's episodes.
         device: Torch device of the policy.
+        view: The policy's input view, ``"eq2"`` or ``"invariant"`` (see
+            :class:`~agents.policy.IALEPolicy`).
     """
 
     algo: str = "ppo"
@@ -61,8 +63,11 @@ class RLConfig:
     ent_coef: float = 0.0
     seed: int = 0
     device: str = "cpu"
+    view: str = "eq2"
 
     def __post_init__(self) -> None:
+        if self.view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}, got {self.view!r}")
         if self.algo not in ALGOS:
             raise ValueError(f"algo must be one of {sorted(ALGOS)}, got {self.algo!r}")
         if self.timesteps < 1:
@@ -112,6 +117,7 @@ def train_rl(
     out.mkdir(parents=True, exist_ok=True)
     algo_cls = ALGOS[cfg.algo]
     al = env.unwrapped.config
+    spec = env.unwrapped.classifier_spec
     ckpt = out / CHECKPOINT
     if resume and ckpt.exists():
         model = algo_cls.load(ckpt, env=env, device=cfg.device)
@@ -124,7 +130,12 @@ def train_rl(
             ent_coef=cfg.ent_coef,
             seed=cfg.seed,
             device=cfg.device,
-            policy_kwargs={"acquisition_size": al.acquisition_size},
+            policy_kwargs={
+                "acquisition_size": al.acquisition_size,
+                "view": cfg.view,
+                "num_classes": spec.num_classes,
+                "embedding_dim": spec.embedding_dim,
+            },
         )
         if cfg.algo == "ppo":
             kwargs.update(n_epochs=cfg.n_epochs, batch_size=cfg.batch_size or n_steps)

@@ -7,7 +7,8 @@
         --device cuda --out runs/eval_paper
 
 Methods: a heuristic on the sub-pool (random, mc_dropout, ensemble, coreset, entropy, margin,
-badge), HEURISTIC@pool on the whole unlabeled pool, or FAMILY:PATH for a trained policy
+badge), HEURISTIC@pool on the whole unlabeled pool, oracle (the best-expert oracle executed at
+every step: the ceiling of imitation), or FAMILY:PATH for a trained policy
 (iale, alil, ppo, a2c; PATH = policy.zip or its run folder); LABEL=FAMILY:PATH names the curve.
 For one dataset and seed every method starts from the same split, initial set and classifier
 initialisation. Finished runs are appended to OUT/curves.csv; rerunning the same command skips
@@ -21,6 +22,8 @@ import argparse
 import sys
 
 from common import add_device_flags, add_env_flags, env_config, int_list, name_list, resolve
+
+from iale_env.protocols import CPU
 
 PRESETS: dict[str, dict] = {
     # The paper's evaluation protocol (test accuracy on the full official test split).
@@ -45,6 +48,8 @@ PRESETS: dict[str, dict] = {
         test_size=2000,
         pool_size=5000,
     ),
+    # The CPU protocol (iale_env.protocols.CPU), shared with train_dagger.py --preset cpu.
+    "cpu": CPU.env_settings(),
 }
 
 

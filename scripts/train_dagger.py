@@ -17,6 +17,11 @@ from pathlib import Path
 
 from common import add_device_flags, add_env_flags, env_config, resolve, write_run_config
 
+from iale_env.protocols import CPU
+
+#: Policy and DAgger settings that default to the paper's unless a preset says otherwise.
+_PAPER_POLICY = dict(view="eq2", normalize=False, bc_batches=None, heldout_episodes=0)
+
 IALE_PRESETS: dict[str, dict] = {
     # The same pipeline as the paper, small enough for a 2-core CPU in a few minutes.
     "smoke": dict(
@@ -32,6 +37,7 @@ IALE_PRESETS: dict[str, dict] = {
         scoring_size=500,
         test_size=2000,
         bc_batch_size=4,
+        **_PAPER_POLICY,
     ),
     # The paper's protocol, with the authors' 10,000-image scoring set.
     "paper": dict(
@@ -47,6 +53,20 @@ IALE_PRESETS: dict[str, dict] = {
         scoring_size=10_000,
         test_size=None,
         bc_batch_size=32,
+        **_PAPER_POLICY,
+    ),
+    # The CPU protocol (iale_env.protocols.CPU): chosen by measurement, see docs/protocol.md.
+    "cpu": dict(
+        dataset="MNIST",
+        episodes=CPU.dagger_episodes,
+        **CPU.env_settings(),
+        experts="mc_dropout,ensemble",
+        beta=0.5,
+        bc_batch_size=CPU.bc_batch_size,
+        view=CPU.view,
+        normalize=CPU.normalize,
+        bc_batches=CPU.bc_batches,
+        heldout_episodes=CPU.heldout_episodes,
     ),
 }
 
@@ -56,6 +76,14 @@ ALIL_PRESETS: dict[str, dict] = {
         IALE_PRESETS["smoke"], budget=30, acquisition=1, subpool=10, experts="mc_dropout"
     ),
     "paper": dict(IALE_PRESETS["paper"], acquisition=1, subpool=10, experts="mc_dropout"),
+    "cpu": dict(
+        IALE_PRESETS["cpu"],
+        episodes=CPU.alil_episodes,
+        acquisition=1,
+        subpool=10,
+        experts="mc_dropout",
+        bc_batches=None,
+    ),
 }
 
 PRESETS = {"iale": IALE_PRESETS, "alil": ALIL_PRESETS}
@@ -87,6 +115,26 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
     )
     p.add_argument("--bc-epochs", type=int, default=30)
     p.add_argument("--bc-batch-size", type=int)
+    p.add_argument(
+        "--bc-batches",
+        type=int,
+        help="minibatch updates per round (0: train --bc-epochs epochs per round instead)",
+    )
+    p.add_argument(
+        "--view",
+        choices=["eq2", "invariant"],
+        help="policy input: the paper's Eq. 2 rows or class-order-free features",
+    )
+    p.add_argument(
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        help="standardise the policy's input features (statistics saved with the policy)",
+    )
+    p.add_argument(
+        "--heldout-episodes",
+        type=int,
+        help="oracle-labeled held-out episodes whose agreement is logged per round",
+    )
     p.add_argument(
         "--reinit-policy", action="store_true", help="re-initialise before each retraining"
     )
@@ -132,6 +180,10 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
             device=args.device,
             selection="bernoulli" if variant == "iale" else "softmax",
             oracle="best_expert" if variant == "iale" else "lookahead",
+            view=s["view"],
+            normalize=s["normalize"],
+            bc_batches=s["bc_batches"] or None,
+            heldout_episodes=s["heldout_episodes"],
         )
         out = Path(args.out)
         if (out / "checkpoint.pt").exists() and not args.resume:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from common import add_device_flags, add_env_flags, env_config, resolve, write_run_config
 
+from iale_env.protocols import CPU
+
 PRESETS: dict[str, dict] = {
     "smoke": dict(
         dataset="MNIST",
@@ -30,7 +32,10 @@ PRESETS: dict[str, dict] = {
         epochs=20,
         scoring_size=500,
         test_size=2000,
+        view="eq2",
     ),
+    # The CPU protocol (iale_env.protocols.CPU), the IALE policy's input view.
+    "cpu": dict(dataset="MNIST", timesteps=CPU.rl_timesteps, **CPU.env_settings(), view=CPU.view),
     "paper": dict(
         dataset="MNIST",
         timesteps=9800,
@@ -41,6 +46,7 @@ PRESETS: dict[str, dict] = {
         epochs=100,
         scoring_size=10_000,
         test_size=None,
+        view="eq2",
     ),
 }
 
@@ -58,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_env_flags(p)
     add_device_flags(p)
     p.add_argument("--n-steps", type=int, help="env steps per update (default: one episode)")
+    p.add_argument("--view", choices=["eq2", "invariant"], help="the policy's input view")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--gamma", type=float, default=1.0)
     p.add_argument("--ent-coef", type=float, default=0.0)
@@ -87,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             ent_coef=args.ent_coef,
             seed=args.seed,
             device=args.device,
+            view=s["view"],
         )
         out = Path(args.out)
         if (out / CHECKPOINT).exists() and not args.resume:
