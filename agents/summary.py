@@ -12,6 +12,16 @@ Per run (one dataset, method and seed) the metrics are:
 Over seeds each metric gets its mean and the half-width of a 95% Student-t interval, and the
 paired difference to the baseline (``random``): the same statistics of the per-seed differences,
 which removes the split-to-split variance that pairing shares.
+
+Two comparisons of mean accuracy are added for every method other than random, the oracle and
+the best heuristic:
+
+- ``vs_best_heuristic``: the paired difference to the best heuristic of the dataset (the
+  sub-pool or pool heuristic with the highest mean accuracy; named in ``reference``);
+- ``oracle_share``: the share of the best-expert oracle's gain over random that the method
+  captures, ``(method - random) / (oracle - random)`` on the paired per-seed differences, with
+  Fieller's 95% interval for a ratio of means (``low``/``high``; empty when the oracle's gain is
+  not significantly above 0, where the ratio has no bounded interval).
 """
 
 from __future__ import annotations
@@ -39,7 +49,12 @@ SUMMARY_FIELDS = [
     "diff_ci95",
     "n_pairs",
     "target",
+    "reference",
+    "low",
+    "high",
 ]
+#: The method label of the best-expert oracle (``evaluate.py --methods oracle``).
+ORACLE = "oracle"
 
 
 @dataclass(frozen=True)
@@ -55,7 +70,12 @@ class Curve:
 
 @dataclass(frozen=True)
 class SummaryRow:
-    """One metric of one method on one dataset, over seeds (``nan`` where undefined)."""
+    """One metric of one method on one dataset, over seeds (``nan`` where undefined).
+
+    For ``vs_best_heuristic`` and ``oracle_share`` rows, ``mean``/``ci95`` are the comparison's
+    estimate, ``reference`` the method compared with, and ``low``/``high`` the interval bounds
+    (``oracle_share``, whose interval is not symmetric).
+    """
 
     dataset: str
     method: str
@@ -67,6 +87,9 @@ class SummaryRow:
     diff_ci95: float = math.nan
     n_pairs: int = 0
     target: float = math.nan
+    reference: str = ""
+    low: float = math.nan
+    high: float = math.nan
 
 
 def curves_from_rows(rows: Iterable[dict[str, str]]) -> list[Curve]:
@@ -114,6 +137,44 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, f
         return float(x.mean()), math.nan
     sem = x.std(ddof=1) / math.sqrt(len(x))
     return float(x.mean()), float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * sem)
+
+
+def fieller_ratio(
+    numerator: Sequence[float], denominator: Sequence[float], confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """Ratio of the means of paired samples and its Fieller confidence interval.
+
+    Returns ``(ratio, low, high)``; ``low``/``high`` are ``nan`` when the denominator's mean is not
+    significantly different from 0 (the confidence set is then unbounded) or with fewer than 2
+    pairs; ``ratio`` is ``nan`` when the denominator's mean is 0.
+    """
+    a = np.asarray(numerator, dtype=np.float64)
+    b = np.asarray(denominator, dtype=np.float64)
+    n = len(a)
+    if n == 0 or len(b) != n:
+        return math.nan, math.nan, math.nan
+    ma, mb = float(a.mean()), float(b.mean())
+    ratio = ma / mb if mb != 0 else math.nan
+    if n < 2:
+        return ratio, math.nan, math.nan
+    cov = np.cov(a, b, ddof=1) / n  # covariance matrix of the two means
+    t2 = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) ** 2
+    qa = mb**2 - t2 * cov[1, 1]
+    if qa <= 0:
+        return ratio, math.nan, math.nan
+    qb = ma * mb - t2 * cov[0, 1]
+    qc = ma**2 - t2 * cov[0, 0]
+    disc = max(qb**2 - qa * qc, 0.0)
+    return ratio, (qb - math.sqrt(disc)) / qa, (qb + math.sqrt(disc)) / qa
+
+
+def is_heuristic(method: str) -> bool:
+    """Whether a method label names a heuristic (``entropy``, ``mc_dropout@pool``, ...) other
+    than random: the candidates for "best heuristic"."""
+    from iale_env.experts import EXPERTS
+
+    name, _, scope = method.partition("@")
+    return name in EXPERTS and name != "random" and scope in ("", "pool")
 
 
 def run_metrics(curve: Curve, checkpoints: Sequence[int], target: float | None) -> dict[str, float]:
@@ -180,7 +241,57 @@ def summarize(
                         goal if metric == "labels_to_target" and goal is not None else math.nan,
                     )
                 )
+        out += _comparisons(dataset, methods, per_run, baseline)
     return out
+
+
+def _comparisons(
+    dataset: str,
+    methods: list[str],
+    per_run: dict[tuple[str, int], dict[str, float]],
+    baseline: str,
+) -> list[SummaryRow]:
+    """The ``vs_best_heuristic`` and ``oracle_share`` rows of one dataset (mean accuracy)."""
+
+    def values(method: str) -> dict[int, float]:
+        return {s: m["mean_accuracy"] for (name, s), m in per_run.items() if name == method}
+
+    heuristics = [m for m in methods if is_heuristic(m)]
+    best = max(heuristics, key=lambda m: np.mean(list(values(m).values())), default=None)
+    base, oracle = values(baseline), values(ORACLE)
+    rows = []
+    for method in methods:
+        if method in (baseline, ORACLE):
+            continue
+        own = values(method)
+        if best is not None and method != best:
+            ref = values(best)
+            diffs = [own[s] - ref[s] for s in sorted(own) if s in ref]
+            mean, ci = mean_ci(diffs)
+            rows.append(
+                SummaryRow(
+                    dataset, method, "vs_best_heuristic", len(diffs), mean, ci, reference=best
+                )
+            )
+        seeds = sorted(s for s in own if s in base and s in oracle)
+        if seeds:
+            ratio, low, high = fieller_ratio(
+                [own[s] - base[s] for s in seeds], [oracle[s] - base[s] for s in seeds]
+            )
+            rows.append(
+                SummaryRow(
+                    dataset,
+                    method,
+                    "oracle_share",
+                    len(seeds),
+                    ratio,
+                    math.nan,
+                    reference=ORACLE,
+                    low=low,
+                    high=high,
+                )
+            )
+    return rows
 
 
 def write_summary_csv(summary: Sequence[SummaryRow], path: str | os.PathLike) -> Path:
@@ -219,7 +330,7 @@ def summary_markdown(summary: Sequence[SummaryRow]) -> str:
     )
     datasets = list(dict.fromkeys(r.dataset for r in summary))
     for dataset in datasets:
-        rows = [r for r in summary if r.dataset == dataset]
+        rows = [r for r in summary if r.dataset == dataset and r.metric not in _COMPARISONS]
         metrics = list(dict.fromkeys(r.metric for r in rows))
         acc_metrics = sorted((m for m in metrics if m.startswith("acc@")), key=lambda m: int(m[4:]))
         final = acc_metrics[-1] if acc_metrics else None
@@ -251,7 +362,45 @@ def summary_markdown(summary: Sequence[SummaryRow]) -> str:
                 else:
                     cells.append(f"{_cell(r.mean, r.ci95, 0)} ({r.n}/{mean_row.n})")
             lines.append("| " + " | ".join(cells) + " |")
+        lines += _comparison_table([r for r in summary if r.dataset == dataset])
     return "\n".join(lines) + "\n"
+
+
+_COMPARISONS = ("vs_best_heuristic", "oracle_share")
+
+
+def _comparison_table(rows: Sequence[SummaryRow]) -> list[str]:
+    """Mean accuracy of each method against random, the best heuristic and the oracle."""
+    comp = {(r.method, r.metric): r for r in rows if r.metric in _COMPARISONS}
+    if not comp:
+        return []
+    best = next((r.reference for r in rows if r.metric == "vs_best_heuristic"), "")
+    main = {r.method: r for r in rows if r.metric == "mean_accuracy"}
+    methods = list(dict.fromkeys(m for m, _ in comp))
+    lines = [
+        "",
+        f"Mean accuracy against random, the best heuristic ({best or 'none'}) and the oracle "
+        "(share of the oracle's gain over random, Fieller 95% interval; '–' = unbounded):",
+        "",
+        "| method | Δ random | Δ best heuristic | share of oracle gain |",
+        "|---|---:|---:|---:|",
+    ]
+    for method in methods:
+        m = main.get(method)
+        vs_best, share = comp.get((method, "vs_best_heuristic")), comp.get((method, "oracle_share"))
+        cells = [
+            method,
+            _cell(m.diff_mean, m.diff_ci95) if m else "–",
+            _cell(vs_best.mean, vs_best.ci95) if vs_best else "–",
+        ]
+        if share is None or math.isnan(share.mean):
+            cells.append("–")
+        elif math.isnan(share.low):
+            cells.append(f"{share.mean:.2f} [–]")
+        else:
+            cells.append(f"{share.mean:.2f} [{share.low:.2f}, {share.high:.2f}]")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 @dataclass(frozen=True)

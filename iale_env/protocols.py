@@ -84,7 +84,7 @@ CPU = Protocol(
     bc_batches=300,
     view="invariant",
     normalize=True,
-    heldout_episodes=5,
+    heldout_episodes=3,
     rl_timesteps=1300,
     alil_episodes=3,
 )

@@ -1,0 +1,268 @@
+"""What makes the policy learn and transfer: input views, stored feature scaling, held-out
+agreement, the oracle as an evaluated method, comparisons with the oracle and the best
+heuristic, merged sweeps, the shared ``cpu`` protocol."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from agents import DAggerConfig, IALEPolicy, load_policy, train_dagger
+from agents.dagger import ConstantLR, agreement
+from agents.evaluation import (
+    CURVES_CSV,
+    ORACLE_CSV,
+    EvalConfig,
+    evaluate,
+    merge_sweeps,
+    parse_method,
+    read_csv,
+)
+from agents.policy import InvariantRowFeatures
+from agents.summary import fieller_ratio, summarize, summary_markdown
+from iale_env import ALConfig
+from iale_env.protocols import CPU
+from tests.conftest import ROOT, TINY, curve_rows
+
+pytestmark = pytest.mark.filterwarnings("ignore:MNIST:UserWarning")
+
+
+def _eq2_states(rng: np.random.Generator, batch: int = 4, n: int = 20, k: int = 10, d: int = 128):
+    """Random but well-formed Eq. 2 observations: histograms and softmaxes sum to 1."""
+    mean_emb = np.repeat(rng.random((batch, 1, d)), n, axis=1)
+    lab_hist = np.repeat(rng.dirichlet(np.ones(k), size=(batch, 1)), n, axis=1)
+    pred_hist = np.repeat(rng.dirichlet(np.ones(k), size=(batch, 1)), n, axis=1)
+    emb = rng.random((batch, n, d)) * 2
+    probs = rng.dirichlet(np.ones(k) * 0.5, size=(batch, n))
+    return np.concatenate([mean_emb, lab_hist, pred_hist, emb, probs], -1).astype(np.float32)
+
+
+def test_invariant_view_ignores_class_order_and_embedding_basis():
+    """Relabeling the classes or rotating the embedding (what differs between datasets and
+    classifier runs) leaves the invariant features unchanged; the Eq. 2 row itself changes."""
+    k, d = 10, 128
+    rng = np.random.default_rng(0)
+    obs = _eq2_states(rng)
+    view = InvariantRowFeatures(
+        __import__("gymnasium").spaces.Box(0, 1, obs.shape[1:], np.float32), k, d
+    )
+    feats = view(torch.as_tensor(obs))
+    assert feats.shape == (4, 20, len(InvariantRowFeatures.NAMES))
+    assert torch.isfinite(feats).all()
+    perm = rng.permutation(k)
+    rotation, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    moved = obs.copy()
+    for start in (d, d + k, 2 * d + 2 * k):  # the three class-ordered blocks
+        moved[..., start : start + k] = obs[..., start : start + k][..., perm]
+    for start in (0, d + 2 * k):  # the two embeddings, in a rotated basis
+        moved[..., start : start + d] = obs[..., start : start + d] @ rotation.astype(np.float32)
+    assert not np.allclose(moved, obs)
+    torch.testing.assert_close(view(torch.as_tensor(moved)), feats, atol=1e-4, rtol=1e-4)
+    # a changed state (another candidate ranking) changes the features
+    assert not torch.allclose(view(torch.as_tensor(obs[:, ::-1].copy())), feats)
+    with pytest.raises(ValueError, match="num_classes and embedding_dim"):
+        InvariantRowFeatures(__import__("gymnasium").spaces.Box(0, 1, (20, 100)), 10, 128)
+
+
+def test_feature_standardisation_is_fitted_saved_and_reloaded(make_env, tmp_path):
+    env = make_env()
+    obs, _ = env.reset(seed=0)
+    policy = IALEPolicy(
+        env.observation_space,
+        env.action_space,
+        ConstantLR(1e-3),
+        acquisition_size=5,
+        view="invariant",
+        normalize=True,
+    )
+    states = np.stack([obs, obs * 0.5])
+    policy.fit_normalizer(states)
+    feats = policy.features(torch.as_tensor(states)).reshape(-1, policy.normalizer.mean.numel())
+    np.testing.assert_allclose(feats.mean(0).numpy(), 0.0, atol=1e-4)
+    policy.save(str(tmp_path / "policy.zip"))
+    loaded = load_policy(str(tmp_path / "policy.zip"), env=env)
+    assert loaded.view == "invariant" and loaded.normalize
+    torch.testing.assert_close(loaded.normalizer.std, policy.normalizer.std)
+    assert np.array_equal(loaded.select(obs), policy.select(obs))
+    with pytest.raises(ValueError, match="view must be one of"):
+        IALEPolicy(env.observation_space, env.action_space, ConstantLR(1e-3), 5, view="pixels")
+
+
+def test_dagger_logs_held_out_agreement_and_trains_a_fixed_number_of_updates(make_env, tmp_path):
+    env = make_env()
+    cfg = DAggerConfig(
+        episodes=2,
+        bc_batch_size=4,
+        bc_batches=7,
+        view="invariant",
+        normalize=True,
+        heldout_episodes=1,
+    )
+    res = train_dagger(env, cfg, tmp_path, progress=False)
+    with np.load(tmp_path / "heldout.npz") as held:
+        states, actions = held["states"], held["actions"]
+    steps = env.config.steps_per_episode
+    assert states.shape == (steps, 20, 286) and (actions.sum(1) == 5).all()
+    # the held-out episode is not one of the training rounds
+    assert not any(np.array_equal(states[0], s) for s in res.states)
+    logged = [row["heldout_agreement"] for row in res.log]
+    assert logged[-1] == pytest.approx(agreement(res.policy.select(states), actions))
+    assert all(0.0 <= a <= 1.0 for a in logged)
+    header = (tmp_path / "log.csv").read_text().splitlines()[0].split(",")
+    assert "heldout_agreement" in header
+    # bc_batches: the policy's optimizer made exactly that many updates per round
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert int(ckpt["optimizer"]["state"][0]["step"]) == 2 * 7
+    # the held-out set is reused on resume, and an older checkpoint without the new settings
+    # resumes with their defaults
+    mtime = (tmp_path / "heldout.npz").stat().st_mtime_ns
+    more = dataclasses.replace(cfg, episodes=3)
+    res3 = train_dagger(env, more, tmp_path, resume=True, progress=False)
+    assert len(res3.log) == 3 and (tmp_path / "heldout.npz").stat().st_mtime_ns == mtime
+    plain = DAggerConfig(episodes=1, bc_batch_size=4, bc_epochs=1)
+    train_dagger(env, plain, tmp_path / "old", progress=False)
+    ckpt = torch.load(tmp_path / "old" / "checkpoint.pt", weights_only=False)
+    for key in ("view", "normalize", "bc_batches", "heldout_episodes"):
+        del ckpt["settings"]["dagger"][key]
+    torch.save(ckpt, tmp_path / "old" / "checkpoint.pt")
+    plain = dataclasses.replace(plain, episodes=2)
+    assert len(train_dagger(env, plain, tmp_path / "old", resume=True, progress=False).log) == 2
+
+
+def test_oracle_method_executes_the_oracle_and_logs_the_winner(idx_root, tmp_path, tiny_data):
+    assert parse_method("oracle").family == "oracle"
+    env = ALConfig(**{**TINY, "data_dir": str(idx_root)})
+    cfg = EvalConfig(("MNIST",), ("random", "oracle"), (0,), env, ())
+    rows = evaluate(cfg, tmp_path, log=None)
+    decisions = read_csv(tmp_path / ORACLE_CSV)
+    steps = env.steps_per_episode
+    assert len(decisions) == steps and {d["winner"] for d in decisions} <= set(env.experts)
+    for d in decisions:
+        scores = json.loads(d["scores"])
+        assert scores[d["winner"]] == max(scores.values())
+    # the oracle's first selection is what the env's oracle picks at that state
+    from iale_env import ActiveLearningEnv, load_dataset
+
+    e = ActiveLearningEnv(env.replace(dataset="MNIST"), data=load_dataset("MNIST", str(idx_root)))
+    e.reset(seed=0)
+    first = e.oracle_action()
+    winner = e.last_oracle.winner
+    _, _, _, _, info = e.step(first)
+    oracle_rows = [r for r in rows if r["method"] == "oracle"]
+    assert float(oracle_rows[1]["test_accuracy"]) == pytest.approx(info["test_accuracy"])
+    assert decisions[0]["winner"] == winner
+
+
+def test_fieller_interval_of_a_ratio_of_paired_means():
+    t2 = 4.302652729911275  # Student t, 97.5%, 2 degrees of freedom
+    # a constant denominator: the interval is the numerator's t-interval divided by it
+    ratio, low, high = fieller_ratio([1.0, 2.0, 3.0], [2.0, 2.0, 2.0])
+    half = t2 * 1.0 / math.sqrt(3) / 2  # sd 1, sem 1/sqrt(3), divided by 2
+    assert ratio == pytest.approx(1.0)
+    assert (low, high) == (pytest.approx(1.0 - half), pytest.approx(1.0 + half))
+    # a denominator indistinguishable from 0: no bounded interval
+    ratio, low, high = fieller_ratio([1.0, 2.0, 3.0], [1.0, -1.0, 0.5])
+    assert math.isnan(low) and math.isnan(high) and ratio == pytest.approx(2.0 / (0.5 / 3))
+
+
+def test_summary_compares_with_the_best_heuristic_and_the_oracle():
+    curves = {("random", s): [0.5, 0.6 + 0.01 * s, 0.7] for s in range(3)}
+    curves.update({("entropy", s): [0.5, 0.64 + 0.01 * s, 0.72] for s in range(3)})
+    curves.update({("coreset", s): [0.5, 0.61, 0.7] for s in range(3)})
+    curves.update({("oracle", s): [0.5, 0.68 + 0.01 * s + 0.002 * s * s, 0.74] for s in range(3)})
+    curves.update({("iale", s): [0.5, 0.64 + 0.011 * s, 0.72] for s in range(3)})
+
+    def mean_acc(method: str, seed: int) -> float:  # trapezoid over 20, 60, 100 labels
+        a = curves[(method, seed)]
+        return (a[0] + 2 * a[1] + a[2]) / 4
+
+    summary = {(r.method, r.metric): r for r in summarize(curve_rows(curves))}
+    best = summary[("iale", "vs_best_heuristic")]
+    assert best.reference == "entropy"  # the heuristic with the highest mean accuracy
+    diffs = [mean_acc("iale", s) - mean_acc("entropy", s) for s in range(3)]
+    assert best.mean == pytest.approx(np.mean(diffs)) and best.n == 3
+    share = summary[("iale", "oracle_share")]
+    num = [mean_acc("iale", s) - mean_acc("random", s) for s in range(3)]
+    den = [mean_acc("oracle", s) - mean_acc("random", s) for s in range(3)]
+    assert share.mean == pytest.approx(np.mean(num) / np.mean(den))
+    assert share.low < share.mean < share.high
+    assert ("random", "oracle_share") not in summary
+    assert ("entropy", "vs_best_heuristic") not in summary
+    md = summary_markdown(list(summarize(curve_rows(curves))))
+    assert "best heuristic (entropy)" in md and "| iale |" in md
+
+
+def _one_run_sweep(idx_root, out, seed, method="random"):
+    env = ALConfig(**{**TINY, "data_dir": str(idx_root)})
+    return evaluate(EvalConfig(("MNIST",), (method,), (seed,), env, ()), out, log=None)
+
+
+def test_merged_sweeps_count_every_run_once(idx_root, tmp_path):
+    _one_run_sweep(idx_root, tmp_path / "a", 0)
+    _one_run_sweep(idx_root, tmp_path / "b", 1)
+    merged = merge_sweeps([tmp_path / "a", tmp_path / "b"], tmp_path / "m")
+    rows = read_csv(merged / CURVES_CSV)
+    assert {r["seed"] for r in rows} == {"0", "1"}
+    merge_sweeps([tmp_path / "a", tmp_path / "b"], tmp_path / "m")  # a repeated merge: same
+    assert read_csv(merged / CURVES_CSV) == rows
+    # the same run with other results in two folders is refused, not double-counted
+    _one_run_sweep(idx_root, tmp_path / "c", 0)
+    curves = (tmp_path / "c" / CURVES_CSV).read_text().replace(",0.", ",0.0", 1)
+    (tmp_path / "c" / CURVES_CSV).write_text(curves)
+    with pytest.raises(ValueError, match="differs between"):
+        merge_sweeps([tmp_path / "a", tmp_path / "c"], tmp_path / "m2")
+    other = json.loads((tmp_path / "b" / "config.json").read_text())
+    other["env"]["epochs"] = 99
+    (tmp_path / "b" / "config.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="other env settings"):
+        merge_sweeps([tmp_path / "a", tmp_path / "b"], tmp_path / "m3")
+
+
+def _script_module(name: str):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"_script_{name}", ROOT / "scripts" / name)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+
+
+def test_cpu_protocol_is_one_definition_shared_by_every_script():
+    env = CPU.env_settings()
+    dagger = _script_module("train_dagger.py")
+    rl = _script_module("train_rl.py")
+    ev = _script_module("evaluate.py")
+    for preset in (dagger.IALE_PRESETS["cpu"], rl.PRESETS["cpu"], ev.PRESETS["cpu"]):
+        assert {k: preset[k] for k in env if k in preset} == {
+            k: v for k, v in env.items() if k in preset
+        }
+    assert dagger.IALE_PRESETS["cpu"]["episodes"] == CPU.dagger_episodes >= 30
+    alil = dagger.ALIL_PRESETS["cpu"]
+    assert (alil["acquisition"], alil["subpool"], alil["budget"]) == (1, 10, CPU.budget)
+    # the method is the paper's: classifier epochs aside, k=10 of n=100, both experts
+    assert (CPU.acquisition, CPU.subpool) == (10, 100)
+    assert dagger.IALE_PRESETS["cpu"]["experts"] == "mc_dropout,ensemble"
+
+
+RESULTS = sorted((ROOT / "results").glob("**/summary.csv"))
+
+
+@pytest.mark.parametrize("summary_csv", RESULTS, ids=[str(p.parent.name) for p in RESULTS])
+def test_committed_summaries_are_recomputed_from_their_curves(summary_csv, tmp_path):
+    """No number of a committed summary can be edited by hand: it equals the summary that the
+    code computes from the committed ``curves.csv`` next to it."""
+    from agents.summary import write_summary_csv
+
+    rows = read_csv(summary_csv.parent / CURVES_CSV)
+    assert rows, f"{summary_csv.parent} has a summary but no curves"
+    fresh = write_summary_csv(summarize(rows), tmp_path / "summary.csv")  # plot.py's defaults
+    assert fresh.read_text() == summary_csv.read_text()
