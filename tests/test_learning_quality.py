@@ -126,6 +126,15 @@ def test_dagger_logs_held_out_agreement_and_trains_a_fixed_number_of_updates(mak
     more = dataclasses.replace(cfg, episodes=3)
     res3 = train_dagger(env, more, tmp_path, resume=True, progress=False)
     assert len(res3.log) == 3 and (tmp_path / "heldout.npz").stat().st_mtime_ns == mtime
+    # the offline imitability table reads the run: one-statistic scorers recomputed by hand
+    from agents.imitability import compare_scorers, markdown, top_k
+
+    rows = compare_scorers(tmp_path, steps=3)
+    least = next(r for r in rows if str(r["scorer"]).startswith("least confidence"))
+    probs = states[..., 276:286]  # M's softmax block of the Eq. 2 row (D=128, K=10)
+    assert least["heldout"] == pytest.approx(agreement(top_k(1 - probs.max(-1), 5), actions))
+    assert sum(str(r["scorer"]).startswith("policy:") for r in rows) == 5
+    assert "| chance (k / n) | 0 | 0.250 | 0.250 |" in markdown(rows)
     plain = DAggerConfig(episodes=1, bc_batch_size=4, bc_epochs=1)
     train_dagger(env, plain, tmp_path / "old", progress=False)
     ckpt = torch.load(tmp_path / "old" / "checkpoint.pt", weights_only=False)
@@ -266,3 +275,27 @@ def test_committed_summaries_are_recomputed_from_their_curves(summary_csv, tmp_p
     assert rows, f"{summary_csv.parent} has a summary but no curves"
     fresh = write_summary_csv(summarize(rows), tmp_path / "summary.csv")  # plot.py's defaults
     assert fresh.read_text() == summary_csv.read_text()
+
+
+def test_reproduce_pipeline_commands_are_valid_script_invocations(tmp_path):
+    """Every command that reproduce_cpu.py runs parses with its script's own argument parser,
+    trains into its own folder, and every trained policy is evaluated on every dataset."""
+    pipeline = _script_module("reproduce_cpu.py")
+    parsers = {
+        "train_dagger.py": _script_module("train_dagger.py").build_parser(),
+        "train_alil.py": _script_module("train_dagger.py").build_parser("alil"),
+        "train_rl.py": _script_module("train_rl.py").build_parser(),
+        "evaluate.py": _script_module("evaluate.py").build_parser(),
+    }
+    for quick in (False, True):
+        jobs = pipeline.build_jobs(tmp_path, "cpu", "0,1", quick)
+        outs = []
+        for job in jobs:
+            script = job.args[1].rsplit("/", 1)[-1]
+            args = parsers[script].parse_args(job.args[2:])
+            assert args.preset == "cpu" and args.device == "cpu"
+            outs.append(args.out)
+        assert len(set(outs)) == len(outs)  # no two processes share an output folder
+        trained = [j for j in jobs if j.name.startswith("train_")]
+        evals = [j for j in jobs if j.stage == 2]
+        assert len(evals) == len(trained) * len(pipeline.DATASETS)

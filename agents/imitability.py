@@ -1,0 +1,165 @@
+"""How well can a policy imitate the oracle? Offline comparisons on oracle-labeled states.
+
+A DAgger run stores every state it visited with the oracle's selection (``checkpoint.pt``) and,
+with ``heldout_episodes``, a held-out set of oracle-labeled states from other episodes
+(``heldout.npz``). :func:`compare_scorers` trains the IALE policy offline on the first with each
+input view, feature scaling and loss weighting, and reports each one's agreement with the oracle
+on the second, next to scorers that read one statistic off the state (least confidence, margin,
+entropy of M's softmax) and to chance (k / n). This separates "the policy cannot represent what
+the oracle does" from "DAgger did not train it enough".
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agents.dagger import CHECKPOINT, HELDOUT, ConstantLR, agreement
+from agents.policy import IALEPolicy
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One offline-trained policy: its input view, feature scaling and loss weights."""
+
+    name: str
+    view: str = "eq2"
+    normalize: bool = False
+    class_weights: tuple[float, float] | None = None
+
+
+#: The variants compared by default.
+VARIANTS = (
+    Variant("eq2 (paper)"),
+    Variant("eq2, standardised", normalize=True),
+    Variant("invariant", view="invariant"),
+    Variant("invariant, standardised", view="invariant", normalize=True),
+    Variant("invariant, standardised, 0.9/0.1", "invariant", True, (0.9, 0.1)),
+)
+
+
+def load_run(run_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(train_states, train_actions, heldout_states, heldout_actions)`` of a DAgger run."""
+    run = Path(run_dir)
+    if not (run / CHECKPOINT).exists() or not (run / HELDOUT).exists():
+        raise ValueError(
+            f"{run} needs {CHECKPOINT} and {HELDOUT}: a train_dagger.py run with "
+            f"--heldout-episodes > 0 that finished at least one round"
+        )
+    ckpt = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)
+    with np.load(run / HELDOUT) as held:
+        return ckpt["states"], ckpt["actions"], held["states"], held["actions"]
+
+
+def statistic_scores(
+    states: np.ndarray, num_classes: int = 10, embedding_dim: int = 128
+) -> dict[str, np.ndarray]:
+    """Uncertainty scores read off the state's softmax block (M's softmax on the candidate, the
+    fifth block of an Eq. 2 row): least confidence, smallest margin, entropy (higher =
+    select)."""
+    start = 2 * embedding_dim + 2 * num_classes
+    probs = states[..., start : start + num_classes].astype(np.float64)
+    top = np.sort(probs, axis=-1)[..., ::-1]
+    return {
+        "least confidence": 1.0 - top[..., 0],
+        "smallest margin": -(top[..., 0] - top[..., 1]),
+        "entropy": -(probs * np.log(np.clip(probs, 1e-12, None))).sum(-1),
+    }
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """0/1 selections of the ``k`` highest scores per state."""
+    out = np.zeros(scores.shape, dtype=np.int8)
+    np.put_along_axis(out, np.argsort(-scores, axis=-1, kind="stable")[..., :k], 1, axis=-1)
+    return out
+
+
+def train_offline(
+    variant: Variant,
+    states: np.ndarray,
+    actions: np.ndarray,
+    steps: int = 2000,
+    batch_size: int = 8,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> IALEPolicy:
+    """Train an :class:`IALEPolicy` with the loss of DAgger's updates (Eq. 3, or the weighted
+    variant) on ``(states, actions)`` for ``steps`` minibatch updates."""
+    import gymnasium as gym
+
+    n, row = states.shape[1:]
+    k = int(actions[0].sum())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        policy = IALEPolicy(
+            gym.spaces.Box(-np.inf, np.inf, (n, row), np.float32),
+            gym.spaces.MultiBinary(n),
+            ConstantLR(lr),
+            acquisition_size=k,
+            class_weights=variant.class_weights,
+            view=variant.view,
+            normalize=variant.normalize,
+        )
+    policy.fit_normalizer(states)
+    opt = torch.optim.Adam(policy.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    obs, acts = torch.as_tensor(states), torch.as_tensor(actions).float()
+    for _ in range(steps):
+        idx = torch.as_tensor(rng.choice(len(states), size=min(batch_size, len(states))))
+        loss = -policy.evaluate_actions(obs[idx], acts[idx])[1].mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return policy.eval()
+
+
+def compare_scorers(
+    run_dir: str | os.PathLike,
+    variants: tuple[Variant, ...] = VARIANTS,
+    steps: int = 2000,
+    seed: int = 0,
+) -> list[dict[str, object]]:
+    """Held-out (and training) agreement with the oracle of every scorer; rows for a table."""
+    train_s, train_a, held_s, held_a = load_run(run_dir)
+    k, n = int(held_a[0].sum()), held_a.shape[1]
+    rows: list[dict[str, object]] = [
+        dict(scorer="chance (k / n)", trained_on=0, train=k / n, heldout=k / n)
+    ]
+    stats_train, stats_held = statistic_scores(train_s), statistic_scores(held_s)
+    for name in stats_held:
+        rows.append(
+            dict(
+                scorer=f"{name} (one statistic of the state)",
+                trained_on=0,
+                train=agreement(top_k(stats_train[name], k), train_a),
+                heldout=agreement(top_k(stats_held[name], k), held_a),
+            )
+        )
+    for variant in variants:
+        policy = train_offline(variant, train_s, train_a, steps=steps, seed=seed)
+        rows.append(
+            dict(
+                scorer=f"policy: {variant.name}",
+                trained_on=len(train_s),
+                train=agreement(policy.select(train_s), train_a),
+                heldout=agreement(policy.select(held_s), held_a),
+            )
+        )
+    return rows
+
+
+def markdown(rows: list[dict[str, object]]) -> str:
+    """A Markdown table of :func:`compare_scorers`' rows."""
+    lines = [
+        "| scorer | training states | agreement (training) | agreement (held out) |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['scorer']} | {r['trained_on']} | {r['train']:.3f} | {r['heldout']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
