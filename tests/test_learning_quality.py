@@ -239,6 +239,7 @@ def _script_module(name: str):
     try:
         spec = importlib.util.spec_from_file_location(f"_script_{name}", ROOT / "scripts" / name)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
         spec.loader.exec_module(module)  # type: ignore[union-attr]
         return module
     finally:
