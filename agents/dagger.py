@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
 import shutil
 import time
@@ -35,6 +36,7 @@ from imitation.data import rollout, serialize, types
 from imitation.util import logger as imit_logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
+from agents.locking import exclusive_folder
 from agents.oracle import BestExpertOracle
 from agents.policy import VIEWS, IALEPolicy
 from iale_env import ALConfig
@@ -116,8 +118,8 @@ class DAggerConfig:
             raise ValueError(f"coin must be 'step' or 'episode', got {self.coin!r}")
         if self.bc_epochs < 1 or self.bc_batch_size < 1:
             raise ValueError("bc_epochs and bc_batch_size must be >= 1")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
         if self.selection not in ("bernoulli", "softmax"):
             raise ValueError(f"selection must be 'bernoulli' or 'softmax', got {self.selection!r}")
         if self.oracle not in ("best_expert", "lookahead"):
@@ -277,7 +279,19 @@ def train_dagger(
         The trained policy, the per-round log rows and the oracle (with its win counts).
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out, resume)
+    with exclusive_folder(out):
+        return _train(env, cfg, out, resume, progress, settings)
+
+
+def _train(
+    env: gym.Env | VecEnv,
+    cfg: DAggerConfig,
+    out: Path,
+    resume: bool,
+    progress: bool,
+    settings: dict[str, Any] | None,
+) -> DAggerResult:
     venv = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])
     al_cfg = venv.get_attr("config")[0]
     spec = venv.get_attr("classifier_spec")[0]
@@ -414,6 +428,9 @@ def train_dagger(
                 "wall_s": time.perf_counter() - t0,
             }
             log.append(row)
+            # policy.zip and log.csv first, then the checkpoint that marks the round complete:
+            # a kill between the two redoes the round (deterministically) on --resume
+            _write_round(out, log, writer, policy)
             _atomic_torch_save(
                 {
                     "round": rnd + 1,
@@ -426,7 +443,6 @@ def train_dagger(
                 },
                 ckpt_path,
             )
-            _write_round(out, log, writer, policy)
             states, actions = [all_states], [all_actions]
             bar.write(
                 f"episode {row['episode']:3d} | pairs {row['pairs']:5d} | loss {row['loss']:.4f} | "
@@ -524,6 +540,23 @@ def _with_new_defaults(saved: dict[str, Any], now: dict[str, Any]) -> dict[str, 
             added = {k: defaults[k] for k in current if k not in old and k in defaults}
             out[section] = {**old, **added}
     return out
+
+
+def check_out_dir(out: Path, resume: bool) -> None:
+    """Refuse to overwrite a run: a folder with results needs ``resume`` and a checkpoint."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, not a folder; choose another --out")
+    found = [name for name in (POLICY, LOG_CSV) if (out / name).exists()]
+    has_ckpt = (out / CHECKPOINT).exists()
+    if has_ckpt and not resume:
+        raise ValueError(
+            f"{out} already holds a run; pass --resume to continue it or another --out"
+        )
+    if found and not has_ckpt:
+        raise ValueError(
+            f"{out} holds {' and '.join(found)} but no {CHECKPOINT} to resume from; training "
+            f"would overwrite them: move them away or choose another --out"
+        )
 
 
 def _heldout_set(

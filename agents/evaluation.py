@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.locking import exclusive_folder
 from iale_env import EXPERTS, ActiveLearningEnv, ALConfig, load_dataset
 
 CURVES_CSV = "curves.csv"
@@ -173,6 +174,9 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if not self.datasets or not self.methods or not self.seeds:
             raise ValueError("a sweep needs at least one dataset, one method and one seed")
+        for what, values in (("datasets", self.datasets), ("seeds", self.seeds)):
+            if len(set(values)) != len(values):
+                raise ValueError(f"{what} must be distinct, got {list(values)}")
         specs = [parse_method(m) for m in self.methods]
         labels = [s.label for s in specs]
         if len(set(labels)) != len(labels):
@@ -324,15 +328,29 @@ def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
 
 
 def finished_runs(rows: Iterable[dict[str, str]]) -> set[tuple[str, str, int]]:
-    """``(dataset, method, seed)`` of every run whose points are all in ``rows``."""
-    counts: dict[tuple[str, str, int], list[int]] = {}
+    """``(dataset, method, seed)`` of every run whose points are all in ``rows``: as many rows
+    as each of them says the run has, with distinct steps."""
+    counts: dict[tuple[str, str, int], list[tuple[int, int]]] = {}
     for r in rows:
         try:
             key = (r["dataset"], r["method"], int(r["seed"]))
-            counts.setdefault(key, []).append(int(r["points"]))
+            counts.setdefault(key, []).append((int(r["points"]), int(r["step"])))
         except (KeyError, TypeError, ValueError):
             continue  # a torn row from a killed write
-    return {key for key, pts in counts.items() if len(pts) == pts[0]}
+    return {
+        key
+        for key, pts in counts.items()
+        if {p for p, _ in pts} == {len(pts)} and len({s for _, s in pts}) == len(pts)
+    }
+
+
+def _torn_tail(path: Path) -> bool:
+    """Whether ``path``'s last line lost its line ending (a write cut short)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
 
 
 def _append_rows(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
@@ -356,8 +374,17 @@ def _rewrite(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
 
 
 def _clean_logs(out: Path) -> set[tuple[str, str, int]]:
-    """Drop rows of unfinished runs (a kill mid-run or mid-write); return the finished runs."""
-    curves = read_csv(out / CURVES_CSV)
+    """Drop rows of unfinished runs (a kill mid-run or mid-write) and a torn last line; return
+    the finished runs."""
+    tables = {}
+    for name in (CURVES_CSV, OVERLAP_CSV, ORACLE_CSV):
+        rows = read_csv(out / name)
+        if _torn_tail(out / name) and rows:
+            rows = rows[:-1]  # its last line was cut short: never count it, never append to it
+            tables[name] = (rows, True)
+        else:
+            tables[name] = (rows, False)
+    curves = tables[CURVES_CSV][0]
     done = finished_runs(curves)
 
     def keep(r: dict[str, str]) -> bool:
@@ -366,13 +393,14 @@ def _clean_logs(out: Path) -> set[tuple[str, str, int]]:
         except (KeyError, TypeError, ValueError):
             return False
 
-    for name, fields, rows in (
-        (CURVES_CSV, CURVE_FIELDS, curves),
-        (OVERLAP_CSV, OVERLAP_FIELDS, read_csv(out / OVERLAP_CSV)),
-        (ORACLE_CSV, ORACLE_FIELDS, read_csv(out / ORACLE_CSV)),
+    for name, fields in (
+        (CURVES_CSV, CURVE_FIELDS),
+        (OVERLAP_CSV, OVERLAP_FIELDS),
+        (ORACLE_CSV, ORACLE_FIELDS),
     ):
+        rows, torn = tables[name]
         kept = [r for r in rows if keep(r) and None not in r and None not in r.values()]
-        if (out / name).exists() and len(kept) != len(rows):
+        if (out / name).exists() and (torn or len(kept) != len(rows)):
             _rewrite(out / name, fields, kept)
     return done
 
@@ -388,8 +416,13 @@ def evaluate(
     Writes ``curves.csv``, ``overlap.csv`` and ``config.json`` (the shared env settings; a
     resumed sweep must use the same ones, or it raises ``ValueError``). Returns all curve rows.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with exclusive_folder(out_dir):
+        return _evaluate(cfg, Path(out_dir), device, log)
+
+
+def _evaluate(
+    cfg: EvalConfig, out: Path, device: str | None, log: Callable[[str], None] | None
+) -> list[dict[str, str]]:
     settings = cfg.settings()
     config_path = out / CONFIG_JSON
     if config_path.exists():

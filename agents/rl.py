@@ -14,6 +14,7 @@ SB3's training log is written to ``logs/progress-<start timestep>.csv`` in the r
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,8 +75,10 @@ class RLConfig:
             raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
         if self.n_steps is not None and self.n_steps < 2:
             raise ValueError(f"n_steps must be >= 2, got {self.n_steps}")
-        if not self.lr > 0 or not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"need lr > 0 and gamma in [0, 1], got {self.lr}, {self.gamma}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
 
 
 def make_rl_env(config: ALConfig, data: ALDataset | None = None) -> gym.Env:

@@ -161,8 +161,13 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Label the selected candidates, retrain M from scratch, draw the next sub-pool."""
         self._require_running()
+        rng_state = self.np_random.bit_generator.state  # a repaired action draws from it
         positions, repaired = self._parse_action(action)
-        return self._acquire(self._subpool[positions], repaired)
+        try:
+            return self._acquire(self._subpool[positions], repaired)
+        except BaseException:
+            self.np_random.bit_generator.state = rng_state
+            raise
 
     def step_indices(
         self, indices: np.ndarray
@@ -195,11 +200,15 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
     def _acquire(
         self, selected: np.ndarray, repaired: bool
     ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        self._labeled = np.concatenate([self._labeled, selected])
+        """Label ``selected`` and retrain M. Transactional: the new model is trained before any
+        state changes, so an exception (Ctrl-C, out of memory, ...) leaves the env as it was."""
+        labeled = np.concatenate([self._labeled, selected])
+        fitted = self._fit(labeled)
+        previous = self._scoring_accuracy
+        self._labeled = labeled
         self._unlabeled[selected] = False
         self._step += 1
-        previous = self._scoring_accuracy
-        self._fit_main()
+        self._set_model(*fitted)
         reward = self._scoring_accuracy - previous
         self._terminated = len(self._labeled) >= self.config.budget
         self._draw_subpool()
@@ -452,13 +461,18 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         return np.concatenate(picks).astype(np.int64)
 
     def _fit_main(self) -> None:
-        """Train M on the labeled set (with the ensemble's members, if eager) and score it.
+        """Train M on the current labeled set and make it the env's model."""
+        self._set_model(*self._fit(self._labeled))
+
+    def _fit(self, labeled_idx: np.ndarray) -> tuple[Classifier, list[Classifier], float, float]:
+        """Train M on ``labeled_idx`` (with the ensemble's members, if eager) and score it;
+        changes nothing. Returns M, the members, the scoring and the test accuracy.
 
         Eager members are not trained for the terminal state (no further selection there;
         they are still trained on first use if an expert is asked for).
         """
-        cfg, n_lab = self.config, len(self._labeled)
-        labeled = torch.as_tensor(self._labeled, device=self.device)
+        cfg, n_lab = self.config, len(labeled_idx)
+        labeled = torch.as_tensor(labeled_idx, device=self.device)
         seeds = [self._seed(_MAIN, n_lab)]
         if cfg.eager_ensemble and "ensemble" in cfg.experts and n_lab < cfg.budget:
             seeds += [self._seed(_ENSEMBLE, n_lab, i) for i in range(cfg.ensemble_size - 1)]
@@ -470,9 +484,15 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
             self.classifier_spec,
             cfg.train,
         )
-        self._model, self._members = models[0], models[1:]
-        self._scoring_accuracy = self._accuracy([self._model], self._scoring_x())[0]
-        self._test_accuracy = self._accuracy([self._model], (self._test_x, self._test_y))[0]
+        scoring = self._accuracy([models[0]], self._scoring_x())[0]
+        test = self._accuracy([models[0]], (self._test_x, self._test_y))[0]
+        return models[0], models[1:], scoring, test
+
+    def _set_model(
+        self, model: Classifier, members: list[Classifier], scoring: float, test: float
+    ) -> None:
+        self._model, self._members = model, members
+        self._scoring_accuracy, self._test_accuracy = scoring, test
 
     def _scoring_x(self) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.as_tensor(self._scoring, device=self.device)

@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
     prog = parser.prog
     try:
         from agents import DAggerConfig, train_dagger
+        from agents.dagger import check_out_dir
         from iale_env import ActiveLearningEnv, DatasetNotFoundError
 
         al = env_config(
@@ -186,10 +187,7 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
             heldout_episodes=s["heldout_episodes"],
         )
         out = Path(args.out)
-        if (out / "checkpoint.pt").exists() and not args.resume:
-            raise ValueError(
-                f"{out} already holds a run; pass --resume to continue it or another --out"
-            )
+        check_out_dir(out, args.resume)  # before any data loading or training
         env = ActiveLearningEnv(al)
         env_settings = write_run_config(out, variant, al, dagger=dagger)
         _quiet_hf_datasets()

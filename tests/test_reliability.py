@@ -1,0 +1,115 @@
+"""No lost or silently wrong results: transactional steps, one writer per folder, torn files,
+runs that refuse to overwrite, non-finite settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents import DAggerConfig, train_dagger
+from agents.evaluation import CURVES_CSV, EvalConfig, evaluate, read_csv
+from agents.locking import FolderLockedError, exclusive_folder
+from agents.rl import RLConfig
+from iale_env import ALConfig
+from tests.conftest import TINY
+
+pytestmark = pytest.mark.filterwarnings("ignore:MNIST:UserWarning")
+
+
+def _env_state(env) -> tuple:
+    return (
+        env.labeled_indices.tolist(),
+        env.unlabeled_indices.tolist(),
+        env.subpool_indices.tolist(),
+        env._step,
+        env.observation_digest(),
+        [float(p.sum()) for p in env.model.parameters()],
+        str(env.np_random.bit_generator.state),
+    )
+
+
+def test_a_failed_step_leaves_the_env_exactly_as_before(make_env, monkeypatch):
+    import iale_env.env as env_module
+
+    env = make_env()
+    env.reset(seed=0)
+    action = np.zeros(20, dtype=np.int8)
+    action[:3] = 1  # 3 of 5: "repair" mode adds 2 at random from the env's RNG
+    before = _env_state(env)
+    real = env_module.fit_models
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while M retrains
+
+    monkeypatch.setattr(env_module, "fit_models", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        env.step(action)
+    assert _env_state(env) == before
+    monkeypatch.setattr(env_module, "fit_models", real)
+    obs, reward, *_, info = env.step(action)  # the retry labels each image once
+    fresh = make_env()
+    fresh.reset(seed=0)
+    obs2, reward2, *_, info2 = fresh.step(action)
+    assert np.array_equal(obs, obs2) and reward == reward2
+    assert np.array_equal(info["selected"], info2["selected"]) and info["repaired"]
+    assert len(set(env.labeled_indices.tolist())) == len(env.labeled_indices)
+
+
+@pytest.mark.parametrize("lr", [float("inf"), float("nan"), 0.0])
+def test_non_finite_or_non_positive_learning_rates_are_refused(lr):
+    for make in (
+        lambda: ALConfig(lr=lr),
+        lambda: DAggerConfig(lr=lr),
+        lambda: RLConfig(lr=lr),
+    ):
+        with pytest.raises(ValueError, match="lr must be"):
+            make()
+
+
+def test_one_writer_per_folder(tmp_path, idx_root):
+    with exclusive_folder(tmp_path / "run"):
+        with pytest.raises(FolderLockedError, match=r"another process \(pid \d+\)"):
+            with exclusive_folder(tmp_path / "run"):
+                pass
+        cfg = EvalConfig(("MNIST",), ("random",), (0,), ALConfig(**TINY, data_dir=str(idx_root)))
+        with pytest.raises(FolderLockedError):
+            evaluate(cfg, tmp_path / "run", log=None)
+    with exclusive_folder(tmp_path / "run"):  # released when the holder is done
+        pass
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        with exclusive_folder(tmp_path / "file"):
+            pass
+    with pytest.raises(ValueError, match="seeds must be distinct"):
+        EvalConfig(("MNIST",), ("random",), (0, 0))
+
+
+def test_a_curves_file_that_lost_its_last_line_ending_is_repaired(tmp_path, idx_root):
+    env = ALConfig(**TINY, data_dir=str(idx_root))
+    cfg = EvalConfig(("MNIST",), ("random", "margin"), (0,), env, ())
+    evaluate(cfg, tmp_path, log=None)
+    text = (tmp_path / CURVES_CSV).read_text()
+    for torn in (text[:-1], text[:-3]):  # the line ending, or also the last characters
+        (tmp_path / CURVES_CSV).write_text(torn)
+        evaluate(cfg, tmp_path, log=None)
+        repaired = (tmp_path / CURVES_CSV).read_text()
+        assert repaired.endswith("\n")
+        rows = read_csv(tmp_path / CURVES_CSV)
+        assert len(rows) == len(text.splitlines()) - 1  # every point once, the run redone
+        assert [r["test_accuracy"] for r in rows] == [
+            line.split(",")[5] for line in text.splitlines()[1:]
+        ]
+
+
+def test_a_dagger_run_is_never_silently_overwritten(make_env, tmp_path):
+    env = make_env()
+    cfg = DAggerConfig(episodes=1, bc_batch_size=4, bc_epochs=1)
+    train_dagger(env, cfg, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="pass --resume"):
+        train_dagger(env, cfg, tmp_path, progress=False)
+    (tmp_path / "checkpoint.pt").unlink()  # results without a checkpoint to resume from
+    policy = (tmp_path / "policy.zip").read_bytes()
+    for resume in (False, True):
+        with pytest.raises(ValueError, match="would overwrite them"):
+            train_dagger(env, cfg, tmp_path, resume=resume, progress=False)
+    assert (tmp_path / "policy.zip").read_bytes() == policy
