@@ -207,6 +207,24 @@ class EvalConfig:
         return env
 
 
+def file_digest(path: str | os.PathLike | None) -> str:
+    """SHA-256 of a file's bytes (identifies a trained policy in a sweep)."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()  # type: ignore[arg-type]
+
+
+def _same_policies(saved: dict[str, str], now: dict[str, str], where: object) -> dict[str, str]:
+    """The union of two label -> policy-digest maps; a label bound to two files raises."""
+    clash = sorted(label for label in set(saved) & set(now) if saved[label] != now[label])
+    if clash:
+        raise ValueError(
+            f"{where} holds runs of {', '.join(clash)} with another policy file; name the new "
+            f"policy's curve differently (LABEL=FAMILY:PATH) or use another --out"
+        )
+    return {**saved, **now}
+
+
 @dataclass
 class RunResult:
     """One episode's learning curve, the policy/heuristic overlaps (learned methods) and the
@@ -425,8 +443,11 @@ def _evaluate(
 ) -> list[dict[str, str]]:
     settings = cfg.settings()
     config_path = out / CONFIG_JSON
+    policies = {spec.label: file_digest(spec.path) for spec in cfg.specs if spec.learned}
     if config_path.exists():
-        saved = json.loads(config_path.read_text())["env"]
+        saved_config = json.loads(config_path.read_text())
+        saved = saved_config["env"]
+        policies = _same_policies(saved_config.get("policies", {}), policies, out)
         # a setting added in a later version counts as its default in an older sweep
         defaults = dataclasses.replace(cfg, env=ALConfig()).settings()
         changed = sorted(
@@ -439,7 +460,7 @@ def _evaluate(
                 f"{out} holds a sweep with other env settings ({', '.join(changed)}); rerun with "
                 f"the same settings to resume it, or use another --out"
             )
-    config_path.write_text(json.dumps({"env": settings}, indent=2))
+    config_path.write_text(json.dumps({"env": settings, "policies": policies}, indent=2))
     done = _clean_logs(out)
     device = device or cfg.env.device
     for dataset in cfg.datasets:
@@ -483,14 +504,17 @@ def merge_sweeps(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     folders = [Path(s) for s in sources]
     if (out / CURVES_CSV).exists():
         folders = [out, *[f for f in folders if f.resolve() != out.resolve()]]
-    configs = {}
+    configs: dict[Path, dict[str, Any]] = {}
+    policies: dict[str, str] = {}
     for folder in folders:
         path = folder / CONFIG_JSON
         if not path.exists():
             raise ValueError(
                 f"{folder} is not a sweep folder (no {CONFIG_JSON}); give evaluate.py --out folders"
             )
-        configs[folder] = json.loads(path.read_text())["env"]
+        full = json.loads(path.read_text())
+        configs[folder] = full["env"]
+        policies = _same_policies(policies, full.get("policies", {}), folder)
     settings = configs[folders[0]]
     differ = [str(f) for f, c in configs.items() if c != settings]
     if differ:
@@ -519,7 +543,7 @@ def merge_sweeps(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLik
                 )
             merged.setdefault(key, (folder, rows))
     out.mkdir(parents=True, exist_ok=True)
-    (out / CONFIG_JSON).write_text(json.dumps({"env": settings}, indent=2))
+    (out / CONFIG_JSON).write_text(json.dumps({"env": settings, "policies": policies}, indent=2))
     for name, fields in zip(names, (CURVE_FIELDS, OVERLAP_FIELDS, ORACLE_FIELDS)):
         _rewrite(out / name, fields, [r for _, rows in merged.values() for r in rows[name]])
     return out

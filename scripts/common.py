@@ -94,11 +94,56 @@ def env_config(settings: dict[str, Any], args: argparse.Namespace, **extra: Any)
     return ALConfig(**fields, data_dir=args.data_dir, device=args.device, **extra)
 
 
+#: Settings a resumed run may change: where and how fast it computes, and how long it runs.
+RESUMABLE_CHANGES = frozenset(
+    {"device", "deterministic", "precision", "cuda_graphs", "fit_mode", "vectorize"}
+    | {"timesteps", "episodes"}
+)
+
+
+def check_resume_config(out: Path, method: str, env, **sections: Any) -> None:
+    """Refuse to resume ``out`` with other settings than its ``config.json`` records (except
+    :data:`RESUMABLE_CHANGES`); a setting that the saved file lacks (added by a later version)
+    is not compared. No-op if ``out`` has no ``config.json``."""
+    path = out / "config.json"
+    if not path.exists():
+        return
+    saved = json.loads(path.read_text())
+    now = {"method": method, "env": _env_settings(env)}
+    now.update({name: dataclasses.asdict(cfg) for name, cfg in sections.items()})
+    changed = []
+    for section, values in now.items():
+        if not isinstance(values, dict):
+            if saved.get(section, values) != values:
+                changed.append(section)
+            continue
+        old = saved.get(section, {})
+        changed += [
+            f"{section}.{k}"
+            for k, v in values.items()
+            if k in old and k not in RESUMABLE_CHANGES and _jsonable(old[k]) != _jsonable(v)
+        ]
+    if changed:
+        raise ValueError(
+            f"{out} holds a run with other settings ({', '.join(changed)}); resume it with the "
+            f"same settings or use another --out"
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _env_settings(env) -> dict[str, Any]:
+    settings = dataclasses.asdict(env)
+    settings.pop("data_dir")
+    return settings
+
+
 def write_run_config(out: Path, method: str, env, **sections: Any) -> dict[str, Any]:
     """Write ``out/config.json`` (method, env settings without the machine's data root, and
     each section's dataclass); return the env settings. ``evaluate.py`` reads it back."""
-    env_settings = dataclasses.asdict(env)
-    env_settings.pop("data_dir")
+    env_settings = _env_settings(env)
     body = {"method": method, "env": env_settings}
     body.update({name: dataclasses.asdict(cfg) for name, cfg in sections.items()})
     out.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import add_device_flags, add_env_flags, env_config, resolve, write_run_config
+from common import (
+    add_device_flags,
+    add_env_flags,
+    check_resume_config,
+    env_config,
+    resolve,
+    write_run_config,
+)
 
 from iale_env.protocols import CPU
 
@@ -188,6 +195,8 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
         )
         out = Path(args.out)
         check_out_dir(out, args.resume)  # before any data loading or training
+        if args.resume:
+            check_resume_config(out, variant, al, dagger=dagger)
         env = ActiveLearningEnv(al)
         env_settings = write_run_config(out, variant, al, dagger=dagger)
         _quiet_hf_datasets()

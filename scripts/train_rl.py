@@ -17,7 +17,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import add_device_flags, add_env_flags, env_config, resolve, write_run_config
+from common import (
+    add_device_flags,
+    add_env_flags,
+    check_resume_config,
+    env_config,
+    resolve,
+    write_run_config,
+)
 
 from iale_env.protocols import CPU
 
@@ -99,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         if (out / CHECKPOINT).exists() and not args.resume:
             raise ValueError(f"{out} already holds a run; pass --resume or use another --out")
+        if args.resume:
+            check_resume_config(out, args.algo, al, rl=rl)
         env = make_rl_env(al)
         env.reset(seed=args.seed)
         write_run_config(out, args.algo, al, rl=rl)

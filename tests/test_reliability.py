@@ -113,3 +113,46 @@ def test_a_dagger_run_is_never_silently_overwritten(make_env, tmp_path):
         with pytest.raises(ValueError, match="would overwrite them"):
             train_dagger(env, cfg, tmp_path, resume=resume, progress=False)
     assert (tmp_path / "policy.zip").read_bytes() == policy
+
+
+def test_a_sweep_refuses_another_policy_file_under_a_known_label(tmp_path, idx_root, tiny_data):
+    from agents import IALEPolicy
+    from agents.dagger import ConstantLR
+    from iale_env import ActiveLearningEnv
+
+    env = ActiveLearningEnv(ALConfig(**TINY), data=tiny_data)
+    for name in ("a", "b"):
+        policy = IALEPolicy(env.observation_space, env.action_space, ConstantLR(1e-3), 5)
+        (tmp_path / name).mkdir()
+        policy.save(str(tmp_path / name / "policy.zip"))  # two differently initialised policies
+    al = ALConfig(**TINY, data_dir=str(idx_root))
+    evaluate(EvalConfig(("MNIST",), (f"iale:{tmp_path / 'a'}",), (0,), al, ()), tmp_path / "s")
+    with pytest.raises(ValueError, match="another policy file"):
+        evaluate(EvalConfig(("MNIST",), (f"iale:{tmp_path / 'b'}",), (0,), al, ()), tmp_path / "s")
+    # under its own label the second policy joins the sweep
+    evaluate(EvalConfig(("MNIST",), (f"b=iale:{tmp_path / 'b'}",), (0,), al, ()), tmp_path / "s")
+    assert {r["method"] for r in read_csv(tmp_path / "s" / CURVES_CSV)} == {"iale", "b"}
+
+
+def test_resume_refuses_changed_settings_but_not_another_device(tmp_path):
+    import sys
+
+    from tests.conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from common import check_resume_config, write_run_config
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    rl = RLConfig(timesteps=10)
+    write_run_config(tmp_path, "ppo", ALConfig(dataset="MNIST", budget=100), rl=rl)
+    check_resume_config(tmp_path, "ppo", ALConfig(dataset="MNIST", budget=100), rl=rl)
+    longer_elsewhere = RLConfig(timesteps=20, device="cuda")
+    check_resume_config(tmp_path, "ppo", ALConfig(dataset="MNIST", budget=100), rl=longer_elsewhere)
+    for env, cfg, what in (
+        (ALConfig(dataset="KMNIST", budget=100), rl, "env.dataset"),
+        (ALConfig(dataset="MNIST", budget=200), rl, "env.budget"),
+        (ALConfig(dataset="MNIST", budget=100), RLConfig(timesteps=10, lr=1e-2), "rl.lr"),
+    ):
+        with pytest.raises(ValueError, match=what.replace(".", r"\.")):
+            check_resume_config(tmp_path, "ppo", env, rl=cfg)
