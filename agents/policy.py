@@ -23,6 +23,10 @@ Two variants share the architecture:
 
 from __future__ import annotations
 
+import hashlib
+import json
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -423,25 +427,133 @@ class IALEPolicy(ActorCriticPolicy):
     def _predict(self, observation: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         return self.get_distribution(observation).get_actions(deterministic=deterministic)
 
+    def save(self, path: str) -> None:
+        """Save the weights and a JSON description of the policy (no pickled objects).
+
+        The file holds only tensors and strings, so :func:`load_policy` reads it with
+        ``torch.load(weights_only=True)``, which cannot run code from the file, and checks the
+        weights against the SHA-256 digest stored beside them.
+        """
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        n, row = (int(d) for d in self.observation_space.shape)
+        meta = {
+            "format": POLICY_FORMAT,
+            "observation_shape": [n, row],
+            "action": "scores" if self.score_action else "multibinary",
+            "acquisition_size": self.acquisition_size,
+            "hidden_dim": self.hidden_dim,
+            "class_weights": list(self.class_weights) if self.class_weights else None,
+            "selection": self.selection,
+            "view": self.view,
+            "normalize": self.normalize,
+            "num_classes": self.num_classes,
+            "embedding_dim": self.embedding_dim,
+            "sha256": _state_digest(state),
+        }
+        torch.save({"meta": json.dumps(meta), "state_dict": state}, path)
+
     @classmethod
     def load(cls, path: str, device: torch.device | str = "auto") -> IALEPolicy:  # type: ignore[override]
-        """Load a policy saved with :meth:`save` (works on torch >= 2.6, unlike SB3 2.2's)."""
+        """Load a policy saved with :meth:`save` (see :func:`load_policy`)."""
         return load_policy(path, device=device)
 
 
+#: The format tag of policy files written by :meth:`IALEPolicy.save`.
+POLICY_FORMAT = "iale-policy/1"
+
+
+def _state_digest(state: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(state):
+        h.update(key.encode())
+        h.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _read_policy_file(path: str, trust_pickle: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(constructor data, state dict)`` of a policy file, checked."""
+    if not Path(path).is_file():
+        raise ValueError(f"no policy file at {path}; expected a policy.zip written by IALE-Gym")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for unreadable files
+        if not trust_pickle:
+            legacy = "Unsupported global" in str(exc) or "weights_only" in str(exc)
+            if legacy and zipfile.is_zipfile(path):
+                raise ValueError(
+                    f"{path} is a policy file of an older format that stores pickled objects, "
+                    f"which can run code when loaded; if you trust its source, load it with "
+                    f"load_policy(path, trust_pickle=True) and save it again"
+                ) from None
+            raise ValueError(
+                f"{path} is not a readable IALE policy file ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:200]}); it may be truncated or corrupted"
+            ) from None
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        return dict(saved["data"]), saved["state_dict"]
+    if not isinstance(saved, dict) or "meta" not in saved or "state_dict" not in saved:
+        raise ValueError(f"{path} is not an IALE policy file (no policy description in it)")
+    meta = json.loads(saved["meta"])
+    if meta.get("format") != POLICY_FORMAT:
+        raise ValueError(
+            f"{path} has policy format {meta.get('format')!r}; expected {POLICY_FORMAT}"
+        )
+    if _state_digest(saved["state_dict"]) != meta["sha256"]:
+        raise ValueError(f"{path} is corrupted: its weights do not match their stored digest")
+    n, row = meta["observation_shape"]
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (n, row), np.float32)
+    if meta["action"] == "scores":
+        from iale_env.wrappers import score_space
+
+        act_space: gym.Space = score_space(n)
+    else:
+        act_space = gym.spaces.MultiBinary(n)
+    data = {
+        "observation_space": obs_space,
+        "action_space": act_space,
+        "lr_schedule": _unit_schedule,
+        **{
+            k: meta[k]
+            for k in (
+                "acquisition_size",
+                "hidden_dim",
+                "class_weights",
+                "selection",
+                "view",
+                "normalize",
+                "num_classes",
+                "embedding_dim",
+            )
+        },
+    }
+    return data, saved["state_dict"]
+
+
+def _unit_schedule(progress_remaining: float) -> float:
+    return 1e-3
+
+
 def load_policy(
-    path: str, env: gym.Env | None = None, device: torch.device | str = "cpu"
+    path: str,
+    env: gym.Env | None = None,
+    device: torch.device | str = "cpu",
+    trust_pickle: bool = False,
 ) -> IALEPolicy:
     """Load a trained :class:`IALEPolicy`, optionally rebound to ``env``'s spaces.
 
     With ``env`` (any IALE env, e.g. another dataset or sub-pool size) the policy takes that
     env's observation/action spaces and acquisition size, keeping the trained row-wise weights.
+    The file is read with ``torch.load(weights_only=True)`` and its weights are checked against
+    their stored digest; files of the older pickle-based format load only with
+    ``trust_pickle=True`` (pickle can run code: only for files you trust).
+
+    Raises:
+        ValueError: the file is missing, corrupted, of another format, or does not fit ``env``.
     """
     from stable_baselines3.common.utils import get_device
 
     device = get_device(device)
-    saved = torch.load(path, map_location=device, weights_only=False)
-    data = dict(saved["data"])
+    data, state_dict = _read_policy_file(str(path), trust_pickle)
     if env is not None:
         obs_space, act_space = env.observation_space, env.action_space
         if obs_space.shape[-1] != data["observation_space"].shape[-1]:
@@ -460,5 +572,5 @@ def load_policy(
             acquisition_size=env.unwrapped.config.acquisition_size,
         )
     policy = IALEPolicy(**data)
-    policy.load_state_dict(saved["state_dict"])
+    policy.load_state_dict(state_dict)
     return policy.to(device).eval()

@@ -156,3 +156,40 @@ def test_resume_refuses_changed_settings_but_not_another_device(tmp_path):
     ):
         with pytest.raises(ValueError, match=what.replace(".", r"\.")):
             check_resume_config(tmp_path, "ppo", env, rl=cfg)
+
+
+def test_policy_files_load_safely_and_are_checked(make_env, tmp_path):
+    from stable_baselines3.common.policies import BasePolicy
+
+    from agents import IALEPolicy, load_policy
+    from agents.dagger import ConstantLR
+
+    env = make_env()
+    obs, _ = env.reset(seed=0)
+    policy = IALEPolicy(
+        env.observation_space, env.action_space, ConstantLR(1e-3), 5, view="invariant"
+    )
+    path = tmp_path / "policy.zip"
+    policy.save(str(path))
+    assert np.array_equal(load_policy(str(path), env=env).select(obs), policy.select(obs))
+    # one flipped byte inside the weights: refused, not loaded
+    raw = bytearray(path.read_bytes())
+    weights_at = raw.find(b"trunk") + 2000
+    raw[weights_at] ^= 0xFF
+    (tmp_path / "flipped.zip").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="corrupted|not a readable"):
+        load_policy(str(tmp_path / "flipped.zip"))
+    (tmp_path / "cut.zip").write_bytes(path.read_bytes()[:500])
+    with pytest.raises(ValueError, match="not a readable IALE policy file"):
+        load_policy(str(tmp_path / "cut.zip"))
+    (tmp_path / "notes.txt").write_text("not a policy")
+    with pytest.raises(ValueError, match="not a readable IALE policy file"):
+        load_policy(str(tmp_path / "notes.txt"))
+    with pytest.raises(ValueError, match="no policy file"):
+        load_policy(str(tmp_path / "missing.zip"))
+    # the older pickle-based format (SB3's own save) loads only when the user trusts the file
+    BasePolicy.save(policy, str(tmp_path / "legacy.zip"))
+    with pytest.raises(ValueError, match="trust_pickle=True"):
+        load_policy(str(tmp_path / "legacy.zip"))
+    legacy = load_policy(str(tmp_path / "legacy.zip"), env=env, trust_pickle=True)
+    assert np.array_equal(legacy.select(obs), policy.select(obs))
