@@ -8,6 +8,7 @@ download nothing, so the same code runs offline and on a machine with internet.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -85,15 +86,22 @@ class ALDataset:
         test_y: np.ndarray | torch.Tensor,
         num_classes: int | None = None,
         name: str = "custom",
+        scale: float | None = None,
     ) -> ALDataset:
         """Build a dataset from a user's own images and labels.
 
-        Images may be ``(N, H, W)`` or ``(N, C, H, W)``; integer images (e.g. ``uint8``) are
-        scaled from [0, 255] to [0, 1], float images must already lie in [0, 1]. Labels are
-        integers in ``[0, num_classes)``; ``num_classes`` defaults to ``max(label) + 1``.
+        Images may be ``(N, H, W)`` or ``(N, C, H, W)`` and must be finite. Pixel values are
+        brought to [0, 1] by one documented rule: with ``scale`` every image is divided by it;
+        otherwise integer images must lie in [0, 255] and are divided by 255, and float images
+        must already lie in [0, 1]. Anything else is an error that says which rule to use.
+        Labels are integers in ``[0, num_classes)``; ``num_classes`` defaults to
+        ``max(label) + 1``, and then every class must occur in the training labels (labels
+        1..10, say, would leave class 0 empty: map them to 0..K-1 first).
         """
-        tx, ty = _images(train_x, "train_x"), _labels(train_y, "train_y")
-        vx, vy = _images(test_x, "test_x"), _labels(test_y, "test_y")
+        if scale is not None and not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+        tx, ty = _images(train_x, "train_x", scale), _labels(train_y, "train_y")
+        vx, vy = _images(test_x, "test_x", scale), _labels(test_y, "test_y")
         if len(tx) != len(ty) or len(vx) != len(vy):
             raise ValueError(
                 f"images and labels differ in length: train {len(tx)} vs {len(ty)}, "
@@ -109,20 +117,41 @@ class ALDataset:
                 f"got labels in [{int(min(ty.min(), vy.min()))}, {found - 1}] and "
                 f"num_classes={num_classes}"
             )
+        if num_classes is None:
+            missing = sorted(set(range(k)) - set(ty.unique().tolist()))
+            if missing:
+                raise ValueError(
+                    f"train_y has no example of class(es) {missing[:10]} of 0..{k - 1}; labels "
+                    f"must be 0..K-1 with every class present (map them, e.g. "
+                    f"np.unique(y, return_inverse=True)[1]), or pass num_classes explicitly"
+                )
         return cls(name, tx, ty, vx, vy, k)
 
 
-def _images(a: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
+def _images(a: np.ndarray | torch.Tensor, what: str, scale: float | None = None) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(a)) if not isinstance(a, torch.Tensor) else a.detach().cpu()
     if t.ndim == 3:
         t = t.unsqueeze(1)
     if t.ndim != 4:
         raise ValueError(f"{what} must have shape (N, H, W) or (N, C, H, W), got {tuple(t.shape)}")
-    if not t.is_floating_point():
-        return t.to(torch.float32).div_(255.0)
+    integer = not t.is_floating_point()
     t = t.to(torch.float32)
+    if t.numel() and not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{what} has NaN or infinite pixels; clean or drop those images")
+    if scale is not None:
+        t = t / float(scale)
+    elif integer:
+        if t.numel() and (t.min() < 0 or t.max() > 255):
+            raise ValueError(
+                f"integer {what} lie in [{int(t.min())}, {int(t.max())}], not [0, 255]; pass "
+                f"scale= (the value that maps to 1) or float images in [0, 1]"
+            )
+        t = t / 255.0
     if t.numel() and (t.min() < 0 or t.max() > 1):
-        raise ValueError(f"float {what} must lie in [0, 1]; scale your images (e.g. divide by 255)")
+        raise ValueError(
+            f"{what} must lie in [0, 1] after scaling, got [{float(t.min()):.3g}, "
+            f"{float(t.max()):.3g}]; pass scale= (e.g. 255) or scale your images first"
+        )
     return t.contiguous()
 
 
@@ -183,10 +212,18 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> ALData
             ) from exc
         splits.append((ds.data.to(torch.float32).div_(255.0).unsqueeze(1), ds.targets.long()))
     (tx, ty), (vx, vy) = splits
+    k = int(len(cls.classes))
+    for split, labels in (("train", ty), ("test", vy)):
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= k):
+            raise DatasetNotFoundError(
+                f"the {split} labels of {canon} in {root / canon / 'raw'} lie in "
+                f"[{int(labels.min())}, {int(labels.max())}], not [0, {k - 1}]: the label file "
+                f"is corrupted or of another dataset; replace it with the official one"
+            )
     if len(tx) < _OFFICIAL_TRAIN_SIZE:
         warnings.warn(
             f"{canon}: the training split in {root} has {len(tx)} images, not the official "
             f"{_OFFICIAL_TRAIN_SIZE}; results on it must say the pool was this subset.",
             stacklevel=2,
         )
-    return ALDataset(canon, tx.contiguous(), ty, vx.contiguous(), vy, int(len(cls.classes)))
+    return ALDataset(canon, tx.contiguous(), ty, vx.contiguous(), vy, k)

@@ -92,7 +92,7 @@ def test_from_arrays_rejects_bad_input(kwargs, match):
         (dict(epochs=0), "epochs must be a positive integer"),
         (dict(action_mode="lenient"), "action_mode"),
         (dict(fit_mode="parallel"), "mode must be .batched."),
-        (dict(lr=-1.0), "lr must be > 0"),
+        (dict(lr=-1.0), "lr must be a finite number > 0"),
     ],
 )
 def test_bad_config_values_raise_clear_errors(overrides, match):
@@ -116,3 +116,35 @@ def test_gym_make_registers_all_datasets_and_passes_overrides(idx_root):
 def test_pool_too_small_for_budget(tiny_data):
     with pytest.raises(ValueError, match="too few for budget"):
         iale_env.ActiveLearningEnv(ALConfig(**{**TINY, "budget": 400}), data=tiny_data)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(train_x=np.full((5, 8, 8), np.nan, np.float32)), "NaN or infinite"),
+        (dict(test_x=np.full((2, 8, 8), np.inf, np.float32)), "NaN or infinite"),
+        (dict(train_x=np.full((5, 8, 8), 1000, np.int32)), r"not \[0, 255\]; pass scale="),
+        (dict(train_y=np.arange(5) % 2 + 1, test_y=np.array([1, 2])), r"no example of class"),
+        (dict(scale=float("inf")), "scale must be"),
+    ],
+)
+def test_from_arrays_rejects_unusable_pixels_and_labels(kwargs, match):
+    base = dict(
+        train_x=np.zeros((5, 8, 8), np.float32),
+        train_y=np.arange(5) % 2,
+        test_x=np.zeros((2, 8, 8), np.float32),
+        test_y=np.arange(2),
+    )
+    with pytest.raises(ValueError, match=match):
+        ALDataset.from_arrays(**{**base, **kwargs})
+
+
+def test_from_arrays_scales_by_one_documented_rule():
+    x12 = np.full((4, 8, 8), 4095, np.uint16)  # 12-bit images
+    y = np.arange(4) % 2
+    ds = ALDataset.from_arrays(x12, y, x12[:2], y[:2], scale=4095)
+    assert float(ds.train_x.max()) == 1.0
+    u8 = np.full((4, 8, 8), 51, np.uint8)
+    assert float(ALDataset.from_arrays(u8, y, u8, y).train_x.max()) == pytest.approx(0.2)
+    # labels 1..2 with an explicit class count: class 0 may be empty on purpose
+    assert ALDataset.from_arrays(u8, y + 1, u8, y + 1, num_classes=3).num_classes == 3
