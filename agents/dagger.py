@@ -295,6 +295,13 @@ def _train(
     venv = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])
     al_cfg = venv.get_attr("config")[0]
     spec = venv.get_attr("classifier_spec")[0]
+    first_round = al_cfg.steps_per_episode * venv.num_envs
+    if cfg.bc_batch_size > first_round:
+        raise ValueError(
+            f"bc_batch_size ({cfg.bc_batch_size}) exceeds the {first_round} state-action pairs "
+            f"of the first round ({al_cfg.steps_per_episode} AL steps per episode); lower "
+            f"--bc-batch-size to at most {first_round} or raise the budget"
+        )
     run_settings = {"dagger": dataclasses.asdict(cfg), **(settings or {})}
     run_settings["dagger"].pop("episodes")  # a resumed run may extend the number of rounds
 
@@ -337,7 +344,13 @@ def _train(
     start, states, actions, log = 0, [], [], []
     ckpt_path = out / CHECKPOINT
     if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=cfg.device, weights_only=False)
+        try:
+            ckpt = torch.load(ckpt_path, map_location=cfg.device, weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - a truncated/corrupted file raises many kinds
+            raise ValueError(
+                f"{ckpt_path} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); it is "
+                f"truncated or corrupted: restore a copy, or move the folder away to start over"
+            ) from None
         if _with_new_defaults(ckpt["settings"], run_settings) != run_settings:
             raise ValueError(
                 f"{ckpt_path} was written with other settings; resume with the same flags or "

@@ -82,11 +82,30 @@ def add_device_flags(parser: argparse.ArgumentParser, precision: bool = True) ->
         )
 
 
+def check_device(device: str) -> None:
+    """A clear error for a device that does not parse or is not there (before any work)."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a device; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"--device {device} needs a CUDA GPU, but none is available; use --device cpu"
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
+
+
 def env_config(settings: dict[str, Any], args: argparse.Namespace, **extra: Any):
     """The :class:`~iale_env.ALConfig` of resolved ``settings``, ``--data-dir``, ``--device``,
     ``--nondeterministic``, ``--precision`` (where the script has it) and ``extra`` fields."""
     from iale_env import ALConfig
 
+    check_device(args.device)
     fields = {f: settings[key] for key, f in _ENV_FIELDS.items() if key in settings}
     if getattr(args, "precision", None) is not None:
         fields["precision"] = args.precision

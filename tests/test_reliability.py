@@ -193,3 +193,30 @@ def test_policy_files_load_safely_and_are_checked(make_env, tmp_path):
         load_policy(str(tmp_path / "legacy.zip"))
     legacy = load_policy(str(tmp_path / "legacy.zip"), env=env, trust_pickle=True)
     assert np.array_equal(legacy.select(obs), policy.select(obs))
+
+
+def test_cli_mistakes_are_one_line_errors_before_any_training(tmp_path, idx_root):
+    import torch
+
+    from tests.conftest import run_script
+
+    env = {"IALE_DATA_DIR": str(idx_root)}
+    tiny = "--budget 40 --initial 10 --acquisition 5 --subpool 20 --epochs 1 --scoring-size 60"
+    tiny += " --test-size 60 --episodes 1 --no-progress"
+    cases = [
+        (["--bc-batch-size", "50"], "bc_batch_size (50) exceeds the 6 state-action pairs"),
+        (["--device", "gpu0"], "is not a device"),
+    ]
+    if not torch.cuda.is_available():
+        cases.append((["--device", "cuda"], "needs a CUDA GPU"))
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    cases.append((["--resume", "--out", str(tmp_path / "corrupt")], "truncated or corrupted"))
+    (tmp_path / "afile").write_text("x")
+    cases.append((["--out", str(tmp_path / "afile")], "is a file, not a folder"))
+    for flags, message in cases:
+        out = [] if "--out" in flags else ["--out", str(tmp_path / "o")]
+        proc = run_script("train_dagger.py", *tiny.split(), *flags, *out, env=env, timeout=300)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2, proc.stderr
+        assert message in lines[-1] and "Traceback" not in proc.stderr, proc.stderr
