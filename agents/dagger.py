@@ -36,6 +36,7 @@ from imitation.data import rollout, serialize, types
 from imitation.util import logger as imit_logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
+from agents import faults
 from agents.locking import exclusive_folder
 from agents.oracle import BestExpertOracle
 from agents.policy import VIEWS, IALEPolicy
@@ -373,6 +374,26 @@ def _train(
         _restore_demos(trainer, np.concatenate(states), np.concatenate(actions), start)
     oracle_method = "oracle_action" if cfg.oracle == "best_expert" else "lookahead_oracle_action"
     heldout = _heldout_set(venv, cfg, out, oracle_method) if cfg.heldout_episodes else None
+
+    def save_checkpoint(rounds: int, all_states: np.ndarray, all_actions: np.ndarray) -> None:
+        _atomic_torch_save(
+            {
+                "round": rounds,
+                "policy": policy.state_dict(),
+                "optimizer": bc_trainer.optimizer.state_dict(),
+                "states": all_states,
+                "actions": all_actions,
+                "log": log,
+                "settings": run_settings,
+            },
+            ckpt_path,
+        )
+
+    if not ckpt_path.exists():
+        # round 0 before any result file: a kill inside round 1 then resumes from it, and
+        # results without a checkpoint are never this run's own
+        n, row = venv.observation_space.shape
+        save_checkpoint(0, np.zeros((0, n, row), np.float32), np.zeros((0, n), np.int8))
     oracle = BestExpertOracle(venv, oracle_method)
     steps = al_cfg.steps_per_episode
     bar = _progress_bar(cfg.episodes * steps, start * steps, progress)
@@ -444,18 +465,9 @@ def _train(
             # policy.zip and log.csv first, then the checkpoint that marks the round complete:
             # a kill between the two redoes the round (deterministically) on --resume
             _write_round(out, log, writer, policy)
-            _atomic_torch_save(
-                {
-                    "round": rnd + 1,
-                    "policy": policy.state_dict(),
-                    "optimizer": bc_trainer.optimizer.state_dict(),
-                    "states": all_states,
-                    "actions": all_actions,
-                    "log": log,
-                    "settings": run_settings,
-                },
-                ckpt_path,
-            )
+            faults.reached(f"dagger:round-written:{rnd + 1}")
+            save_checkpoint(rnd + 1, all_states, all_actions)
+            faults.reached(f"dagger:checkpoint-written:{rnd + 1}")
             states, actions = [all_states], [all_actions]
             bar.write(
                 f"episode {row['episode']:3d} | pairs {row['pairs']:5d} | loss {row['loss']:.4f} | "

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from agents import faults
 from agents.locking import exclusive_folder
 from iale_env import EXPERTS, ActiveLearningEnv, ALConfig, load_dataset
 
@@ -463,6 +464,7 @@ def _evaluate(
     config_path.write_text(json.dumps({"env": settings, "policies": policies}, indent=2))
     done = _clean_logs(out)
     device = device or cfg.env.device
+    written = 0
     for dataset in cfg.datasets:
         todo = [
             (spec, seed)
@@ -478,9 +480,12 @@ def _evaluate(
             env = ActiveLearningEnv(env_cfg, data=data)
             overlap_with = cfg.overlap_with if spec.family in cfg.overlap_families else ()
             result = run_episode(env, spec, seed, dataset, overlap_with, device)
+            written += 1
             _append_rows(out / OVERLAP_CSV, OVERLAP_FIELDS, result.overlap)
             _append_rows(out / ORACLE_CSV, ORACLE_FIELDS, result.decisions)
+            faults.reached(f"evaluate:overlap-appended:{written}")
             _append_rows(out / CURVES_CSV, CURVE_FIELDS, result.curve)
+            faults.reached(f"evaluate:curves-appended:{written}")
             if log is not None:
                 last = result.curve[-1]
                 log(

@@ -51,6 +51,8 @@ def load_run(run_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.nda
             f"--heldout-episodes > 0 that finished at least one round"
         )
     ckpt = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)
+    if len(ckpt["states"]) == 0:
+        raise ValueError(f"{run} has not finished a DAgger round yet")
     with np.load(run / HELDOUT) as held:
         return ckpt["states"], ckpt["actions"], held["states"], held["actions"]
 
