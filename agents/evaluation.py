@@ -278,33 +278,21 @@ def run_episode(
         t0 = time.perf_counter()
         kind, value = select(env, obs)
         select_s = time.perf_counter() - t0
+        where = dict(
+            dataset=dataset,
+            method=spec.label,
+            seed=seed,
+            step=info["step"],
+            labeled=info["labeled"],
+        )
         if spec.family == "oracle":
             decision = env.last_oracle
-            decisions.append(
-                dict(
-                    dataset=dataset,
-                    method=spec.label,
-                    seed=seed,
-                    step=info["step"],
-                    labeled=info["labeled"],
-                    winner=decision.winner,
-                    scores=json.dumps({n: round(v, 6) for n, v in decision.scores.items()}),
-                )
-            )
+            scores = {n: round(v, 6) for n, v in decision.scores.items()}
+            decisions.append(dict(where, winner=decision.winner, scores=json.dumps(scores)))
         if spec.learned:
             for name in overlap_with:
                 shared = int(np.sum((value > 0) & (env.expert_action(name) > 0)))
-                overlap.append(
-                    dict(
-                        dataset=dataset,
-                        method=spec.label,
-                        seed=seed,
-                        step=info["step"],
-                        labeled=info["labeled"],
-                        heuristic=name,
-                        overlap=shared / k,
-                    )
-                )
+                overlap.append(dict(where, heuristic=name, overlap=shared / k))
         t1 = time.perf_counter()
         if kind == "indices":
             obs, _, done, _, info = env.step_indices(value)

@@ -62,6 +62,15 @@ def test_from_arrays_accepts_any_class_count_and_layout():
     assert ds.image_shape == (1, 12, 12) and float(ds.train_x.max()) <= 1.0
 
 
+def _small_arrays() -> dict:
+    return dict(
+        train_x=np.zeros((5, 8, 8), np.float32),
+        train_y=np.arange(5) % 2,
+        test_x=np.zeros((2, 8, 8), np.float32),
+        test_y=np.arange(2),
+    )
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -72,14 +81,8 @@ def test_from_arrays_accepts_any_class_count_and_layout():
     ],
 )
 def test_from_arrays_rejects_bad_input(kwargs, match):
-    base = dict(
-        train_x=np.zeros((5, 8, 8), np.float32),
-        train_y=np.arange(5) % 2,
-        test_x=np.zeros((2, 8, 8), np.float32),
-        test_y=np.arange(2),
-    )
     with pytest.raises(ValueError, match=match):
-        ALDataset.from_arrays(**{**base, **kwargs})
+        ALDataset.from_arrays(**{**_small_arrays(), **kwargs})
 
 
 @pytest.mark.parametrize(
@@ -129,14 +132,8 @@ def test_pool_too_small_for_budget(tiny_data):
     ],
 )
 def test_from_arrays_rejects_unusable_pixels_and_labels(kwargs, match):
-    base = dict(
-        train_x=np.zeros((5, 8, 8), np.float32),
-        train_y=np.arange(5) % 2,
-        test_x=np.zeros((2, 8, 8), np.float32),
-        test_y=np.arange(2),
-    )
     with pytest.raises(ValueError, match=match):
-        ALDataset.from_arrays(**{**base, **kwargs})
+        ALDataset.from_arrays(**{**_small_arrays(), **kwargs})
 
 
 def test_from_arrays_scales_by_one_documented_rule():
