@@ -202,6 +202,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
     ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Label ``selected`` and retrain M. Transactional: the new model is trained before any
         state changes, so an exception (Ctrl-C, out of memory, ...) leaves the env as it was."""
+        decision = self._cache.get("oracle")  # the oracle's decision for the state acted on
         labeled = np.concatenate([self._labeled, selected])
         fitted = self._fit(labeled)
         previous = self._scoring_accuracy
@@ -214,6 +215,12 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         self._draw_subpool()
         info = self._info()
         info.update(selected=selected.copy(), repaired=repaired)
+        if decision is not None:  # plain types, so that loggers and demo files can store it
+            info["oracle"] = {
+                "winner": decision.winner,
+                "scores": {name: float(v) for name, v in decision.scores.items()},
+                "positions": np.flatnonzero(decision.action).tolist(),
+            }
         return self._observation(), float(reward), self._terminated, False, info
 
     # ------------------------------------------------------------------ experts and oracle

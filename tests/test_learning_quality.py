@@ -300,3 +300,14 @@ def test_reproduce_pipeline_commands_are_valid_script_invocations(tmp_path):
         trained = [j for j in jobs if j.name.startswith("train_")]
         evals = [j for j in jobs if j.stage == 2]
         assert len(evals) == len(trained) * len(pipeline.DATASETS)
+
+
+def test_the_protocol_table_in_the_docs_is_the_one_the_committed_sweeps_give():
+    """docs/protocol.md's candidate table is recomputed from results/cpu/protocol/*."""
+    folders = sorted((ROOT / "results" / "cpu" / "protocol").glob("b*_e*"))
+    if not folders:
+        pytest.skip("no committed protocol sweeps")
+    table = _script_module("protocol_table.py").table(
+        sorted(folders, key=lambda f: (int(f.name[1:].split("_")[0]), f.name))
+    )
+    assert table in (ROOT / "docs" / "protocol.md").read_text()

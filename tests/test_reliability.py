@@ -220,3 +220,16 @@ def test_cli_mistakes_are_one_line_errors_before_any_training(tmp_path, idx_root
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2, proc.stderr
         assert message in lines[-1] and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_the_oracles_decision_is_part_of_the_step_record(make_env):
+    env = make_env()
+    env.reset(seed=0)
+    action = env.oracle_action()
+    decision = env.last_oracle
+    info = env.step(action)[4]
+    assert info["oracle"]["winner"] == decision.winner
+    assert info["oracle"]["scores"] == pytest.approx(decision.scores)
+    assert info["oracle"]["positions"] == np.flatnonzero(action).tolist()
+    assert env.last_oracle is None  # a new state: nothing asked about it yet
+    assert "oracle" not in env.step(env.expert_action("random"))[4]
