@@ -351,6 +351,14 @@ def finished_runs(rows: Iterable[dict[str, str]]) -> set[tuple[str, str, int]]:
     }
 
 
+def _parses(row: dict[str, str]) -> bool:
+    try:
+        int(row["seed"])
+        return bool(row["dataset"] and row["method"])
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def _torn_tail(path: Path) -> bool:
     """Whether ``path``'s last line lost its line ending (a write cut short)."""
     if not path.exists() or path.stat().st_size == 0:
@@ -517,9 +525,11 @@ def merge_sweeps(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     names = (CURVES_CSV, OVERLAP_CSV, ORACLE_CSV)
     merged: dict[tuple[str, str, int], tuple[Path, dict[str, list[dict[str, str]]]]] = {}
     for folder in folders:
-        done = finished_runs(read_csv(folder / CURVES_CSV))
+        curves = read_csv(folder / CURVES_CSV)
+        done = finished_runs(curves)
+        order = [(r["dataset"], r["method"], int(r["seed"])) for r in curves if _parses(r)]
         runs: dict[tuple[str, str, int], dict[str, list[dict[str, str]]]] = {
-            run: {name: [] for name in names} for run in done
+            run: {name: [] for name in names} for run in dict.fromkeys(order) if run in done
         }
         for name in names:
             for r in read_csv(folder / name):
