@@ -55,13 +55,17 @@ class Job:
     started: float = 0.0
 
 
-def build_jobs(runs: Path, device: str, seeds: str, quick: bool) -> list[Job]:
-    """Every command of the pipeline, in launch order."""
+def build_jobs(
+    runs: Path, device: str, seeds: str, quick: bool, ablations: bool = True
+) -> list[Job]:
+    """Every command of the pipeline, in launch order (``ablations=False``: the IALE policy
+    without its DAgger ablations, which cost as much as it each)."""
     py = sys.executable
     dev = ["--device", device]
     env = QUICK_ENV if quick else []
     jobs = []
-    for name, extra in IALE_VARIANTS.items():
+    variants = IALE_VARIANTS if ablations else {"iale": IALE_VARIANTS["iale"]}
+    for name, extra in variants.items():
         q = ["--episodes", "2", "--heldout-episodes", "1", "--bc-batches", "5"] if quick else []
         q += ["--bc-batch-size", "2"] if quick else []
         jobs.append(
@@ -102,7 +106,7 @@ def build_jobs(runs: Path, device: str, seeds: str, quick: bool) -> list[Job]:
                 1,
             )
         )
-    policies = {name: f"{name}=iale:{runs / name}" for name in IALE_VARIANTS}
+    policies = {name: f"{name}=iale:{runs / name}" for name in variants}
     policies.update({algo: f"{algo}={algo}:{runs / algo}" for algo in ("ppo", "a2c")})
     policies["alil"] = f"alil=alil:{runs / 'alil'}"
     for ds in DATASETS:
@@ -166,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--deadline", type=float, help="seconds after which everything stops")
     p.add_argument("--no-report", action="store_true", help="skip merging and plotting")
+    p.add_argument(
+        "--no-ablations",
+        action="store_true",
+        help="train only the IALE policy, not its four DAgger ablations (each costs as much; "
+        "on a CPU compare the views offline with scripts/imitability.py instead)",
+    )
     args = p.parse_args(argv)
     if args.jobs < 1:
         print("reproduce_cpu.py: error: --jobs must be >= 1", file=sys.stderr)
@@ -173,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = Path(args.runs)
     logs = runs / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    jobs = build_jobs(runs, args.device, args.seeds, args.quick)
+    jobs = build_jobs(runs, args.device, args.seeds, args.quick, not args.no_ablations)
     with (runs / "commands.txt").open("w") as fh:
         for job in jobs:
             fh.write(f"# stage {job.stage}: {job.name}\n{' '.join(job.args[1:])}\n")

@@ -288,8 +288,8 @@ def test_reproduce_pipeline_commands_are_valid_script_invocations(tmp_path):
         "train_rl.py": _script_module("train_rl.py").build_parser(),
         "evaluate.py": _script_module("evaluate.py").build_parser(),
     }
-    for quick in (False, True):
-        jobs = pipeline.build_jobs(tmp_path, "cpu", "0,1", quick)
+    for quick, ablations in ((False, True), (True, True), (False, False)):
+        jobs = pipeline.build_jobs(tmp_path, "cpu", "0,1", quick, ablations)
         outs = []
         for job in jobs:
             script = job.args[1].rsplit("/", 1)[-1]
