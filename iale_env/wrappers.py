@@ -10,16 +10,19 @@ from gymnasium import spaces
 SCORE_BOUND = 100.0
 
 
-class TopKScoreAction(gym.ActionWrapper):
+class TopKScoreAction(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
     """Let the agent emit one real score per candidate; the env labels the top-k scores.
 
     The action space becomes ``Box(-SCORE_BOUND, SCORE_BOUND, (subpool_size,))`` (SB3's
-    PPO/A2C/SAC need finite bounds and clip into them), and every action is turned into a 0/1 vector with exactly ``acquisition_size`` ones: the k
-    highest scores, ties broken by the lower candidate position.
+    PPO/A2C/SAC need finite bounds and clip into them), and every action is turned into a 0/1
+    vector with exactly ``acquisition_size`` ones: the k highest scores, ties broken by the
+    lower candidate position. It records its constructor arguments, so ``gym.make(env.spec)``
+    re-creates the wrapped env.
     """
 
     def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self)  # the spec can re-make the wrapper
+        gym.ActionWrapper.__init__(self, env)
         cfg = env.unwrapped.config
         self.k, self.n = cfg.acquisition_size, cfg.subpool_size
         self.action_space = score_space(self.n)

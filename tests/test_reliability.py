@@ -233,3 +233,17 @@ def test_the_oracles_decision_is_part_of_the_step_record(make_env):
     assert info["oracle"]["positions"] == np.flatnonzero(action).tolist()
     assert env.last_oracle is None  # a new state: nothing asked about it yet
     assert "oracle" not in env.step(env.expert_action("random"))[4]
+
+
+def test_score_wrapper_is_recreated_from_its_spec(idx_root):
+    import gymnasium as gym
+
+    import iale_env  # noqa: F401 - registers the ids
+    from iale_env import TopKScoreAction
+
+    env = TopKScoreAction(gym.make("IALE-MNIST-v0", data_dir=str(idx_root), **TINY))
+    again = gym.make(env.spec)
+    assert isinstance(again, TopKScoreAction) and again.action_space == env.action_space
+    a = env.reset(seed=1)[0]
+    b = again.reset(seed=1)[0]
+    assert np.array_equal(a, b)
