@@ -42,9 +42,29 @@ VARIANTS = (
 )
 
 
+#: Keys of an exported pairs file (:func:`export_pairs`).
+PAIR_KEYS = ("train_states", "train_actions", "heldout_states", "heldout_actions")
+
+
+def export_pairs(run_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Write a DAgger run's oracle-labeled pairs (training and held-out) to one compressed
+    ``.npz`` (a few MB, small enough to commit), readable by :func:`load_run`."""
+    arrays = dict(zip(PAIR_KEYS, load_run(run_dir)))
+    out = Path(path)
+    np.savez_compressed(out, **arrays)
+    return out
+
+
 def load_run(run_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(train_states, train_actions, heldout_states, heldout_actions)`` of a DAgger run."""
+    """``(train_states, train_actions, heldout_states, heldout_actions)`` of a DAgger run folder
+    or of a file written by :func:`export_pairs`."""
     run = Path(run_dir)
+    if run.is_file():
+        with np.load(run) as data:
+            missing = [k for k in PAIR_KEYS if k not in data]
+            if missing:
+                raise ValueError(f"{run} is not a pairs file of export_pairs (lacks {missing})")
+            return tuple(data[k] for k in PAIR_KEYS)  # type: ignore[return-value]
     if not (run / CHECKPOINT).exists() or not (run / HELDOUT).exists():
         raise ValueError(
             f"{run} needs {CHECKPOINT} and {HELDOUT}: a train_dagger.py run with "

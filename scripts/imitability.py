@@ -2,6 +2,8 @@
 
     python scripts/imitability.py runs/cpu/iale                  # a run with --heldout-episodes
     python scripts/imitability.py runs/cpu/iale --steps 4000 --out docs/imitability.md
+    python scripts/imitability.py runs/cpu/iale --export pairs.npz   # the run's pairs, to share
+    python scripts/imitability.py pairs.npz                          # the same table from them
 
 Trains the policy offline on the run's aggregated oracle-labeled states (checkpoint.pt) with each
 input view, feature scaling and loss weighting, and prints each one's agreement with the oracle
@@ -23,17 +25,21 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("run", help="a train_dagger.py --out folder")
+    p.add_argument("run", help="a train_dagger.py --out folder, or a pairs file of --export")
     p.add_argument("--steps", type=int, default=2000, help="minibatch updates per policy")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="also write the table to this Markdown file")
+    p.add_argument("--export", help="write the run's oracle-labeled pairs to this .npz and stop")
     args = p.parse_args(argv)
     if args.steps < 1:
         print("imitability.py: error: --steps must be >= 1", file=sys.stderr)
         return 2
-    from agents.imitability import compare_scorers, markdown
+    from agents.imitability import compare_scorers, export_pairs, markdown
 
     try:
+        if args.export:
+            print(f"wrote {export_pairs(args.run, args.export)}")
+            return 0
         table = markdown(compare_scorers(args.run, steps=args.steps, seed=args.seed))
     except ValueError as exc:
         print(f"imitability.py: error: {exc}", file=sys.stderr)
