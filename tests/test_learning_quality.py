@@ -311,3 +311,24 @@ def test_the_protocol_table_in_the_docs_is_the_one_the_committed_sweeps_give():
         sorted(folders, key=lambda f: (int(f.name[1:].split("_")[0]), f.name))
     )
     assert table in (ROOT / "docs" / "protocol.md").read_text()
+
+
+def test_committed_imitability_tables_match_their_pairs():
+    """The one-statistic rows of the committed tables are recomputed from the committed pairs,
+    and docs/imitability.md shows the committed tables verbatim."""
+    from agents.imitability import load_run, statistic_scores, top_k
+
+    folder = ROOT / "results" / "cpu" / "imitability"
+    pairs = sorted(folder.glob("oracle_pairs_*.npz"))
+    if not pairs:
+        pytest.skip("no committed pairs")
+    train_s, train_a, held_s, held_a = load_run(pairs[0])
+    scores = statistic_scores(held_s)
+    doc = (ROOT / "docs" / "imitability.md").read_text()
+    for table in sorted(folder.glob("table_*.md")):
+        text = table.read_text()
+        assert text in doc, table.name
+        for name, s in scores.items():
+            value = agreement(top_k(s, 10), held_a)
+            assert f"| {name} (one statistic of the state) | 0 |" in text
+            assert f"| {value:.3f} |" in text.split(name, 1)[1].splitlines()[0]
