@@ -72,12 +72,23 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         **overrides: Keyword overrides of ``config`` fields (what ``gym.make(id, **kw)`` passes).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 2}
 
     def __init__(
-        self, config: ALConfig | None = None, data: ALDataset | None = None, **overrides: Any
+        self,
+        config: ALConfig | None = None,
+        data: ALDataset | None = None,
+        render_mode: str | None = None,
+        **overrides: Any,
     ):
         super().__init__()
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, got "
+                f"{render_mode!r}"
+            )
+        self.render_mode = render_mode
+        self._window: Any = None
         self.config = from_kwargs(config, **overrides) if overrides or config is None else config
         cfg = self.config
         self.device = torch.device(cfg.device)
@@ -155,6 +166,8 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         self._step = 0
         self._terminated = False
         self._fit_main()
+        self._curve = [(len(self._labeled), self._test_accuracy)]
+        self._acted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._draw_subpool()
         return self._observation(), self._info()
 
@@ -210,6 +223,13 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         self._unlabeled[selected] = False
         self._step += 1
         self._set_model(*fitted)
+        self._curve.append((len(self._labeled), self._test_accuracy))
+        oracle_positions = np.flatnonzero(decision.action) if decision is not None else []
+        self._acted = (
+            self._subpool.copy(),
+            np.flatnonzero(np.isin(self._subpool, selected)),
+            np.asarray(oracle_positions, dtype=np.int64),
+        )
         reward = self._scoring_accuracy - previous
         self._terminated = len(self._labeled) >= self.config.budget
         self._draw_subpool()
@@ -222,6 +242,60 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
                 "positions": np.flatnonzero(decision.action).tolist(),
             }
         return self._observation(), float(reward), self._terminated, False, info
+
+    def render(self) -> np.ndarray | None:
+        """A picture of the step just taken (before the first step: of the current state).
+
+        ``render_mode="rgb_array"`` returns it as a ``uint8`` RGB array; ``"human"`` shows it in
+        a matplotlib window. See :mod:`iale_env.render` for what it shows.
+        """
+        if self.render_mode is None:
+            gym.logger.warn("render() without a render_mode; make the env with render_mode=...")
+            return None
+        from iale_env.render import StepPicture, render_frame
+
+        self._require_state()
+        if self._acted is not None:
+            candidates, selected, oracle = self._acted
+        else:
+            decision = self._cache.get("oracle")
+            candidates, selected = self._subpool, np.zeros(0, dtype=np.int64)
+            oracle = np.flatnonzero(decision.action) if decision is not None else selected
+        idx = torch.as_tensor(candidates, device=self.device)
+        labels = self.data.train_y[torch.as_tensor(self._labeled, device=self.device)]
+        k = self.classifier_spec.num_classes
+        frame = render_frame(
+            StepPicture(
+                title=(
+                    f"{self.data.name}: step {self._step}, {len(self._labeled)} labeled, "
+                    f"test accuracy {self._test_accuracy:.3f}"
+                ),
+                images=self.data.train_x[idx].cpu().numpy(),
+                selected=selected.tolist(),
+                oracle=np.asarray(oracle).tolist(),
+                class_counts=torch.bincount(labels, minlength=k).cpu().numpy(),
+                curve=list(self._curve),
+            )
+        )
+        if self.render_mode == "rgb_array":
+            return frame
+        import matplotlib.pyplot as plt  # "human": a window, only when asked for
+
+        if self._window is None:
+            self._window = plt.figure(figsize=(8, 4.5))
+            self._window.add_axes((0, 0, 1, 1)).set_axis_off()
+        self._window.axes[0].imshow(frame)
+        plt.pause(1.0 / self.metadata["render_fps"])
+        return None
+
+    def close(self) -> None:
+        """Close the ``"human"`` render window, if one is open."""
+        if self._window is not None:
+            import matplotlib.pyplot as plt
+
+            plt.close(self._window)
+            self._window = None
+        super().close()
 
     # ------------------------------------------------------------------ experts and oracle
     def expert_action(self, name: str) -> np.ndarray:
