@@ -48,6 +48,8 @@ def table(folders: list[Path]) -> str:
             ]
             low, high = s.diff_mean - s.diff_ci95, s.diff_mean + s.diff_ci95
             excludes = "yes" if low > 0 or high < 0 else "no"
+            if s.n_pairs < 2:
+                excludes = "– (one seed)"
             lines.append(
                 f"| {env['budget']} | {env['epochs']} | {env['scoring_size']} | "
                 f"{env['test_size'] or 'all'} | {dataset} | {s.n_pairs} | "
