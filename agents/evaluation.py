@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -210,8 +211,6 @@ class EvalConfig:
 
 def file_digest(path: str | os.PathLike | None) -> str:
     """SHA-256 of a file's bytes (identifies a trained policy in a sweep)."""
-    import hashlib
-
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()  # type: ignore[arg-type]
 
 
@@ -351,12 +350,12 @@ def finished_runs(rows: Iterable[dict[str, str]]) -> set[tuple[str, str, int]]:
     }
 
 
-def _parses(row: dict[str, str]) -> bool:
+def _run_key(row: dict[str, str]) -> tuple[str, str, int] | None:
+    """``(dataset, method, seed)`` of a CSV row, or ``None`` for a torn row."""
     try:
-        int(row["seed"])
-        return bool(row["dataset"] and row["method"])
+        return (row["dataset"], row["method"], int(row["seed"]))
     except (KeyError, TypeError, ValueError):
-        return False
+        return None
 
 
 def _torn_tail(path: Path) -> bool:
@@ -394,19 +393,13 @@ def _clean_logs(out: Path) -> set[tuple[str, str, int]]:
     tables = {}
     for name in (CURVES_CSV, OVERLAP_CSV, ORACLE_CSV):
         rows = read_csv(out / name)
-        if _torn_tail(out / name) and rows:
-            rows = rows[:-1]  # its last line was cut short: never count it, never append to it
-            tables[name] = (rows, True)
-        else:
-            tables[name] = (rows, False)
-    curves = tables[CURVES_CSV][0]
-    done = finished_runs(curves)
+        torn = bool(rows) and _torn_tail(out / name)
+        # a last line cut short is never counted and never appended to
+        tables[name] = (rows[:-1] if torn else rows, torn)
+    done = finished_runs(tables[CURVES_CSV][0])
 
     def keep(r: dict[str, str]) -> bool:
-        try:
-            return (r["dataset"], r["method"], int(r["seed"])) in done
-        except (KeyError, TypeError, ValueError):
-            return False
+        return _run_key(r) in done
 
     for name, fields in (
         (CURVES_CSV, CURVE_FIELDS),
@@ -525,18 +518,15 @@ def merge_sweeps(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     names = (CURVES_CSV, OVERLAP_CSV, ORACLE_CSV)
     merged: dict[tuple[str, str, int], tuple[Path, dict[str, list[dict[str, str]]]]] = {}
     for folder in folders:
-        curves = read_csv(folder / CURVES_CSV)
-        done = finished_runs(curves)
-        order = [(r["dataset"], r["method"], int(r["seed"])) for r in curves if _parses(r)]
+        tables = {name: read_csv(folder / name) for name in names}
+        done = finished_runs(tables[CURVES_CSV])
+        order = dict.fromkeys(_run_key(r) for r in tables[CURVES_CSV])  # runs in file order
         runs: dict[tuple[str, str, int], dict[str, list[dict[str, str]]]] = {
-            run: {name: [] for name in names} for run in dict.fromkeys(order) if run in done
+            run: {name: [] for name in names} for run in order if run in done
         }
-        for name in names:
-            for r in read_csv(folder / name):
-                try:
-                    key = (r["dataset"], r["method"], int(r["seed"]))
-                except (KeyError, TypeError, ValueError):
-                    continue
+        for name, rows in tables.items():
+            for r in rows:
+                key = _run_key(r)
                 if key in runs:
                     runs[key][name].append(r)
         for key, rows in runs.items():

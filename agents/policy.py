@@ -440,14 +440,7 @@ class IALEPolicy(ActorCriticPolicy):
             "format": POLICY_FORMAT,
             "observation_shape": [n, row],
             "action": "scores" if self.score_action else "multibinary",
-            "acquisition_size": self.acquisition_size,
-            "hidden_dim": self.hidden_dim,
-            "class_weights": list(self.class_weights) if self.class_weights else None,
-            "selection": self.selection,
-            "view": self.view,
-            "normalize": self.normalize,
-            "num_classes": self.num_classes,
-            "embedding_dim": self.embedding_dim,
+            **{key: getattr(self, key) for key in _SAVED_SETTINGS},  # JSON: tuples -> lists
             "sha256": _state_digest(state),
         }
         torch.save({"meta": json.dumps(meta), "state_dict": state}, path)
@@ -460,6 +453,17 @@ class IALEPolicy(ActorCriticPolicy):
 
 #: The format tag of policy files written by :meth:`IALEPolicy.save`.
 POLICY_FORMAT = "iale-policy/1"
+#: The constructor settings a policy file records (beside its spaces).
+_SAVED_SETTINGS = (
+    "acquisition_size",
+    "hidden_dim",
+    "class_weights",
+    "selection",
+    "view",
+    "normalize",
+    "num_classes",
+    "embedding_dim",
+)
 
 
 def _state_digest(state: dict[str, torch.Tensor]) -> str:
@@ -511,25 +515,15 @@ def _read_policy_file(path: str, trust_pickle: bool) -> tuple[dict[str, Any], di
     data = {
         "observation_space": obs_space,
         "action_space": act_space,
-        "lr_schedule": _unit_schedule,
-        **{
-            k: meta[k]
-            for k in (
-                "acquisition_size",
-                "hidden_dim",
-                "class_weights",
-                "selection",
-                "view",
-                "normalize",
-                "num_classes",
-                "embedding_dim",
-            )
-        },
+        "lr_schedule": _placeholder_schedule,
+        **{key: meta[key] for key in _SAVED_SETTINGS},
     }
     return data, saved["state_dict"]
 
 
-def _unit_schedule(progress_remaining: float) -> float:
+def _placeholder_schedule(progress_remaining: float) -> float:
+    """The learning rate a loaded policy's own optimizer is built with (training code that
+    continues from a file makes its own optimizer)."""
     return 1e-3
 
 

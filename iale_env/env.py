@@ -224,11 +224,13 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         self._step += 1
         self._set_model(*fitted)
         self._curve.append((len(self._labeled), self._test_accuracy))
-        oracle_positions = np.flatnonzero(decision.action) if decision is not None else []
+        oracle_positions = (
+            np.flatnonzero(decision.action) if decision is not None else np.zeros(0, np.int64)
+        )
         self._acted = (
             self._subpool.copy(),
             np.flatnonzero(np.isin(self._subpool, selected)),
-            np.asarray(oracle_positions, dtype=np.int64),
+            oracle_positions,
         )
         reward = self._scoring_accuracy - previous
         self._terminated = len(self._labeled) >= self.config.budget
@@ -239,7 +241,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
             info["oracle"] = {
                 "winner": decision.winner,
                 "scores": {name: float(v) for name, v in decision.scores.items()},
-                "positions": np.flatnonzero(decision.action).tolist(),
+                "positions": oracle_positions.tolist(),
             }
         return self._observation(), float(reward), self._terminated, False, info
 
@@ -257,10 +259,10 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         self._require_state()
         if self._acted is not None:
             candidates, selected, oracle = self._acted
-        else:
+        else:  # before the first step: the current candidates, nothing labeled from them yet
             decision = self._cache.get("oracle")
             candidates, selected = self._subpool, np.zeros(0, dtype=np.int64)
-            oracle = np.flatnonzero(decision.action) if decision is not None else selected
+            oracle = np.flatnonzero(decision.action) if decision is not None else selected.copy()
         idx = torch.as_tensor(candidates, device=self.device)
         labels = self.data.train_y[torch.as_tensor(self._labeled, device=self.device)]
         k = self.classifier_spec.num_classes

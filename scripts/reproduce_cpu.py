@@ -66,8 +66,8 @@ def build_jobs(
     jobs = []
     variants = IALE_VARIANTS if ablations else {"iale": IALE_VARIANTS["iale"]}
     for name, extra in variants.items():
-        q = ["--episodes", "2", "--heldout-episodes", "1", "--bc-batches", "5"] if quick else []
-        q += ["--bc-batch-size", "2"] if quick else []
+        q = "--episodes 2 --heldout-episodes 1 --bc-batches 5 --bc-batch-size 2".split()
+        q = q if quick else []
         jobs.append(
             Job(
                 f"train_{name}",
@@ -131,8 +131,8 @@ def run_stage(jobs: list[Job], n_parallel: int, deadline: float, logs: Path) -> 
     while pending or running:
         while pending and len(running) < n_parallel and time.monotonic() < deadline:
             job = pending.pop(0)
-            log = (logs / f"{job.name}.log").open("a")
-            job.proc = subprocess.Popen(job.args, stdout=log, stderr=subprocess.STDOUT, env=env)
+            with (logs / f"{job.name}.log").open("a") as log:  # the child keeps its own copy
+                job.proc = subprocess.Popen(job.args, stdout=log, stderr=subprocess.STDOUT, env=env)
             job.started = time.monotonic()
             running.append(job)
             print(f"start  {job.name}", flush=True)

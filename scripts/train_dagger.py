@@ -62,7 +62,7 @@ IALE_PRESETS: dict[str, dict] = {
         bc_batch_size=32,
         **_PAPER_POLICY,
     ),
-    # The CPU protocol (iale_env.protocols.CPU): chosen by measurement, see docs/protocol.md.
+    # The CPU protocol (iale_env.protocols.CPU; provisional, see docs/protocol.md).
     "cpu": dict(
         dataset="MNIST",
         episodes=CPU.dagger_episodes,
