@@ -22,6 +22,7 @@ import gymnasium as gym
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.dagger import DAggerConfig, DAggerResult, train_dagger
+from agents.oracle import env_attr
 
 #: Environment settings of ALIL: label 1 of 10 random candidates per step.
 ALIL_ENV: dict[str, int] = {"acquisition_size": 1, "subpool_size": 10}
@@ -52,7 +53,7 @@ def train_alil(
             "ALIL needs selection='softmax' and oracle='lookahead'; build the config with "
             "agents.alil.alil_config(...)"
         )
-    al = env.get_attr("config")[0] if isinstance(env, VecEnv) else env.unwrapped.config
+    al = env_attr(env, "config")[0] if isinstance(env, VecEnv) else env.unwrapped.config
     actual = {"acquisition_size": al.acquisition_size, "subpool_size": al.subpool_size}
     if actual != ALIL_ENV:
         warnings.warn(f"ALIL is defined with {ALIL_ENV}; this env has {actual}", stacklevel=2)

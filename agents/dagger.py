@@ -38,7 +38,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from agents import faults
 from agents.locking import exclusive_folder
-from agents.oracle import BestExpertOracle
+from agents.oracle import BestExpertOracle, env_attr
 from agents.policy import VIEWS, IALEPolicy
 from iale_env import ALConfig
 
@@ -294,8 +294,8 @@ def _train(
     settings: dict[str, Any] | None,
 ) -> DAggerResult:
     venv = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])
-    al_cfg = venv.get_attr("config")[0]
-    spec = venv.get_attr("classifier_spec")[0]
+    al_cfg = env_attr(venv, "config")[0]
+    spec = env_attr(venv, "classifier_spec")[0]
     first_round = al_cfg.steps_per_episode * venv.num_envs
     if cfg.bc_batch_size > first_round:
         raise ValueError(

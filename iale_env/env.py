@@ -126,9 +126,12 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         self.columns: dict[str, slice] = {
             name: slice(bounds[i], bounds[i + 1]) for i, name in enumerate(names)
         }
-        self.observation_space = spaces.Box(
-            low=0.0, high=np.inf, shape=(cfg.subpool_size, bounds[-1]), dtype=np.float32
-        )
+        # Histograms and softmax are fractions in [0, 1]; embeddings are ReLU outputs, bounded
+        # only by float32 itself (a finite bound, as Gymnasium's checker asks).
+        high = np.full((cfg.subpool_size, bounds[-1]), np.finfo(np.float32).max, np.float32)
+        for name in ("labeled_class_hist", "labeled_pred_hist", "candidate_probs"):
+            high[:, self.columns[name]] = 1.0
+        self.observation_space = spaces.Box(low=0.0, high=high, dtype=np.float32)
         self.action_space = spaces.MultiBinary(cfg.subpool_size)
         self._experts = {
             name: make_expert(

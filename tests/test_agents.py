@@ -119,6 +119,23 @@ def test_oracle_policy_answers_env_oracle_and_detects_desync(env):
         oracle.predict(obs + 1.0)
 
 
+def test_oracle_reaches_envs_under_wrappers_without_deprecated_forwarding(tiny_data):
+    import warnings
+
+    import gymnasium as gym
+    from stable_baselines3.common.monitor import Monitor
+
+    env = gym.make("IALE-MNIST-v0", data=tiny_data, **TINY)  # gym.make adds its own wrappers
+    venv = DummyVecEnv([lambda: Monitor(env)])
+    obs = venv.reset()
+    oracle = BestExpertOracle(venv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Gymnasium's forwarding warning would raise here
+        action, _ = oracle.predict(obs)
+    assert np.array_equal(action[0], env.unwrapped.last_oracle.action)
+    assert action[0].sum() == TINY["acquisition_size"]
+
+
 def _run(
     make_env, out, episodes, experts=("mc_dropout", "ensemble"), resume=False, env_kw=None, **kw
 ):
