@@ -1,28 +1,43 @@
 """IALE-Gym: batch-mode pool-based active learning as Gymnasium environments.
 
-``import iale_env`` registers ``IALE-MNIST-v0``, ``IALE-FashionMNIST-v0`` and ``IALE-KMNIST-v0``;
-``gym.make(id, **kwargs)`` passes keyword overrides to :class:`ALConfig`.
+``import iale_env`` registers ``IALE-MNIST-v0``, ``IALE-FashionMNIST-v0``, ``IALE-KMNIST-v0`` and
+``IALE-Custom-v0`` (a user's data: ``gym.make("IALE-Custom-v0", data="my_data.npz")``, or an
+image folder); ``gym.make(id, **kwargs)`` passes keyword overrides to :class:`ALConfig`.
 """
 
 from gymnasium.envs.registration import register, registry
 
 from iale_env.classifier import Classifier, ClassifierSpec, build_classifier
 from iale_env.config import ALConfig
-from iale_env.data import ALDataset, DatasetNotFoundError, load_dataset, resolve_data_dir
+from iale_env.data import (
+    CUSTOM,
+    ALDataset,
+    DatasetNotFoundError,
+    load_data_file,
+    load_dataset,
+    resolve_data_dir,
+)
 from iale_env.env import ActiveLearningEnv, OracleResult
 from iale_env.experts import EXPERTS, Expert, SelectionContext, make_expert
 from iale_env.training import TrainConfig, fit_models, predict_models
 from iale_env.wrappers import TopKScoreAction
 
 ENV_IDS = {name: f"IALE-{name}-v0" for name in ("MNIST", "FashionMNIST", "KMNIST")}
+#: The id of an env on a user's data (``data=`` an ``.npz`` path, an image folder or an ALDataset).
+CUSTOM_ENV_ID = "IALE-Custom-v0"
 
 for _name, _id in ENV_IDS.items():
     if _id not in registry:
         register(id=_id, entry_point="iale_env.env:ActiveLearningEnv", kwargs={"dataset": _name})
+if CUSTOM_ENV_ID not in registry:
+    register(
+        id=CUSTOM_ENV_ID, entry_point="iale_env.env:ActiveLearningEnv", kwargs={"dataset": CUSTOM}
+    )
 
 __all__ = [
     "ALConfig",
     "ALDataset",
+    "CUSTOM_ENV_ID",
     "ActiveLearningEnv",
     "Classifier",
     "ClassifierSpec",
@@ -36,6 +51,7 @@ __all__ = [
     "TrainConfig",
     "build_classifier",
     "fit_models",
+    "load_data_file",
     "load_dataset",
     "make_expert",
     "predict_models",

@@ -13,6 +13,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ DATASETS: dict[str, str] = {
     "FashionMNIST": "FashionMNIST",
     "KMNIST": "KMNIST",
 }
+
+#: ``ALConfig.dataset`` of an env on a user's data (``IALE-Custom-v0``).
+CUSTOM = "custom"
 
 _ALIASES = {
     "fmnist": "FashionMNIST",
@@ -52,6 +56,7 @@ class ALDataset:
         test_x: Test images (the accuracy curves are measured on them), same layout.
         test_y: Test labels.
         num_classes: Number of classes.
+        classes: Class names by label (``None``: unnamed), e.g. an image folder's sub-folders.
     """
 
     name: str
@@ -60,6 +65,7 @@ class ALDataset:
     test_x: torch.Tensor
     test_y: torch.Tensor
     num_classes: int
+    classes: tuple[str, ...] | None = None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -75,6 +81,7 @@ class ALDataset:
             self.test_x.to(device),
             self.test_y.to(device),
             self.num_classes,
+            self.classes,
         )
 
     @classmethod
@@ -87,6 +94,7 @@ class ALDataset:
         num_classes: int | None = None,
         name: str = "custom",
         scale: float | None = None,
+        classes: tuple[str, ...] | list[str] | None = None,
     ) -> ALDataset:
         """Build a dataset from a user's own images and labels.
 
@@ -125,7 +133,193 @@ class ALDataset:
                     f"must be 0..K-1 with every class present (map them, e.g. "
                     f"np.unique(y, return_inverse=True)[1]), or pass num_classes explicitly"
                 )
-        return cls(name, tx, ty, vx, vy, k)
+        if classes is not None:
+            classes = tuple(str(c) for c in classes)
+            if len(classes) != k:
+                raise ValueError(f"classes names {len(classes)} classes, but there are {k}")
+        return cls(name, tx, ty, vx, vy, k, classes)
+
+    @classmethod
+    def from_torch(
+        cls,
+        train: Any,
+        test: Any,
+        num_classes: int | None = None,
+        name: str = "custom",
+        scale: float | None = None,
+    ) -> ALDataset:
+        """Build a dataset from two map-style torch ``Dataset`` objects of ``(image, label)``.
+
+        An image may be a tensor or array ``(C, H, W)`` or ``(H, W)``, or a PIL image (what a
+        torchvision dataset without ``transform`` returns); all must have one shape (resize
+        them with a ``transform`` if not). Pixels and labels then follow :meth:`from_arrays`'s
+        rules. ``classes`` is taken from ``train.classes`` when the dataset has it.
+        """
+        tx, ty = _stack_items(train, "train")
+        vx, vy = _stack_items(test, "test")
+        names = getattr(train, "classes", None)
+        k = num_classes if num_classes is not None else (len(names) if names else None)
+        if names is not None and k is not None and len(names) != k:
+            names = None
+        return cls.from_arrays(tx, ty, vx, vy, k, name=name, scale=scale, classes=names)
+
+    @classmethod
+    def from_image_folder(
+        cls, root: str | os.PathLike, grayscale: bool = False, name: str | None = None
+    ) -> ALDataset:
+        """Build a dataset from image files in torchvision's ``ImageFolder`` layout.
+
+        ``root/train/<class>/<image>`` and ``root/test/<class>/<image>``; the class of an image
+        is its sub-folder, labels follow the sorted sub-folder names (as in ``ImageFolder``),
+        and ``test`` must have the same sub-folders. Images are read as RGB (``grayscale``:
+        one channel), must all have one size, and are scaled from 0..255 to [0, 1].
+        """
+        from torchvision.datasets import ImageFolder
+
+        root = Path(root).expanduser()
+        folders = {split: root / split for split in ("train", "test")}
+        missing = [str(p) for p in folders.values() if not p.is_dir()]
+        if missing:
+            raise DatasetNotFoundError(
+                f"image folder {root} needs sub-folders train/<class>/ and test/<class>/ "
+                f"(torchvision's ImageFolder layout); missing: {', '.join(missing)}"
+            )
+        mode = "L" if grayscale else "RGB"
+        splits = {}
+        for split, path in folders.items():
+            try:
+                splits[split] = ImageFolder(str(path), loader=lambda f: _read_image(f, mode))
+            except (FileNotFoundError, OSError) as exc:
+                raise DatasetNotFoundError(f"could not read images under {path}: {exc}") from exc
+        train, test = splits["train"], splits["test"]
+        if test.classes != train.classes:
+            raise ValueError(
+                f"{folders['test']} has classes {test.classes}, but {folders['train']} has "
+                f"{train.classes}: both splits need the same class sub-folders"
+            )
+        return cls.from_torch(train, test, len(train.classes), name=name or root.name)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the dataset as one ``.npz`` file that :func:`load_data_file` (and the env's
+        ``data=`` path) reads back; pixels are stored as 8 bits when that is lossless."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise ValueError(f"dataset files end in .npz, got {path}")
+        if path.exists():
+            raise FileExistsError(f"{path} exists; remove it or choose another name")
+        arrays: dict[str, np.ndarray] = {}
+        for key in ("train_x", "test_x"):
+            x = getattr(self, key).detach().cpu()
+            q = torch.round(x * 255)
+            lossless = bool(torch.equal(q / 255.0, x))
+            arrays[key] = q.to(torch.uint8).numpy() if lossless else x.numpy()
+        arrays["train_y"] = self.train_y.cpu().numpy()
+        arrays["test_y"] = self.test_y.cpu().numpy()
+        arrays["num_classes"] = np.array(self.num_classes)
+        arrays["name"] = np.array(self.name)
+        if self.classes is not None:
+            arrays["classes"] = np.array(self.classes)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+        return path
+
+
+#: Arrays a dataset ``.npz`` file must hold (``num_classes``, ``name``, ``classes`` optional).
+DATA_FILE_KEYS = ("train_x", "train_y", "test_x", "test_y")
+
+
+def load_data_file(path: str | os.PathLike) -> ALDataset:
+    """Read a user's dataset from an ``.npz`` file or an image folder.
+
+    An ``.npz`` file holds the arrays ``train_x``, ``train_y``, ``test_x``, ``test_y`` (images
+    ``(N, H, W)`` or ``(N, C, H, W)``, uint8 0..255 or float in [0, 1]; integer labels 0..K-1)
+    and optionally ``num_classes``, ``name`` and ``classes`` (see :meth:`ALDataset.from_arrays`
+    and :meth:`ALDataset.save`). A folder is read with :meth:`ALDataset.from_image_folder`.
+
+    Raises:
+        DatasetNotFoundError: the path does not exist, or the file is not such an archive.
+        ValueError: the arrays break :meth:`ALDataset.from_arrays`'s rules (the message says
+            which and how to fix it).
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return ALDataset.from_image_folder(path)
+    if not path.is_file():
+        raise DatasetNotFoundError(
+            f"no dataset at {path}: pass an .npz file with {', '.join(DATA_FILE_KEYS)} or an "
+            f"image folder with train/<class>/ and test/<class>/"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError) as exc:
+        raise DatasetNotFoundError(
+            f"{path} is not a readable .npz archive ({exc}); write it with numpy.savez or "
+            f"ALDataset.save"
+        ) from exc
+    missing = [key for key in DATA_FILE_KEYS if key not in arrays]
+    if missing:
+        raise DatasetNotFoundError(
+            f"{path} lacks the array(s) {missing}; it needs {', '.join(DATA_FILE_KEYS)}"
+        )
+    k = int(arrays["num_classes"]) if "num_classes" in arrays else None
+    name = str(arrays["name"]) if "name" in arrays else path.stem
+    classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else None
+    try:
+        return ALDataset.from_arrays(
+            *(arrays[key] for key in ("train_x", "train_y", "test_x", "test_y")),
+            num_classes=k,
+            name=name,
+            classes=classes,
+        )
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def _read_image(file: str, mode: str) -> Any:
+    from PIL import Image
+
+    with Image.open(file) as img:
+        return img.convert(mode)
+
+
+def _stack_items(dataset: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of a map-style ``(image, label)`` dataset, as stacked arrays."""
+    try:
+        n = len(dataset)
+    except TypeError as exc:
+        raise ValueError(f"the {split} dataset must be map-style (have a length)") from exc
+    if n == 0:
+        raise ValueError(f"the {split} dataset is empty")
+    images, labels, first = [], [], None
+    for i in range(n):
+        item = dataset[i]
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise ValueError(
+                f"item {i} of the {split} dataset is not an (image, label) pair: {type(item)}"
+            )
+        image, label = item
+        if isinstance(image, torch.Tensor):
+            array = image.detach().cpu().numpy()
+        elif hasattr(image, "getbands"):  # a PIL image: (H, W) or (H, W, C)
+            array = np.asarray(image)
+            if array.ndim == 3:
+                array = array.transpose(2, 0, 1)
+        else:
+            array = np.asarray(image)
+        if array.ndim == 2:
+            array = array[None]
+        if first is None:
+            first = array.shape
+        elif array.shape != first:
+            raise ValueError(
+                f"the {split} images differ in shape: item 0 is {first}, item {i} is "
+                f"{array.shape}; resize them to one size (e.g. a transforms.Resize)"
+            )
+        images.append(array)
+        labels.append(int(label))
+    return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 
 def _images(a: np.ndarray | torch.Tensor, what: str, scale: float | None = None) -> torch.Tensor:

@@ -8,6 +8,7 @@ a sub-pool of n candidates, let the agent choose k of them (the action), label t
 from __future__ import annotations
 
 import hashlib
+import os
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from gymnasium import spaces
 
 from iale_env.classifier import Classifier, ClassifierSpec
 from iale_env.config import ALConfig, from_kwargs
-from iale_env.data import ALDataset, load_dataset
+from iale_env.data import CUSTOM, ALDataset, load_data_file, load_dataset
 from iale_env.experts import Expert, SelectionContext, make_expert
 from iale_env.training import accuracy_of, fit_models, predict_models
 
@@ -68,7 +69,9 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
 
     Args:
         config: Settings; defaults to :class:`ALConfig` ().
-        data: A user's dataset; defaults to loading ``config.dataset`` from the data root.
+        data: A user's dataset: an :class:`ALDataset`, or the path of an ``.npz`` file or image
+            folder (see :func:`~iale_env.data.load_data_file`; a path keeps ``env.spec``
+            serialisable). Defaults to loading ``config.dataset`` from the data root.
         **overrides: Keyword overrides of ``config`` fields (what ``gym.make(id, **kw)`` passes).
     """
 
@@ -77,7 +80,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
     def __init__(
         self,
         config: ALConfig | None = None,
-        data: ALDataset | None = None,
+        data: ALDataset | str | os.PathLike | None = None,
         render_mode: str | None = None,
         **overrides: Any,
     ):
@@ -92,7 +95,16 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         self.config = from_kwargs(config, **overrides) if overrides or config is None else config
         cfg = self.config
         self.device = torch.device(cfg.device)
-        data = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir)
+        if data is None:
+            if cfg.dataset == CUSTOM:
+                raise ValueError(
+                    "IALE-Custom-v0 needs data=: a path to an .npz file (train_x, train_y, "
+                    "test_x, test_y), an image folder with train/<class>/ and test/<class>/, or "
+                    "an iale_env.ALDataset"
+                )
+            data = load_dataset(cfg.dataset, cfg.data_dir)
+        elif not isinstance(data, ALDataset):
+            data = load_data_file(data)
         n_train = len(data.train_y)
         pool = n_train - cfg.scoring_size
         if cfg.pool_size is not None:

@@ -145,3 +145,101 @@ def test_from_arrays_scales_by_one_documented_rule():
     assert float(ALDataset.from_arrays(u8, y, u8, y).train_x.max()) == pytest.approx(0.2)
     # labels 1..2 with an explicit class count: class 0 may be empty on purpose
     assert ALDataset.from_arrays(u8, y + 1, u8, y + 1, num_classes=3).num_classes == 3
+
+
+# ---------------------------------------------------------------- a user's own data
+
+
+def _write_image_folder(root, n_train=240, n_test=60, classes=("ankle", "bag", "coat", "dress")):
+    from PIL import Image
+
+    for split, n, seed in (("train", n_train, 0), ("test", n_test, 1)):
+        images, labels = synthetic_images(n, seed, num_classes=len(classes))
+        for i, (img, y) in enumerate(zip(images, labels)):
+            folder = root / split / classes[y]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(folder / f"{i}.png")
+    return root
+
+
+def test_custom_env_from_npz_file_has_a_serialisable_spec(tiny_data, tmp_path):
+    path = tiny_data.save(tmp_path / "mine.npz")
+    env = gym.make("IALE-Custom-v0", data=str(path), **TINY)
+    obs, _ = env.reset(seed=3)
+    assert obs.shape == (TINY["subpool_size"], 286)
+    again = gym.make(gym.envs.registration.EnvSpec.from_json(env.spec.to_json()))
+    np.testing.assert_array_equal(again.reset(seed=3)[0], obs)
+    direct = iale_env.ActiveLearningEnv(ALConfig(**TINY), data=tiny_data)
+    np.testing.assert_array_equal(direct.reset(seed=3)[0], obs)  # 8-bit storage is lossless
+    with pytest.raises(FileExistsError, match="exists"):
+        tiny_data.save(path)
+    with pytest.raises(ValueError, match="IALE-Custom-v0 needs data="):
+        gym.make("IALE-Custom-v0", **TINY)
+
+
+def test_image_folder_adapter_reads_classes_from_sub_folders(tmp_path):
+    root = _write_image_folder(tmp_path / "imgs")
+    gray = ALDataset.from_image_folder(root, grayscale=True)
+    assert gray.classes == ("ankle", "bag", "coat", "dress") and gray.num_classes == 4
+    assert gray.train_x.shape == (240, 1, 28, 28) and gray.test_x.shape == (60, 1, 28, 28)
+    images, labels = synthetic_images(240, 0, num_classes=4)
+    for c in range(4):  # every class's images, pixel for pixel (ImageFolder orders the files)
+        got = sorted(x.flatten().tolist() for x in gray.train_x[gray.train_y == c] * 255)
+        want = sorted(x.flatten().astype(float).tolist() for x in images[labels == c])
+        np.testing.assert_allclose(got, want, atol=1e-3)
+    rgb = iale_env.load_data_file(root)
+    assert rgb.image_shape == (3, 28, 28)
+    env = gym.make("IALE-Custom-v0", data=str(root), **TINY)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (TINY["subpool_size"], 2 * 128 + 3 * 4)
+    env.step(env.unwrapped.expert_action("random"))
+
+
+def test_torch_dataset_adapter_takes_pil_and_tensor_items(tiny_data):
+    from PIL import Image
+
+    class Pil(torch.utils.data.Dataset):
+        classes = [str(c) for c in range(10)]
+
+        def __init__(self, x, y):
+            self.x, self.y = x, y
+
+        def __len__(self):
+            return len(self.y)
+
+        def __getitem__(self, i):
+            return Image.fromarray((self.x[i, 0] * 255).round().byte().numpy()), int(self.y[i])
+
+    train = Pil(tiny_data.train_x, tiny_data.train_y)
+    test = torch.utils.data.TensorDataset(tiny_data.test_x, tiny_data.test_y)
+    ds = ALDataset.from_torch(train, test)
+    assert ds.classes == tuple(str(c) for c in range(10))
+    assert torch.equal(ds.train_x, tiny_data.train_x) and torch.equal(ds.test_x, tiny_data.test_x)
+    assert torch.equal(ds.train_y, tiny_data.train_y)
+
+
+def test_user_data_errors_say_what_to_fix(tmp_path, tiny_data):
+    root = _write_image_folder(tmp_path / "imgs", n_train=40, n_test=8)
+    (root / "test" / "coat").rename(root / "test" / "cape")
+    with pytest.raises(ValueError, match="same class sub-folders"):
+        ALDataset.from_image_folder(root)
+    with pytest.raises(DatasetNotFoundError, match=r"train/<class>/ and test/<class>/"):
+        ALDataset.from_image_folder(tmp_path / "nowhere")
+    np.savez(tmp_path / "partial.npz", train_x=np.zeros((4, 8, 8), np.uint8))
+    with pytest.raises(DatasetNotFoundError, match=r"lacks the array\(s\) \['train_y'"):
+        iale_env.load_data_file(tmp_path / "partial.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(DatasetNotFoundError, match="not a readable .npz"):
+        iale_env.load_data_file(tmp_path / "junk.npz")
+    mixed = [(torch.zeros(1, 28, 28), 0), (torch.zeros(1, 14, 14), 1)]
+    with pytest.raises(ValueError, match=r"differ in shape: item 0 is \(1, 28, 28\), item 1"):
+        ALDataset.from_torch(mixed, mixed)
+    np.savez(
+        tmp_path / "shifted.npz",
+        train_x=np.zeros((4, 8, 8), np.uint8),
+        train_y=np.array([1, 2, 3, 4]),
+        test_x=np.zeros((2, 8, 8), np.uint8),
+        test_y=np.array([1, 2]),
+    )
+    with pytest.raises(ValueError, match=r"shifted.npz: .*class\(es\) \[0\]"):
+        iale_env.load_data_file(tmp_path / "shifted.npz")

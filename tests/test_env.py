@@ -297,3 +297,27 @@ def test_eager_ensemble_trains_members_for_every_state_but_the_terminal_one(make
         lazy.step(lazy.expert_action("random"))
     # asked for anyway, the terminal ensemble is trained on use and matches the lazy env's
     assert np.array_equal(env.expert_action("ensemble"), lazy.expert_action("ensemble"))
+
+
+def test_gym_make_vec_and_record_episode_statistics_as_users_write_them(tiny_data, tmp_path):
+    import gymnasium as gym
+
+    path = str(tiny_data.save(tmp_path / "data.npz"))
+    n, k = TINY["subpool_size"], TINY["acquisition_size"]
+    venv = gym.make_vec("IALE-Custom-v0", num_envs=2, vectorization_mode="sync", data=path, **TINY)
+    obs, _ = venv.reset(seed=[0, 1])
+    assert obs.shape == (2, n, 286)
+    action = np.zeros((2, n), dtype=np.int8)
+    action[:, :k] = 1
+    obs, reward, terminated, truncated, info = venv.step(action)
+    assert obs.shape == (2, n, 286) and reward.shape == (2,) and not terminated.any()
+    assert list(info["labeled"]) == [TINY["initial_labeled"] + k] * 2
+
+    env = gym.wrappers.RecordEpisodeStatistics(gym.make("IALE-Custom-v0", data=path, **TINY))
+    env.reset(seed=0)
+    total, done, steps = 0.0, False, 0
+    while not done:
+        _, reward, done, _, info = env.step(env.unwrapped.expert_action("margin"))
+        total, steps = total + reward, steps + 1
+    assert info["episode"]["l"] == steps == env.unwrapped.config.steps_per_episode
+    assert info["episode"]["r"] == pytest.approx(total, abs=1e-5)
