@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 
 import pytest
 
-from tests.conftest import ROOT, run_script
+from tests.conftest import run_script
 
 
 def _load_benchmark():
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_speed", ROOT / "scripts" / "benchmark_speed.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return importlib.import_module("agents.cli.benchmark_speed")
 
 
 def _timing(mode: str, rep: int, total: float, labeled: int = 20) -> dict:

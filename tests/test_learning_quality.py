@@ -8,7 +8,6 @@ import dataclasses
 import importlib.util
 import json
 import math
-import sys
 
 import numpy as np
 import pytest
@@ -235,15 +234,8 @@ def test_merged_sweeps_count_every_run_once(idx_root, tmp_path):
 
 
 def _script_module(name: str):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        spec = importlib.util.spec_from_file_location(f"_script_{name}", ROOT / "scripts" / name)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-        return module
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    """The module of the command ``scripts/<name>`` (``agents.cli.<stem>``)."""
+    return importlib.import_module(f"agents.cli.{name.removesuffix('.py')}")
 
 
 def test_cpu_protocol_is_one_definition_shared_by_every_script():
@@ -283,17 +275,17 @@ def test_reproduce_pipeline_commands_are_valid_script_invocations(tmp_path):
     trains into its own folder, and every trained policy is evaluated on every dataset."""
     pipeline = _script_module("reproduce_cpu.py")
     parsers = {
-        "train_dagger.py": _script_module("train_dagger.py").build_parser(),
-        "train_alil.py": _script_module("train_dagger.py").build_parser("alil"),
-        "train_rl.py": _script_module("train_rl.py").build_parser(),
-        "evaluate.py": _script_module("evaluate.py").build_parser(),
+        "agents.cli.train_dagger": _script_module("train_dagger.py").build_parser(),
+        "agents.cli.train_alil": _script_module("train_dagger.py").build_parser("alil"),
+        "agents.cli.train_rl": _script_module("train_rl.py").build_parser(),
+        "agents.cli.evaluate": _script_module("evaluate.py").build_parser(),
     }
     for quick, ablations in ((False, True), (True, True), (False, False)):
         jobs = pipeline.build_jobs(tmp_path, "cpu", "0,1", quick, ablations)
         outs = []
         for job in jobs:
-            script = job.args[1].rsplit("/", 1)[-1]
-            args = parsers[script].parse_args(job.args[2:])
+            assert job.args[1] == "-m"
+            args = parsers[job.args[2]].parse_args(job.args[3:])
             assert args.preset == "cpu" and args.device == "cpu"
             outs.append(args.out)
         assert len(set(outs)) == len(outs)  # no two processes share an output folder

@@ -32,3 +32,35 @@ def test_constraints_pin_every_dependency_inside_its_declared_range():
         name = req.name.lower().replace("_", "-")
         assert name in pins, f"constraints.txt does not pin {name}"
         assert req.specifier.contains(pins[name]), f"{name}=={pins[name]} is outside {req}"
+
+
+def _commands() -> dict[str, str]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+
+
+def test_every_command_has_a_main_and_a_thin_script():
+    import importlib
+
+    commands = _commands()
+    assert "iale-train-dagger" in commands and "iale-evaluate" in commands
+    for command, target in commands.items():
+        module, func = target.split(":")
+        assert callable(getattr(importlib.import_module(module), func)), command
+        name = module.rsplit(".", 1)[-1]
+        assert command == "iale-" + name.replace("_", "-")
+        script = (ROOT / "scripts" / f"{name}.py").read_text()
+        assert f"from {module} import main" in script, f"scripts/{name}.py"
+
+
+def test_installed_commands_run(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "iale-protocol-table"
+    if not exe.exists():
+        pytest.skip("the package is not installed in this interpreter's environment")
+    help_text = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "usage:" in help_text
+    missing = subprocess.run([exe, str(tmp_path / "nowhere")], capture_output=True, text=True)
+    assert missing.returncode != 0 and "nowhere" in missing.stderr

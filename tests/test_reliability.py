@@ -135,15 +135,8 @@ def test_a_sweep_refuses_another_policy_file_under_a_known_label(tmp_path, idx_r
 
 
 def test_resume_refuses_changed_settings_but_not_another_device(tmp_path):
-    import sys
+    from agents.cli.common import check_resume_config, write_run_config
 
-    from tests.conftest import ROOT
-
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from common import check_resume_config, write_run_config
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
     rl = RLConfig(timesteps=10)
     write_run_config(tmp_path, "ppo", ALConfig(dataset="MNIST", budget=100), rl=rl)
     check_resume_config(tmp_path, "ppo", ALConfig(dataset="MNIST", budget=100), rl=rl)

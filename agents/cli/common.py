@@ -1,7 +1,4 @@
-"""What the scripts share: presets overridden by flags, flags to :class:`ALConfig`, run configs.
-
-The scripts import it as ``common`` (their own folder is first on ``sys.path`` when run).
-"""
+"""What the commands share: presets overridden by flags, flags to :class:`ALConfig`, run configs."""
 
 from __future__ import annotations
 

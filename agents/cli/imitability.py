@@ -1,0 +1,54 @@
+"""How well can the IALE policy imitate the oracle? Offline, on a DAgger run's states.
+
+    python scripts/imitability.py runs/cpu/iale                  # a run with --heldout-episodes
+    python scripts/imitability.py runs/cpu/iale --steps 4000 --out docs/imitability.md
+    python scripts/imitability.py runs/cpu/iale --export pairs.npz   # the run's pairs, to share
+    python scripts/imitability.py pairs.npz                          # the same table from them
+
+Trains the policy offline on the run's aggregated oracle-labeled states (checkpoint.pt) with each
+input view, feature scaling and loss weighting, and prints each one's agreement with the oracle
+on the run's held-out states (heldout.npz), next to one-statistic scorers (least confidence,
+margin, entropy of M's softmax) and chance. Agreement = share of the oracle's k picks that the
+scorer's top k hit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="imitability.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run", help="a train_dagger.py --out folder, or a pairs file of --export")
+    p.add_argument("--steps", type=int, default=2000, help="minibatch updates per policy")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="also write the table to this Markdown file")
+    p.add_argument("--export", help="write the run's oracle-labeled pairs to this .npz and stop")
+    args = p.parse_args(argv)
+    if args.steps < 1:
+        print("imitability.py: error: --steps must be >= 1", file=sys.stderr)
+        return 2
+    from agents.imitability import compare_scorers, export_pairs, markdown
+
+    try:
+        if args.export:
+            print(f"wrote {export_pairs(args.run, args.export)}")
+            return 0
+        table = markdown(compare_scorers(args.run, steps=args.steps, seed=args.seed))
+    except ValueError as exc:
+        print(f"imitability.py: error: {exc}", file=sys.stderr)
+        return 2
+    print(table, end="")
+    if args.out:
+        Path(args.out).write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

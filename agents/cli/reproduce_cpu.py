@@ -1,0 +1,215 @@
+"""Reproduce ``results/cpu``: train every learner with the ``cpu`` protocol, evaluate everything.
+
+    python scripts/reproduce_cpu.py --device cuda --jobs 12      # a GPU machine: minutes
+    python scripts/reproduce_cpu.py --jobs 1                     # this protocol on a CPU: hours
+    python scripts/reproduce_cpu.py --quick --jobs 2             # a tiny end-to-end check
+
+Runs, as separate processes (``--jobs`` at a time, each with one CPU thread):
+
+1. training on MNIST: the IALE policy with DAgger (``train_dagger.py --preset cpu``) and its
+   ablations (the paper's Eq. 2 view, raw and standardised; the authors' 0.9/0.1 loss weights;
+   30 epochs per round instead of a fixed number of updates),
+   PPO and A2C (``train_rl.py --preset cpu``) and ALIL (``train_alil.py --preset cpu``);
+   at the same time the heuristics and the best-expert oracle (``evaluate.py --preset cpu``) on
+   MNIST, Fashion-MNIST and KMNIST, seeds 0-4;
+2. the trained policies on the same datasets and seeds (paired with the heuristics' runs);
+3. ``plot.py`` merges the sweeps into ``RUNS/results`` and writes the summary and plots.
+
+Every step resumes: rerun the same command after a kill (or after ``--deadline``) and only the
+missing work runs. The exact commands are written to ``RUNS/commands.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# The folder that holds the ``agents`` package (the checkout, or site-packages), so that the
+# ``python -m agents.cli...`` children import the same code as this process.
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+DATASETS = ("MNIST", "FashionMNIST", "KMNIST")
+HEURISTICS = "random,mc_dropout,ensemble,coreset,entropy,margin,badge,oracle"
+#: name -> extra train_dagger.py flags (on top of --preset cpu)
+IALE_VARIANTS = {
+    "iale": [],
+    "iale_eq2": ["--view", "eq2", "--no-normalize"],
+    "iale_eq2_std": ["--view", "eq2", "--normalize"],
+    "iale_weighted": ["--class-weights"],
+    "iale_epochs": ["--bc-batches", "0", "--bc-epochs", "30"],
+}
+#: Tiny settings of --quick (every code path, seconds per run).
+QUICK_ENV = ["--budget", "40", "--epochs", "3", "--scoring-size", "200", "--test-size", "200"]
+
+
+@dataclass
+class Job:
+    """One command of the pipeline."""
+
+    name: str
+    args: list[str]
+    stage: int
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+    started: float = 0.0
+
+
+def build_jobs(
+    runs: Path, device: str, seeds: str, quick: bool, ablations: bool = True
+) -> list[Job]:
+    """Every command of the pipeline, in launch order (``ablations=False``: the IALE policy
+    without its DAgger ablations, which cost as much as it each)."""
+    py = sys.executable
+    dev = ["--device", device]
+    env = QUICK_ENV if quick else []
+    jobs = []
+    variants = IALE_VARIANTS if ablations else {"iale": IALE_VARIANTS["iale"]}
+    for name, extra in variants.items():
+        q = "--episodes 2 --heldout-episodes 1 --bc-batches 5 --bc-batch-size 2".split()
+        q = q if quick else []
+        jobs.append(
+            Job(
+                f"train_{name}",
+                [py, "-m", "agents.cli.train_dagger", "--preset", "cpu", *extra, *env, *q, *dev]
+                + ["--no-progress", "--resume", "--out", str(runs / name)],
+                1,
+            )
+        )
+    for algo in ("ppo", "a2c"):
+        q = ["--timesteps", "4"] if quick else []
+        jobs.append(
+            Job(
+                f"train_{algo}",
+                [py, "-m", "agents.cli.train_rl", "--algo", algo, "--preset", "cpu", *env, *q, *dev]
+                + ["--resume", "--out", str(runs / algo)],
+                1,
+            )
+        )
+    q = ["--episodes", "1", "--budget", "23", "--bc-batch-size", "2"] if quick else []
+    jobs.append(
+        Job(
+            "train_alil",
+            [py, "-m", "agents.cli.train_alil", "--preset", "cpu", *env, *q, *dev]
+            + ["--no-progress", "--resume", "--out", str(runs / "alil")],
+            1,
+        )
+    )
+    eval_base = [py, "-m", "agents.cli.evaluate", "--preset", "cpu", *env, *dev, "--seeds", seeds]
+    eval_base += ["--no-plots"]
+    for ds in DATASETS:
+        jobs.append(
+            Job(
+                f"eval_heuristics_{ds}",
+                [*eval_base, "--datasets", ds, "--methods", HEURISTICS]
+                + ["--out", str(runs / "eval" / f"{ds}_heuristics")],
+                1,
+            )
+        )
+    policies = {name: f"{name}=iale:{runs / name}" for name in variants}
+    policies.update({algo: f"{algo}={algo}:{runs / algo}" for algo in ("ppo", "a2c")})
+    policies["alil"] = f"alil=alil:{runs / 'alil'}"
+    for ds in DATASETS:
+        for name, method in policies.items():
+            jobs.append(
+                Job(
+                    f"eval_{name}_{ds}",
+                    [*eval_base, "--datasets", ds, "--methods", method]
+                    + ["--out", str(runs / "eval" / f"{ds}_{name}")],
+                    2,
+                )
+            )
+    return jobs
+
+
+def run_stage(jobs: list[Job], n_parallel: int, deadline: float, logs: Path) -> None:
+    """Run ``jobs`` with at most ``n_parallel`` at once; terminate what still runs at
+    ``deadline`` (monotonic seconds); everything is resumable."""
+    pending, running = list(jobs), []
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPATH"] = os.pathsep.join([str(_PACKAGE_ROOT), env.get("PYTHONPATH", "")])
+    while pending or running:
+        while pending and len(running) < n_parallel and time.monotonic() < deadline:
+            job = pending.pop(0)
+            with (logs / f"{job.name}.log").open("a") as log:  # the child keeps its own copy
+                job.proc = subprocess.Popen(job.args, stdout=log, stderr=subprocess.STDOUT, env=env)
+            job.started = time.monotonic()
+            running.append(job)
+            print(f"start  {job.name}", flush=True)
+        for job in list(running):
+            rc = job.proc.poll()  # type: ignore[union-attr]
+            if rc is not None:
+                running.remove(job)
+                took = time.monotonic() - job.started
+                print(
+                    f"{'done ' if rc == 0 else 'FAIL '} {job.name} rc={rc} {took:.0f}s", flush=True
+                )
+        if time.monotonic() >= deadline:
+            for job in running:
+                job.proc.terminate()  # type: ignore[union-attr]
+                print(f"stop   {job.name} (deadline; resumable)", flush=True)
+            for job in running:
+                job.proc.wait()  # type: ignore[union-attr]
+            return
+        time.sleep(1.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="reproduce_cpu.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--jobs", type=int, default=1, help="processes at once (one thread each)")
+    p.add_argument("--runs", default="runs/cpu", help="folder of every run and sweep")
+    p.add_argument("--seeds", default="0,1,2,3,4", help="evaluation seeds")
+    p.add_argument("--quick", action="store_true", help="tiny settings: an end-to-end check")
+    p.add_argument(
+        "--train-deadline", type=float, help="seconds after which training stops (resumable)"
+    )
+    p.add_argument("--deadline", type=float, help="seconds after which everything stops")
+    p.add_argument("--no-report", action="store_true", help="skip merging and plotting")
+    p.add_argument(
+        "--no-ablations",
+        action="store_true",
+        help="train only the IALE policy, not its four DAgger ablations (each costs as much; "
+        "on a CPU compare the views offline with scripts/imitability.py instead)",
+    )
+    args = p.parse_args(argv)
+    if args.jobs < 1:
+        print("reproduce_cpu.py: error: --jobs must be >= 1", file=sys.stderr)
+        return 2
+    runs = Path(args.runs)
+    logs = runs / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    jobs = build_jobs(runs, args.device, args.seeds, args.quick, not args.no_ablations)
+    with (runs / "commands.txt").open("w") as fh:
+        for job in jobs:
+            fh.write(f"# stage {job.stage}: {job.name}\n{' '.join(job.args[1:])}\n")
+    t0 = time.monotonic()
+    end = t0 + args.deadline if args.deadline else float("inf")
+    train_end = min(end, t0 + args.train_deadline) if args.train_deadline else end
+    stage1 = [j for j in jobs if j.stage == 1]
+    run_stage(stage1, args.jobs, train_end, logs)
+    # the heuristic sweeps need no policy: stopped by the training deadline, they resume here
+    sweeps = [j for j in stage1 if j.name.startswith("eval_")]
+    stage2 = [j for j in jobs if j.stage == 2] + [Job(j.name, j.args, 2) for j in sweeps]
+    run_stage(stage2, args.jobs, end, logs)
+    sweeps = sorted(str(d) for d in (runs / "eval").iterdir() if (d / "curves.csv").exists())
+    if sweeps and not args.no_report:
+        merged = subprocess.run(
+            [sys.executable, "-m", "agents.cli.plot", *sweeps, "--out", str(runs / "results")],
+            env={**os.environ, "PYTHONPATH": str(_PACKAGE_ROOT)},
+        )
+        if merged.returncode:
+            return merged.returncode
+    print(f"finished in {time.monotonic() - t0:.0f}s; results in {runs / 'results'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Train the IALE policy with DAgger to imitate the best-expert oracle (the project's main job).
+
+    python scripts/train_dagger.py --preset smoke --out runs/smoke      # minutes on a laptop CPU
+    python scripts/train_dagger.py --preset paper --out runs/paper      # the paper's protocol (GPU)
+    python scripts/train_dagger.py --preset paper --out runs/paper --resume   # after a kill
+
+Explicit flags override the preset. Writes ``policy.zip`` (load it with
+``agents.load_policy(path, env=...)``), ``checkpoint.pt``, ``log.csv`` and TensorBoard scalars
+(``tb/``) into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from agents.cli.common import (
+    add_device_flags,
+    add_env_flags,
+    check_resume_config,
+    env_config,
+    resolve,
+    write_run_config,
+)
+from iale_env.protocols import CPU
+
+#: Policy and DAgger settings that default to the paper's unless a preset says otherwise.
+_PAPER_POLICY = dict(view="eq2", normalize=False, bc_batches=None, heldout_episodes=0)
+
+IALE_PRESETS: dict[str, dict] = {
+    # The same pipeline as the paper, small enough for a 2-core CPU in a few minutes.
+    "smoke": dict(
+        dataset="MNIST",
+        episodes=4,
+        budget=80,
+        initial=20,
+        acquisition=10,
+        subpool=100,
+        epochs=20,
+        experts="mc_dropout,ensemble",
+        beta=0.5,
+        scoring_size=500,
+        test_size=2000,
+        bc_batch_size=4,
+        **_PAPER_POLICY,
+    ),
+    # The paper's protocol, with the authors' 10,000-image scoring set.
+    "paper": dict(
+        dataset="MNIST",
+        episodes=100,
+        budget=1000,
+        initial=20,
+        acquisition=10,
+        subpool=100,
+        epochs=100,
+        experts="mc_dropout,ensemble",
+        beta=0.5,
+        scoring_size=10_000,
+        test_size=None,
+        bc_batch_size=32,
+        **_PAPER_POLICY,
+    ),
+    # The CPU protocol (iale_env.protocols.CPU; provisional, see docs/protocol.md).
+    "cpu": dict(
+        dataset="MNIST",
+        episodes=CPU.dagger_episodes,
+        **CPU.env_settings(),
+        experts="mc_dropout,ensemble",
+        beta=0.5,
+        bc_batch_size=CPU.bc_batch_size,
+        view=CPU.view,
+        normalize=CPU.normalize,
+        bc_batches=CPU.bc_batches,
+        heldout_episodes=CPU.heldout_episodes,
+    ),
+}
+
+#: ALIL (``scripts/train_alil.py``): 1 of 10 candidates per step, the lookahead oracle.
+ALIL_PRESETS: dict[str, dict] = {
+    "smoke": dict(
+        IALE_PRESETS["smoke"], budget=30, acquisition=1, subpool=10, experts="mc_dropout"
+    ),
+    "paper": dict(IALE_PRESETS["paper"], acquisition=1, subpool=10, experts="mc_dropout"),
+    "cpu": dict(
+        IALE_PRESETS["cpu"],
+        episodes=CPU.alil_episodes,
+        acquisition=1,
+        subpool=10,
+        experts="mc_dropout",
+        bc_batches=None,
+    ),
+}
+
+PRESETS = {"iale": IALE_PRESETS, "alil": ALIL_PRESETS}
+
+
+def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="train_dagger.py" if variant == "iale" else f"train_{variant}.py",
+        description=doc or __doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--preset", choices=sorted(PRESETS[variant]), default="smoke")
+    p.add_argument("--dataset", help="MNIST, FashionMNIST or KMNIST")
+    p.add_argument("--episodes", type=int, help="DAgger rounds (one AL episode each)")
+    add_env_flags(p)
+    add_device_flags(p)
+    if variant == "iale":
+        p.add_argument("--experts", help="comma list of the oracle's experts")
+    p.add_argument(
+        "--subpool-mean-embedding",
+        action="store_true",
+        help="state ablation: append the sub-pool's mean embedding to every row",
+    )
+    p.add_argument("--beta", type=float, help="probability of executing the expert's selection")
+    p.add_argument("--beta-schedule", choices=["constant", "exponential"], default="constant")
+    p.add_argument("--beta-decay", type=float, default=0.9, help="exponential schedule factor")
+    p.add_argument(
+        "--coin", choices=["step", "episode"], default="step", help="coin flip granularity"
+    )
+    p.add_argument("--bc-epochs", type=int, default=30)
+    p.add_argument("--bc-batch-size", type=int)
+    p.add_argument(
+        "--bc-batches",
+        type=int,
+        help="minibatch updates per round (0: train --bc-epochs epochs per round instead)",
+    )
+    p.add_argument(
+        "--view",
+        choices=["eq2", "invariant"],
+        help="policy input: the paper's Eq. 2 rows or class-order-free features",
+    )
+    p.add_argument(
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        help="standardise the policy's input features (statistics saved with the policy)",
+    )
+    p.add_argument(
+        "--heldout-episodes",
+        type=int,
+        help="oracle-labeled held-out episodes whose agreement is logged per round",
+    )
+    p.add_argument(
+        "--reinit-policy", action="store_true", help="re-initialise before each retraining"
+    )
+    p.add_argument(
+        "--class-weights", action="store_true", help="weight the loss 0.9/0.1 as the authors"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=f"runs/{variant}", help="output folder")
+    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    p.add_argument("--no-progress", action="store_true", help="no live progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None = None) -> int:
+    """Run the script; ``variant="alil"`` trains ALIL (``scripts/train_alil.py``)."""
+    parser = build_parser(variant, doc)
+    args = parser.parse_args(argv)
+    s = resolve(PRESETS[variant][args.preset], args)
+    prog = parser.prog
+    try:
+        from agents import DAggerConfig, train_dagger
+        from agents.dagger import check_out_dir
+        from iale_env import ActiveLearningEnv, DatasetNotFoundError
+
+        al = env_config(
+            s,
+            args,
+            experts=tuple(s["experts"].split(",")),
+            # IALE's oracle runs at every step: train M and the ensemble's members together
+            eager_ensemble=variant == "iale",
+            subpool_mean_embedding=args.subpool_mean_embedding,
+        )
+        dagger = DAggerConfig(
+            episodes=s["episodes"],
+            beta=s["beta"],
+            beta_schedule=args.beta_schedule,
+            beta_decay=args.beta_decay,
+            coin=args.coin,
+            bc_epochs=args.bc_epochs,
+            bc_batch_size=s["bc_batch_size"],
+            reinit_policy=args.reinit_policy,
+            class_weights=(0.9, 0.1) if args.class_weights else None,
+            seed=args.seed,
+            device=args.device,
+            selection="bernoulli" if variant == "iale" else "softmax",
+            oracle="best_expert" if variant == "iale" else "lookahead",
+            view=s["view"],
+            normalize=s["normalize"],
+            bc_batches=s["bc_batches"] or None,
+            heldout_episodes=s["heldout_episodes"],
+        )
+        out = Path(args.out)
+        check_out_dir(out, args.resume)  # before any data loading or training
+        if args.resume:
+            check_resume_config(out, variant, al, dagger=dagger)
+        env = ActiveLearningEnv(al)
+        env_settings = write_run_config(out, variant, al, dagger=dagger)
+        _quiet_hf_datasets()
+        result = train_dagger(
+            env,
+            dagger,
+            out,
+            resume=args.resume,
+            progress=not args.no_progress,
+            settings={"env": env_settings},
+        )
+    except (ValueError, DatasetNotFoundError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"policy saved to {out / 'policy.zip'} after {len(result.log)} episodes")
+    return 0
+
+
+def _quiet_hf_datasets() -> None:
+    """imitation stores demos through HF ``datasets``, which prints a bar per file."""
+    try:
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()
+    except ImportError:  # pragma: no cover - datasets is a dependency of imitation
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
