@@ -22,13 +22,18 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
 
 
-def _band(ax, x: np.ndarray, ys: list[np.ndarray], label: str) -> None:
+def _band(
+    ax, x: np.ndarray, ys: list[np.ndarray], label: str, bounds: tuple[float, float] = (0.0, 1.0)
+) -> None:
+    """Mean line and 95% band of ``ys``; the band is clipped to ``bounds`` (accuracies and
+    overlap fractions lie in [0, 1], a t-interval of two seeds need not)."""
     stacked = np.stack(ys)
     stats = [mean_ci(stacked[:, j]) for j in range(stacked.shape[1])]
     mean = np.array([s[0] for s in stats])
     ci = np.nan_to_num(np.array([s[1] for s in stats]))
     (line,) = ax.plot(x, mean, label=f"{label} (n={len(ys)})", linewidth=1.5)
-    ax.fill_between(x, mean - ci, mean + ci, color=line.get_color(), alpha=0.2, linewidth=0)
+    low, high = np.clip(mean - ci, *bounds), np.clip(mean + ci, *bounds)
+    ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
 def plot_curves(rows: Iterable[dict[str, str]], out_dir: str | os.PathLike) -> list[Path]:

@@ -222,3 +222,19 @@ def test_scripts_evaluate_and_plot_end_to_end(idx_root, tmp_path):
     empty = run_script("plot.py", str(tmp_path), env=env)
     assert empty.returncode == 2 and "no finished runs" in empty.stderr
     assert np.isfinite(float(read_csv(tmp_path / "ev" / CURVES_CSV)[-1]["run_seconds"]))
+
+
+def test_plot_bands_stay_inside_the_unit_interval():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from agents.plots import _band
+
+    fig, ax = plt.subplots()
+    _band(ax, np.array([20, 60]), [np.array([0.1, 0.95]), np.array([0.9, 0.2])], "wide")
+    (band,) = ax.collections
+    y = band.get_paths()[0].vertices[:, 1]
+    plt.close(fig)
+    assert y.min() == 0.0 and y.max() == 1.0  # a two-seed t-interval would reach about -4.6
