@@ -16,14 +16,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 from gymnasium import spaces
 
 from iale_env.classifier import Classifier, ClassifierSpec
 from iale_env.config import ALConfig, from_kwargs
 from iale_env.data import CUSTOM, ALDataset, load_data_file, load_dataset
 from iale_env.experts import Expert, SelectionContext, make_expert
-from iale_env.training import accuracy_of, fit_models, predict_models
+from iale_env.state import eq2_state
+from iale_env.training import accuracy_of, fit_models
 
 # Roles in the derivation of model seeds from the episode seed (see ``ActiveLearningEnv._seed``).
 _MAIN, _ENSEMBLE, _ORACLE, _EXPERT = 0, 1, 2, 3
@@ -608,28 +608,20 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         self._cache: dict[str, Any] = {}
 
     def _observation(self) -> np.ndarray:
-        n_lab, k = len(self._labeled), self.classifier_spec.num_classes
-        idx = torch.as_tensor(np.concatenate([self._labeled, self._subpool]), device=self.device)
-        logits, emb = predict_models([self._model], self.data.train_x[idx])  # type: ignore[list-item]
-        logits, emb = logits[0], emb[0]
-        self._cache["lab"] = (logits[:n_lab], emb[:n_lab])
-        self._cache["cand"] = (logits[n_lab:], emb[n_lab:])
-        labels = self.data.train_y[idx[:n_lab]]
-        shared = torch.cat(
-            [
-                emb[:n_lab].mean(0),
-                torch.bincount(labels, minlength=k).float() / n_lab,
-                torch.bincount(logits[:n_lab].argmax(-1), minlength=k).float() / n_lab,
-            ]
+        lab = torch.as_tensor(self._labeled, device=self.device)
+        cand = torch.as_tensor(self._subpool, device=self.device)
+        state = eq2_state(
+            self._model,  # type: ignore[arg-type]
+            self.data.train_x[lab],
+            self.data.train_y[lab],
+            self.data.train_x[cand],
+            self.classifier_spec.num_classes,
+            self.config.subpool_mean_embedding,
         )
-        n = self.config.subpool_size
-        blocks = [shared.expand(n, -1), emb[n_lab:], F.softmax(logits[n_lab:], dim=-1)]
-        if self.config.subpool_mean_embedding:
-            blocks.append(emb[n_lab:].mean(0).expand(n, -1))
-        rows = torch.cat(blocks, dim=1)
-        obs = rows.detach().cpu().numpy().astype(np.float32)
-        self._cache["obs"] = obs
-        return obs.copy()
+        self._cache["lab"] = (state.labeled_logits, state.labeled_embedding)
+        self._cache["cand"] = (state.candidate_logits, state.candidate_embedding)
+        self._cache["obs"] = state.rows
+        return state.rows.copy()
 
     def _info(self) -> dict[str, Any]:
         return {
