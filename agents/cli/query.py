@@ -1,0 +1,172 @@
+"""Ask a trained IALE policy which of your unlabeled images to label next (one AL round).
+
+    python scripts/query.py --policy runs/iale/policy.zip --data mine.npz
+    python scripts/query.py --policy runs/iale/policy.zip --images photos/ --labels labels.csv \
+        --out next.csv
+
+``--data``: an ``.npz`` file with ``labeled_x``, ``labeled_y`` (integers 0..K-1) and ``pool_x``.
+``--images``: a folder of images (searched recursively: png, jpg, jpeg, bmp, gif, tif, tiff,
+webp); ``--labels``: a CSV with columns ``file,label`` (file relative to the folder) naming
+the images labeled so far; every other image is the unlabeled pool. Labels are integers
+0..K-1, or names listed in order with ``--classes``. The classifier is trained on the labeled
+images, the policy ranks a sub-pool of the rest, and the k best are printed (or written to
+``--out``) as ``rank,file,score`` (``rank,index,score`` for ``--data``). Label them, append them
+to the CSV, and run it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``iale-query``."""
+    p = argparse.ArgumentParser(
+        prog="query.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--policy", required=True, help="policy.zip written by a training script")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help=".npz file with labeled_x, labeled_y, pool_x")
+    src.add_argument("--images", help="folder of images (labeled and unlabeled)")
+    p.add_argument("--labels", help="CSV file,label of the labeled images (with --images)")
+    p.add_argument("--classes", help="class names in label order, comma-separated")
+    p.add_argument("--grayscale", action="store_true", help="read images as one channel")
+    p.add_argument("--k", type=int, default=None, help="images to pick (default: the policy's)")
+    p.add_argument(
+        "--subpool",
+        type=int,
+        default=None,
+        help="candidates to rank (default: the policy's training sub-pool; 0: the whole pool)",
+    )
+    p.add_argument("--epochs", type=int, default=None, help="classifier training epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", help="write the picks to this new CSV file (default: print them)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``iale-query``; the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.images and not args.labels:
+        parser.error("--images needs --labels (a CSV file,label of the images labeled so far)")
+    if args.out and Path(args.out).exists():
+        parser.error(f"--out {args.out} exists; choose a new file name or remove it")
+    from agents.query import QueryConfig, query
+
+    try:
+        cfg = QueryConfig(args.k, args.subpool, args.epochs, seed=args.seed, device=args.device)
+        if args.data:
+            labeled_x, labeled_y, pool_x = _read_npz(Path(args.data))
+            names = None
+        else:
+            labeled_x, labeled_y, pool_x, names = _read_folder(
+                Path(args.images), Path(args.labels), args.classes, args.grayscale
+            )
+        result = query(args.policy, labeled_x, labeled_y, pool_x, cfg)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"query.py: error: {err}", file=sys.stderr)
+        return 2
+    key = "file" if names is not None else "index"
+    rows = [
+        {"rank": r + 1, key: names[i] if names is not None else int(i), "score": f"{s:.6f}"}
+        for r, (i, s) in enumerate(zip(result.picks, result.scores))
+    ]
+    if args.out:
+        with open(args.out, "x", newline="") as f:
+            _write(f, rows)
+        print(f"wrote {len(rows)} picks to {args.out}")
+    else:
+        _write(sys.stdout, rows)
+    return 0
+
+
+def _write(stream, rows: list[dict]) -> None:
+    writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if not path.is_file():
+        raise FileNotFoundError(f"no file {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable .npz archive ({exc})") from exc
+    missing = [k for k in ("labeled_x", "labeled_y", "pool_x") if k not in arrays]
+    if missing:
+        raise ValueError(f"{path} lacks {missing}; it needs labeled_x, labeled_y and pool_x")
+    return arrays["labeled_x"], arrays["labeled_y"], arrays["pool_x"]
+
+
+def _read_folder(
+    root: Path, labels_csv: Path, classes: str | None, grayscale: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Labeled images, their labels, pool images and the pool's file names (relative)."""
+    from PIL import Image
+
+    if not root.is_dir():
+        raise FileNotFoundError(f"no image folder {root}")
+    if not labels_csv.is_file():
+        raise FileNotFoundError(f"no labels file {labels_csv}")
+    files = sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    with labels_csv.open(newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or not {"file", "label"} <= set(reader.fieldnames):
+            raise ValueError(f"{labels_csv} needs the columns file,label; got {reader.fieldnames}")
+        labeled = {row["file"].strip(): row["label"].strip() for row in reader}
+    unknown = sorted(set(labeled) - set(files))
+    if unknown:
+        raise ValueError(f"{labels_csv} names files not found under {root}: {unknown[:5]}")
+    if not labeled:
+        raise ValueError(f"{labels_csv} lists no labeled images; label a few first")
+    names = classes.split(",") if classes else None
+    to_int: dict[str, int] = {}
+    for text in set(labeled.values()):
+        if names is not None:
+            if text not in names:
+                raise ValueError(f"label {text!r} is not one of --classes {names}")
+            to_int[text] = names.index(text)
+        elif text.lstrip("-").isdigit():
+            to_int[text] = int(text)
+        else:
+            raise ValueError(
+                f"label {text!r} is not an integer; pass --classes with the class names in order"
+            )
+    mode = "L" if grayscale else "RGB"
+
+    def read(rel: str) -> np.ndarray:
+        with Image.open(root / rel) as img:
+            array = np.asarray(img.convert(mode))
+        return array if array.ndim == 2 else array.transpose(2, 0, 1)
+
+    pool_files = [f for f in files if f not in labeled]
+    if not pool_files:
+        raise ValueError(f"every image under {root} is labeled; there is nothing left to pick")
+    lab_files = sorted(labeled)
+    images = {f: read(f) for f in lab_files + pool_files}
+    shapes = {a.shape for a in images.values()}
+    if len(shapes) > 1:
+        raise ValueError(f"the images under {root} differ in size {sorted(shapes)}; resize them")
+    labeled_x = np.stack([images[f] for f in lab_files])
+    labeled_y = np.array([to_int[labeled[f]] for f in lab_files], dtype=np.int64)
+    pool_x = np.stack([images[f] for f in pool_files])
+    return labeled_x, labeled_y, pool_x, pool_files
+
+
+if __name__ == "__main__":
+    sys.exit(main())
