@@ -10,8 +10,10 @@ and the sequential fitting paths then draw the same masks and give the same weig
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,13 +25,19 @@ DROPOUT_DENSE = 0.5
 
 @dataclass(frozen=True)
 class ClassifierSpec:
-    """Shape of the classifier: input image shape, number of classes, embedding width."""
+    """Shape of the classifier: input image shape, number of classes, embedding width.
+
+    ``module`` names a user's classifier factory as ``"package.module:function"`` (see
+    :func:`build_classifier` for the contract); ``None`` is the Gal & Ghahramani CNN, whose
+    layout ``conv_channels`` and ``kernel_size`` describe.
+    """
 
     image_shape: tuple[int, int, int] = (1, 28, 28)
     num_classes: int = 10
     embedding_dim: int = 128
     conv_channels: int = 32
     kernel_size: int = 4
+    module: str | None = None
 
     @property
     def conv_out_hw(self) -> tuple[int, int]:
@@ -108,11 +116,67 @@ def build_classifier(
 
     PyTorch's default initialisation is used, under a forked RNG so the caller's global RNG state
     is neither read nor changed. Built on the CPU, then moved, so weights do not depend on device.
+
+    **Your own classifier** (``spec.module = "package.module:function"``): ``function(image_shape,
+    num_classes)`` returns a ``torch.nn.Module`` with ``forward_with_embedding(x)`` that maps
+    images ``(B, C, H, W)`` in [0, 1] to ``(logits (B, num_classes), embedding (B, D))``; the
+    embedding is what the Eq. 2 state, CoreSet and BADGE use, and D sets the state's width. It
+    is called under ``torch.manual_seed(seed)``; IALE-Gym trains it with Adam on cross-entropy
+    (the env's ``epochs``, ``batch_size``, ``lr``) in ``train()`` mode, predicts in ``eval()``
+    mode, and runs MC-Dropout as stochastic ``train()``-mode passes (so its dropout layers are
+    the ones MC-Dropout samples). Its randomness is drawn from seeded generators, so the same
+    seed gives the same model on the same machine.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = Classifier(spec)
+        model = Classifier(spec) if spec.module is None else _user_module(spec)
     return model.to(device)
+
+
+def resolve_factory(path: str) -> Any:
+    """The function that ``"package.module:function"`` names (a user's classifier factory)."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ValueError(
+            f"classifier must be 'package.module:function', got {path!r} (the function builds "
+            f"the model from image_shape and num_classes)"
+        )
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot import the classifier factory {path!r}: {exc}") from exc
+    if not callable(factory):
+        raise ValueError(f"the classifier factory {path!r} is not callable")
+    return factory
+
+
+def _user_module(spec: ClassifierSpec) -> nn.Module:
+    model = resolve_factory(spec.module)(spec.image_shape, spec.num_classes)  # type: ignore[arg-type]
+    if not isinstance(model, nn.Module) or not callable(
+        getattr(model, "forward_with_embedding", None)
+    ):
+        raise ValueError(
+            f"the classifier factory {spec.module!r} must return a torch.nn.Module with "
+            f"forward_with_embedding(x) -> (logits, embedding); got {type(model).__name__}"
+        )
+    return model
+
+
+def user_embedding_dim(module: str, image_shape: tuple[int, int, int], num_classes: int) -> int:
+    """Check a user's classifier on two blank images; return its embedding width D."""
+    model = build_classifier(ClassifierSpec(image_shape, num_classes, module=module), 0).eval()
+    with torch.no_grad():
+        out = model.forward_with_embedding(torch.zeros(2, *image_shape))
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise ValueError(f"{module}: forward_with_embedding must return (logits, embedding)")
+    logits, emb = out
+    if tuple(logits.shape) != (2, num_classes) or emb.ndim != 2 or emb.shape[0] != 2:
+        raise ValueError(
+            f"{module}: for 2 images of shape {image_shape} forward_with_embedding returned "
+            f"logits {tuple(logits.shape)} and embedding {tuple(emb.shape)}; expected "
+            f"(2, {num_classes}) and (2, D)"
+        )
+    return int(emb.shape[1])
 
 
 def draw_dropout_masks(

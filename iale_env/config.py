@@ -51,6 +51,9 @@ class ALConfig:
             cached per state.
         precision: Classifier training arithmetic, ``"fp32"`` (default), ``"tf32"`` or
             ``"bf16"`` (see :class:`~iale_env.training.TrainConfig`).
+        classifier: A user's classifier as ``"package.module:function"`` (contract:
+            :func:`~iale_env.classifier.build_classifier`); ``None``: the Gal & Ghahramani CNN.
+            The state's width follows its embedding (2 * D + 3 * K).
         subpool_mean_embedding: Append the sub-pool's mean embedding (D columns, the same on
             every row) to the Eq. 2 state: the paper's state ablation.
     """
@@ -79,6 +82,7 @@ class ALConfig:
     precision: Precision = "fp32"
     cuda_graphs: bool | None = None
     deterministic: bool = True
+    classifier: str | None = None
 
     def __post_init__(self) -> None:
         from iale_env.experts import EXPERTS  # late import: experts import the training module
@@ -130,6 +134,10 @@ class ALConfig:
                 f"cuda_graphs=True needs a CUDA device, got device={self.device!r}; leave "
                 f"cuda_graphs=None (on for CUDA) or set device='cuda'"
             )
+        if self.classifier is not None:
+            from iale_env.classifier import resolve_factory
+
+            resolve_factory(self.classifier)  # importable now, not after the data has loaded
         self.train  # noqa: B018 - validates fit_mode and precision
 
     @property

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from iale_env.classifier import Classifier, ClassifierSpec
+from iale_env.classifier import Classifier, ClassifierSpec, user_embedding_dim
 from iale_env.config import ALConfig, from_kwargs
 from iale_env.data import CUSTOM, ALDataset, load_data_file, load_dataset
 from iale_env.experts import Expert, SelectionContext, make_expert
@@ -118,9 +118,13 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         test_n = len(data.test_y) if cfg.test_size is None else min(cfg.test_size, len(data.test_y))
         self.data = data.to(self.device)
         self._test_x, self._test_y = self.data.test_x[:test_n], self.data.test_y[:test_n]
-        self.classifier_spec = ClassifierSpec(
-            image_shape=data.image_shape, num_classes=data.num_classes
-        )
+        if cfg.classifier is None:
+            self.classifier_spec = ClassifierSpec(data.image_shape, data.num_classes)
+        else:
+            dim = user_embedding_dim(cfg.classifier, data.image_shape, data.num_classes)
+            self.classifier_spec = ClassifierSpec(
+                data.image_shape, data.num_classes, embedding_dim=dim, module=cfg.classifier
+            )
         self._pool_n = pool
         k, d = self.classifier_spec.num_classes, self.classifier_spec.embedding_dim
         bounds = [0, d, d + k, d + 2 * k, 2 * d + 2 * k, 2 * d + 3 * k]

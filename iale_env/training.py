@@ -136,7 +136,34 @@ def fit_models(
     device = x.device
     sets = [torch.as_tensor(idx, dtype=torch.long, device=device) for idx in index_sets]
     with backend_flags(cfg, device):
+        if spec.module is not None:  # a user's classifier: one plain loop per model
+            return [_fit_user_module(x, y, idx, s, spec, cfg) for idx, s in zip(sets, seeds)]
         return _fit(x, y, sets, seeds, spec, cfg)
+
+
+def _fit_user_module(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    idx: torch.Tensor,
+    seed: int,
+    spec: ClassifierSpec,
+    cfg: TrainConfig,
+) -> Classifier:
+    """Train a user's classifier (see :func:`~iale_env.classifier.build_classifier`): the same
+    minibatch order as the CNN's fits; its dropout layers draw from an RNG seeded by ``seed``."""
+    device = x.device
+    model = build_classifier(spec, seed, device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    gen = _generator_for(seed, device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed((int(seed) + _GENERATOR_SEED_OFFSET) % (2**63))
+        for (rows,) in _step_rows([idx], [gen], cfg, device):
+            opt.zero_grad(set_to_none=True)
+            with _autocast(cfg, device):
+                logits = model.forward_with_embedding(x[rows])[0]
+            F.cross_entropy(logits.float(), y[rows]).backward()
+            opt.step()
+    return model.eval()
 
 
 @contextlib.contextmanager
@@ -401,7 +428,7 @@ def predict_models(
     """
     if len(models) == 0:
         raise ValueError("predict_models needs at least one model")
-    if not batched or len(models) == 1:
+    if not batched or len(models) == 1 or not all(isinstance(m, Classifier) for m in models):
         per_model = []
         for m in models:
             parts = [m.forward_with_embedding(c) for c in x.split(chunk)]
@@ -441,6 +468,21 @@ def mc_dropout_probs(
     The passes run as one forward over ``passes`` stacked copies of each chunk of ``x``; masks
     are drawn pass by pass from ``generator``.
     """
+    if not isinstance(model, Classifier):  # a user's classifier: train()-mode passes, seeded
+        seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            model.train()
+            try:
+                probs = [
+                    torch.cat(
+                        [F.softmax(model.forward_with_embedding(c)[0], -1) for c in x.split(chunk)]
+                    )
+                    for _ in range(passes)
+                ]
+            finally:
+                model.eval()
+        return torch.stack(probs)
     spec = model.spec
     per_chunk = max(1, chunk // passes)
     out = []
