@@ -240,3 +240,28 @@ def test_score_wrapper_is_recreated_from_its_spec(idx_root):
     a = env.reset(seed=1)[0]
     b = again.reset(seed=1)[0]
     assert np.array_equal(a, b)
+
+
+def test_reset_works_for_every_seed_when_a_class_is_rare():
+    from iale_env import ActiveLearningEnv, ALDataset
+    from tests.conftest import TINY, synthetic_images
+
+    x, y = synthetic_images(400, 0)
+    keep = np.flatnonzero(y != 9)
+    x, y = np.concatenate([x[keep], x[y == 9][:1]]), np.concatenate([y[keep], [9]])
+    vx, vy = synthetic_images(60, 1)
+    data = ALDataset.from_arrays(x, y, vx, vy)  # class 9: one training image
+    env = ActiveLearningEnv(ALConfig(**TINY), data=data)
+    moved = 0
+    for seed in range(40):  # the one image lands in the scoring set for about 1 seed in 7
+        env.reset(seed=seed)
+        labeled = env.labeled_indices
+        assert sorted(data.train_y[labeled].tolist()) == list(range(10))
+        scoring = env.scoring_indices
+        assert len(scoring) == TINY["scoring_size"] and not set(scoring) & set(labeled)
+        rng = np.random.default_rng(seed)  # the env's own draws: episode seed, then the split
+        rng.integers(2**62)
+        moved += int(len(y) - 1 in rng.permutation(len(y))[: TINY["scoring_size"]])
+    assert moved > 0  # the rare image did start in the scoring set for some seed
+    with pytest.raises(ValueError, match=r"class\(es\) \{9: 1\}"):
+        ActiveLearningEnv(ALConfig(**{**TINY, "initial_labeled": 20}), data=data)
