@@ -380,6 +380,50 @@ def canonical_name(name: str) -> str:
     raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
+#: The official IDX files of every MNIST-family dataset (torchvision's raw layout).
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+def check_idx_files(raw: Path) -> None:
+    """Check the IDX files present in ``raw`` (plain or ``.gz``): header and size must agree.
+
+    Missing files are left to torchvision (it downloads them when it can). A present file that
+    is truncated or not an IDX file raises :class:`DatasetNotFoundError` naming it, instead of
+    torchvision's attempt to download it again.
+    """
+    import gzip
+    import struct
+
+    for base in IDX_FILES:
+        for path in (raw / base, raw / (base + ".gz")):
+            if not path.is_file():
+                continue
+            try:
+                if path.suffix == ".gz":
+                    with gzip.open(path, "rb") as fh:
+                        blob = fh.read()
+                else:
+                    blob = path.read_bytes()
+                zero, code, ndim = struct.unpack(">HBB", blob[:4])
+                dims = struct.unpack(">" + "I" * ndim, blob[4 : 4 + 4 * ndim])
+                ok = zero == 0 and code == 0x08 and len(blob) == 4 + 4 * ndim + math.prod(dims)
+            except (OSError, EOFError, struct.error, gzip.BadGzipFile) as exc:
+                ok, why = False, f"{type(exc).__name__}: {exc}"
+            else:
+                why = f"{len(blob)} bytes do not match an IDX header" if not ok else ""
+            if not ok:
+                raise DatasetNotFoundError(
+                    f"{path} is truncated or not an IDX file ({why}); replace it with the "
+                    f"official file, or delete it so that it is downloaded again"
+                )
+            break  # the plain file is what torchvision reads when both exist
+
+
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> ALDataset:
     """Load an MNIST-family dataset (train and official test split), pixels scaled to [0, 1].
 
@@ -392,6 +436,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> ALData
     canon = canonical_name(name)
     root = resolve_data_dir(data_dir)
     cls = getattr(tvd, DATASETS[canon])
+    check_idx_files(root / canon / "raw")
     splits = []
     for train in (True, False):
         try:

@@ -243,3 +243,23 @@ def test_user_data_errors_say_what_to_fix(tmp_path, tiny_data):
     )
     with pytest.raises(ValueError, match=r"shifted.npz: .*class\(es\) \[0\]"):
         iale_env.load_data_file(tmp_path / "shifted.npz")
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_truncated_local_file_is_named_not_called_a_download_failure(idx_root, tmp_path, gz):
+    import gzip
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(idx_root / "MNIST", root / "MNIST")
+    victim = root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    blob = victim.read_bytes()[:-7]
+    if gz:
+        victim.unlink()
+        victim = victim.with_name(victim.name + ".gz")
+        victim.write_bytes(gzip.compress(blob)[:-5])
+    else:
+        victim.write_bytes(blob)
+    with pytest.raises(DatasetNotFoundError, match="t10k-labels-idx1-ubyte.* is truncated") as err:
+        load_dataset("MNIST", data_dir=root)
+    assert "download" not in str(err.value).split(";")[0]
