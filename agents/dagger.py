@@ -37,7 +37,7 @@ from imitation.util import logger as imit_logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from agents import faults
-from agents.locking import exclusive_folder
+from agents.locking import check_run_folder, exclusive_folder
 from agents.oracle import BestExpertOracle, env_attr
 from agents.policy import VIEWS, IALEPolicy
 from iale_env import ALConfig
@@ -568,20 +568,8 @@ def _with_new_defaults(saved: dict[str, Any], now: dict[str, Any]) -> dict[str, 
 
 
 def check_out_dir(out: Path, resume: bool) -> None:
-    """Refuse to overwrite a run: a folder with results needs ``resume`` and a checkpoint."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out} is a file, not a folder; choose another --out")
-    found = [name for name in (POLICY, LOG_CSV) if (out / name).exists()]
-    has_ckpt = (out / CHECKPOINT).exists()
-    if has_ckpt and not resume:
-        raise ValueError(
-            f"{out} already holds a run; pass --resume to continue it or another --out"
-        )
-    if found and not has_ckpt:
-        raise ValueError(
-            f"{out} holds {' and '.join(found)} but no {CHECKPOINT} to resume from; training "
-            f"would overwrite them: move them away or choose another --out"
-        )
+    """Refuse to overwrite a DAgger run (see :func:`~agents.locking.check_run_folder`)."""
+    check_run_folder(out, resume, CHECKPOINT, (POLICY, LOG_CSV))
 
 
 def _heldout_set(

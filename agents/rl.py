@@ -27,6 +27,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.monitor import Monitor
 
+from agents.locking import check_run_folder, exclusive_folder
 from agents.policy import VIEWS, IALEPolicy
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset, TopKScoreAction
 
@@ -115,9 +116,24 @@ def save_rl(model: BaseAlgorithm, out_dir: str | os.PathLike) -> None:
 def train_rl(
     env: gym.Env, cfg: RLConfig, out_dir: str | os.PathLike, resume: bool = False
 ) -> BaseAlgorithm:
-    """Train PPO or A2C with :class:`IALEPolicy` on ``env`` (from :func:`make_rl_env`)."""
+    """Train PPO or A2C with :class:`IALEPolicy` on ``env`` (from :func:`make_rl_env`).
+
+    ``out_dir`` is locked for the run (one writer); a folder that already holds a run needs
+    ``resume`` (see :func:`check_out_dir`). A fresh run writes its checkpoint before the first
+    update, so a kill at any point leaves a folder that ``resume`` continues.
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out, resume)
+    with exclusive_folder(out):
+        return _train_rl(env, cfg, out, resume)
+
+
+def check_out_dir(out: Path, resume: bool) -> None:
+    """Refuse to overwrite an RL run (see :func:`~agents.locking.check_run_folder`)."""
+    check_run_folder(out, resume, CHECKPOINT, (POLICY, "logs"))
+
+
+def _train_rl(env: gym.Env, cfg: RLConfig, out: Path, resume: bool) -> BaseAlgorithm:
     algo_cls = ALGOS[cfg.algo]
     al = env.unwrapped.config
     spec = env.unwrapped.classifier_spec
@@ -143,6 +159,7 @@ def train_rl(
         if cfg.algo == "ppo":
             kwargs.update(n_epochs=cfg.n_epochs, batch_size=cfg.batch_size or n_steps)
         model = algo_cls(IALEPolicy, env, **kwargs)
+        save_rl(model, out)  # resumable from the start, like DAgger's round 0
     remaining = cfg.timesteps - model.num_timesteps
     if remaining > 0:
         # SB3's training log (losses, episode returns) goes into the run directory, one CSV per

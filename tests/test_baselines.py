@@ -72,6 +72,12 @@ def test_ppo_and_a2c_train_save_resume_and_load_as_iale_policy(tiny_data, tmp_pa
     assert action.shape == (30,) and action.sum() == 5
     a2c = train_rl(env, RLConfig("a2c", timesteps=4, n_steps=2, seed=0), tmp_path / "a2c")
     assert a2c.num_timesteps == 4 and (tmp_path / "a2c" / "policy.zip").exists()
+    # never overwritten: a finished run needs --resume; results without a checkpoint are refused
+    with pytest.raises(ValueError, match="already holds a run; pass --resume"):
+        train_rl(env, RLConfig("a2c", timesteps=4, n_steps=2, seed=0), tmp_path / "a2c")
+    (tmp_path / "a2c" / CHECKPOINT).unlink()
+    with pytest.raises(ValueError, match=r"holds policy.zip and logs but no checkpoint.zip"):
+        train_rl(env, RLConfig("a2c", timesteps=4, n_steps=2, seed=0), tmp_path / "a2c")
 
 
 def test_rl_config_rejects_bad_values():

@@ -67,15 +67,39 @@ def test_non_finite_or_non_positive_learning_rates_are_refused(lr):
 
 
 def test_one_writer_per_folder(tmp_path, idx_root):
-    with exclusive_folder(tmp_path / "run"):
-        with pytest.raises(FolderLockedError, match=r"another process \(pid \d+\)"):
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from agents.locking import exclusive_folder\n"
+            "with exclusive_folder(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+            str(tmp_path / "run"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(FolderLockedError, match=rf"another process \(pid {holder.pid}\)"):
             with exclusive_folder(tmp_path / "run"):
                 pass
         cfg = EvalConfig(("MNIST",), ("random",), (0,), ALConfig(**TINY, data_dir=str(idx_root)))
         with pytest.raises(FolderLockedError):
             evaluate(cfg, tmp_path / "run", log=None)
-    with exclusive_folder(tmp_path / "run"):  # released when the holder is done
-        pass
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    with exclusive_folder(tmp_path / "run"):  # released when the holder is gone, however it went
+        with exclusive_folder(tmp_path / "run"):  # re-entrant within one process
+            pass
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is a file"):
         with exclusive_folder(tmp_path / "file"):

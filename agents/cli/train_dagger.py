@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
     try:
         from agents import DAggerConfig, train_dagger
         from agents.dagger import check_out_dir
+        from agents.locking import exclusive_folder
         from iale_env import ActiveLearningEnv, DatasetNotFoundError
 
         al = env_config(
@@ -194,19 +195,20 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
         )
         out = Path(args.out)
         check_out_dir(out, args.resume)  # before any data loading or training
-        if args.resume:
-            check_resume_config(out, variant, al, dagger=dagger)
-        env = ActiveLearningEnv(al)
-        env_settings = write_run_config(out, variant, al, dagger=dagger)
-        _quiet_hf_datasets()
-        result = train_dagger(
-            env,
-            dagger,
-            out,
-            resume=args.resume,
-            progress=not args.no_progress,
-            settings={"env": env_settings},
-        )
+        with exclusive_folder(out):  # one writer, config.json included
+            if args.resume:
+                check_resume_config(out, variant, al, dagger=dagger)
+            env = ActiveLearningEnv(al)
+            env_settings = write_run_config(out, variant, al, dagger=dagger)
+            _quiet_hf_datasets()
+            result = train_dagger(
+                env,
+                dagger,
+                out,
+                resume=args.resume,
+                progress=not args.no_progress,
+                settings={"env": env_settings},
+            )
     except (ValueError, DatasetNotFoundError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

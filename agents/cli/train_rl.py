@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     s = resolve(PRESETS[args.preset], args)
     try:
-        from agents.rl import CHECKPOINT, RLConfig, make_rl_env, train_rl
+        from agents.locking import exclusive_folder
+        from agents.rl import RLConfig, check_out_dir, make_rl_env, train_rl
         from iale_env import DatasetNotFoundError
 
         al = env_config(s, args, subpool_mean_embedding=args.subpool_mean_embedding)
@@ -103,14 +104,14 @@ def main(argv: list[str] | None = None) -> int:
             view=s["view"],
         )
         out = Path(args.out)
-        if (out / CHECKPOINT).exists() and not args.resume:
-            raise ValueError(f"{out} already holds a run; pass --resume or use another --out")
-        if args.resume:
-            check_resume_config(out, args.algo, al, rl=rl)
-        env = make_rl_env(al)
-        env.reset(seed=args.seed)
-        write_run_config(out, args.algo, al, rl=rl)
-        model = train_rl(env, rl, out, resume=args.resume)
+        check_out_dir(out, args.resume)  # before any data loading or training
+        with exclusive_folder(out):  # one writer, config.json included
+            if args.resume:
+                check_resume_config(out, args.algo, al, rl=rl)
+            env = make_rl_env(al)
+            env.reset(seed=args.seed)
+            write_run_config(out, args.algo, al, rl=rl)
+            model = train_rl(env, rl, out, resume=args.resume)
     except (ValueError, DatasetNotFoundError) as exc:
         print(f"train_rl.py: error: {exc}", file=sys.stderr)
         return 2
