@@ -45,6 +45,10 @@ from iale_env import ALConfig
 CHECKPOINT = "checkpoint.pt"
 POLICY = "policy.zip"
 LOG_CSV = "log.csv"
+#: The run's logger folder (SB3/imitation: ``progress-<round>.csv`` and TensorBoard events).
+LOGS = "logs"
+#: Demonstrations, one folder per round: ``demos/round-NNN/*.npz`` (imitation's format).
+DEMOS = "demos"
 HELDOUT = "heldout.npz"
 #: Seed-derivation key of the held-out episodes (training rounds use ``(seed, round, ...)``).
 _HELDOUT_KEY = 0x4E1D
@@ -322,7 +326,10 @@ def _train(
         torch.manual_seed(_derive(cfg.seed, 0xC0FFEE))
         _reset_parameters(policy)
     policy = policy.to(cfg.device)
-    logger = imit_logger.configure(folder=str(out / "imitation"), format_strs=["csv"])
+    ckpt_path = out / CHECKPOINT
+    ckpt = _read_checkpoint(ckpt_path) if resume and ckpt_path.exists() else None
+    start = ckpt["round"] if ckpt is not None else 0
+    logger = _run_logger(out / LOGS, start)
     bc_trainer = bc.BC(
         observation_space=venv.observation_space,
         action_space=venv.action_space,
@@ -341,48 +348,48 @@ def _train(
         if cfg.beta_schedule == "constant"
         else ExponentialBeta(cfg.beta, cfg.beta_decay)
     )
-    scratch = out / "scratch"
-    start, states, actions, log = 0, [], [], []
-    ckpt_path = out / CHECKPOINT
-    if resume and ckpt_path.exists():
-        try:
-            ckpt = torch.load(ckpt_path, map_location=cfg.device, weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - a truncated/corrupted file raises many kinds
-            raise ValueError(
-                f"{ckpt_path} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); it is "
-                f"truncated or corrupted: restore a copy, or move the folder away to start over"
-            ) from None
+    states: list[np.ndarray] = []
+    actions: list[np.ndarray] = []
+    log: list[dict[str, Any]] = []
+    if ckpt is not None:
         if _with_new_defaults(ckpt["settings"], run_settings) != run_settings:
             raise ValueError(
                 f"{ckpt_path} was written with other settings; resume with the same flags or "
                 f"use another --out. Saved: {ckpt['settings']}; now: {run_settings}"
             )
-        start, log = ckpt["round"], ckpt["log"]
-        states, actions = [ckpt["states"]], [ckpt["actions"]]
+        log = ckpt["log"]
         policy.load_state_dict(ckpt["policy"])
         bc_trainer.optimizer.load_state_dict(ckpt["optimizer"])
-    shutil.rmtree(scratch / "demos", ignore_errors=True)
     trainer = DAggerTrainer(
         venv=venv,
-        scratch_dir=scratch,
+        scratch_dir=out,  # demonstrations go to out/demos/round-NNN/ (imitation's layout)
         rng=np.random.default_rng(cfg.seed),
         beta_schedule=schedule,
         bc_trainer=bc_trainer,
         custom_logger=logger,
     )
-    if start:
-        _restore_demos(trainer, np.concatenate(states), np.concatenate(actions), start)
+    demos = out / DEMOS
+    for stale in demos.glob("round-*") if demos.is_dir() else ():
+        if int(stale.name.split("-")[1]) >= start:  # a round that did not finish
+            shutil.rmtree(stale)
+    if ckpt is not None and "states" in ckpt:  # an older checkpoint holds the pairs itself
+        shutil.rmtree(demos, ignore_errors=True)
+        states, actions = [ckpt["states"]], [ckpt["actions"]]
+        _restore_demos(trainer, ckpt["states"], ckpt["actions"], start)
+    elif start:
+        pairs = load_round_demos(out, start)
+        states, actions = [p[0] for p in pairs], [p[1] for p in pairs]
+        trainer.round_num = start
     oracle_method = "oracle_action" if cfg.oracle == "best_expert" else "lookahead_oracle_action"
     heldout = _heldout_set(venv, cfg, out, oracle_method) if cfg.heldout_episodes else None
 
-    def save_checkpoint(rounds: int, all_states: np.ndarray, all_actions: np.ndarray) -> None:
+    def save_checkpoint(rounds: int) -> None:
+        # the pairs are in demos/round-NNN/ (written during each round, before this)
         _atomic_torch_save(
             {
                 "round": rounds,
                 "policy": policy.state_dict(),
                 "optimizer": bc_trainer.optimizer.state_dict(),
-                "states": all_states,
-                "actions": all_actions,
                 "log": log,
                 "settings": run_settings,
             },
@@ -392,12 +399,10 @@ def _train(
     if not ckpt_path.exists():
         # round 0 before any result file: a kill inside round 1 then resumes from it, and
         # results without a checkpoint are never this run's own
-        n, row = venv.observation_space.shape
-        save_checkpoint(0, np.zeros((0, n, row), np.float32), np.zeros((0, n), np.int8))
+        save_checkpoint(0)
     oracle = BestExpertOracle(venv, oracle_method)
     steps = al_cfg.steps_per_episode
     bar = _progress_bar(cfg.episodes * steps, start * steps, progress)
-    writer = _tensorboard(out / "tb")
     try:
         for rnd in range(start, cfg.episodes):
             t0 = time.perf_counter()
@@ -464,9 +469,9 @@ def _train(
             log.append(row)
             # policy.zip and log.csv first, then the checkpoint that marks the round complete:
             # a kill between the two redoes the round (deterministically) on --resume
-            _write_round(out, log, writer, policy)
+            _write_round(out, log, logger, policy)
             faults.reached(f"dagger:round-written:{rnd + 1}")
-            save_checkpoint(rnd + 1, all_states, all_actions)
+            save_checkpoint(rnd + 1)
             faults.reached(f"dagger:checkpoint-written:{rnd + 1}")
             states, actions = [all_states], [all_actions]
             bar.write(
@@ -478,7 +483,7 @@ def _train(
             )
     finally:
         bar.close()
-        writer.close()
+        logger.close()
     all_states = np.concatenate(states) if states else None
     all_actions = np.concatenate(actions) if actions else None
     return DAggerResult(policy, log, oracle, all_states, all_actions)
@@ -518,14 +523,34 @@ def _progress_bar(total: int, initial: int, enabled: bool):
     return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
 
 
-def _tensorboard(path: Path):
-    from torch.utils.tensorboard import SummaryWriter
+def _run_logger(folder: Path, start: int) -> imit_logger.HierarchicalLogger:
+    """SB3/imitation's logger of a run: CSV (one file per (re)start, ``progress-<round>.csv``,
+    so a resume overwrites nothing) and TensorBoard, in ``folder``."""
+    from stable_baselines3.common import logger as sb_logger
 
-    return SummaryWriter(str(path))
+    folder.mkdir(parents=True, exist_ok=True)
+    formats = [
+        sb_logger.make_output_format("csv", str(folder), f"-{start}"),
+        sb_logger.make_output_format("tensorboard", str(folder)),
+    ]
+    return imit_logger.HierarchicalLogger(sb_logger.Logger(str(folder), formats), ["csv"])
 
 
-def _write_round(out: Path, log: list[dict[str, Any]], writer, policy: IALEPolicy) -> None:
-    """Rewrite ``log.csv`` from the whole log, add the round's scalars, save ``policy.zip``."""
+#: The per-round values that go to the run's logger (TensorBoard and CSV) as ``dagger/<key>``.
+ROUND_SCALARS = (
+    "pairs",
+    "loss",
+    "agreement",
+    "heldout_agreement",
+    "expert_executed",
+    "beta",
+    "final_test_accuracy",
+    "wall_s",
+)
+
+
+def _write_round(out: Path, log: list[dict[str, Any]], logger, policy: IALEPolicy) -> None:
+    """Rewrite ``log.csv`` from the whole log, log the round's scalars, save ``policy.zip``."""
     tmp = out / (LOG_CSV + ".tmp")
     fields = list(dict.fromkeys(k for row in log for k in row))  # rows of older versions lack some
     with tmp.open("w", newline="") as fh:
@@ -534,21 +559,48 @@ def _write_round(out: Path, log: list[dict[str, Any]], writer, policy: IALEPolic
         w.writerows(log)
     os.replace(tmp, out / LOG_CSV)
     row = log[-1]
-    for key in (
-        "pairs",
-        "loss",
-        "agreement",
-        "heldout_agreement",
-        "expert_executed",
-        "beta",
-        "final_test_accuracy",
-        "wall_s",
-    ):
-        writer.add_scalar(f"dagger/{key}", row[key], row["episode"])
-    writer.flush()
+    for key in ROUND_SCALARS:
+        logger.record(f"dagger/{key}", row[key])
+    logger.dump(step=row["episode"])
     tmp_policy = out / (POLICY + ".tmp.zip")
     policy.save(str(tmp_policy))
     os.replace(tmp_policy, out / POLICY)
+
+
+def load_round_demos(out: str | os.PathLike, rounds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each of the first ``rounds`` rounds' ``(states, oracle actions)`` from ``out/demos``.
+
+    The demonstrations are imitation's format (``imitation.data.serialize.load`` reads every
+    file: one trajectory per AL episode, with its rewards and infos), in the order imitation's
+    DAgger trainer aggregates them.
+    """
+    per_round = []
+    for r in range(rounds):
+        folder = Path(out) / DEMOS / f"round-{r:03d}"
+        paths = sorted(p for p in folder.glob("*.npz")) if folder.is_dir() else []
+        if not paths:
+            raise ValueError(
+                f"{folder} holds no demonstrations, but the checkpoint says round {r + 1} "
+                f"finished; the run folder is incomplete: restore it, or start over elsewhere"
+            )
+        trajs = [t for p in paths for t in serialize.load(p)]
+        per_round.append(
+            (
+                np.concatenate([t.obs[:-1] for t in trajs]).astype(np.float32),
+                np.concatenate([t.acts for t in trajs]).astype(np.int8),
+            )
+        )
+    return per_round
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - a truncated/corrupted file raises many kinds
+        raise ValueError(
+            f"{path} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); it is "
+            f"truncated or corrupted: restore a copy, or move the folder away to start over"
+        ) from None
 
 
 def _with_new_defaults(saved: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:

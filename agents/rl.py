@@ -9,7 +9,8 @@ producing selections of the wrong size. The reward is the env's accuracy gain; w
 Training saves ``checkpoint.zip`` (the whole algorithm) after every policy update and
 ``policy.zip`` (the IALE policy, loadable with :func:`agents.load_policy` on any IALE env);
 ``resume=True`` continues from the checkpoint (the rollout in progress at a kill is lost).
-SB3's training log is written to ``logs/progress-<start timestep>.csv`` in the run directory.
+SB3's training log is written to ``logs/`` in the run directory: ``progress-<start timestep>.csv``
+(one per start) and TensorBoard events, as DAgger's.
 """
 
 from __future__ import annotations
@@ -167,7 +168,13 @@ def _train_rl(env: gym.Env, cfg: RLConfig, out: Path, resume: bool) -> BaseAlgor
         logs = out / "logs"
         logs.mkdir(exist_ok=True)
         model.set_logger(
-            Logger(str(logs), [make_output_format("csv", str(logs), f"-{model.num_timesteps}")])
+            Logger(
+                str(logs),
+                [
+                    make_output_format("csv", str(logs), f"-{model.num_timesteps}"),
+                    make_output_format("tensorboard", str(logs)),
+                ],
+            )
         )
         model.learn(remaining, callback=_SaveAfterUpdate(out), reset_num_timesteps=not resume)
     save_rl(model, out)

@@ -215,6 +215,9 @@ def test_dagger_policy_learns_a_learnable_oracle(make_env, tmp_path):
     assert agreement(pred, np.stack(targets)) > chance + 0.15  # measured: 0.48; untrained 0.24
 
 
+TINY_STEPS = (TINY["budget"] - TINY["initial_labeled"]) // TINY["acquisition_size"]
+
+
 def test_resume_gives_the_same_policy_as_an_uninterrupted_run(make_env, tmp_path):
     full, _ = _run(make_env, tmp_path / "full", episodes=3)
     _run(make_env, tmp_path / "cut", episodes=2)  # "killed" after round 2
@@ -224,6 +227,22 @@ def test_resume_gives_the_same_policy_as_an_uninterrupted_run(make_env, tmp_path
         assert torch.equal(a, b), k
     with pytest.raises(ValueError, match="other settings"):
         _run(make_env, tmp_path / "cut", episodes=4, resume=True, beta=0.3)
+    # the demonstrations: imitation's format, one real AL episode per round, also after resume
+    from imitation.data import serialize
+
+    steps = TINY_STEPS
+    for r in range(3):
+        (path,) = (tmp_path / "cut" / "demos" / f"round-{r:03d}").glob("*.npz")
+        (traj,) = serialize.load(path)
+        assert len(traj.acts) == steps and len(traj.obs) == steps + 1 and traj.terminal
+        assert len(traj.rews) == steps and traj.infos[-1]["labeled"] == TINY["budget"]
+        full_path = next((tmp_path / "full" / "demos" / f"round-{r:03d}").glob("*.npz"))
+        np.testing.assert_array_equal(serialize.load(full_path)[0].acts, traj.acts)
+    # one logging path: SB3/imitation's logger, CSV per (re)start and TensorBoard, in logs/
+    logs = tmp_path / "cut" / "logs"
+    first = (logs / "progress-0.csv").read_text().splitlines()
+    assert "dagger/heldout_agreement" in first[0] and "bc/loss" in first[0]
+    assert (logs / "progress-2.csv").exists() and list(logs.glob("events.out.tfevents.*"))
 
 
 def test_resume_accepts_a_checkpoint_older_than_an_env_setting(make_env, tmp_path):

@@ -62,6 +62,7 @@ def test_ppo_and_a2c_train_save_resume_and_load_as_iale_policy(tiny_data, tmp_pa
     for start in (0, 6):
         log = (tmp_path / "ppo" / "logs" / f"progress-{start}.csv").read_text().splitlines()
         assert "time/total_timesteps" in log[0].split(",") and len(log) >= 2
+    assert list((tmp_path / "ppo" / "logs").glob("events.out.tfevents.*"))  # TensorBoard
     # the saved IALE policy transfers to a plain env (MultiBinary) and selects exactly k
     from iale_env import ActiveLearningEnv
 
