@@ -72,3 +72,23 @@ def test_an_episode_is_recorded_as_an_animated_gif(idx_root, tmp_path):
     assert proc.returncode == 0, proc.stderr
     gif = Image.open(tmp_path / "episode.gif")
     assert gif.format == "GIF" and gif.n_frames == 1 + (30 - 10) // 5
+
+
+def test_sb3_video_recorder_records_an_al_episode(tiny_data, tmp_path):
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecVideoRecorder
+
+    data = str(tiny_data.save(tmp_path / "data.npz"))
+    venv = make_vec_env("IALE-Custom-v0", n_envs=1, seed=0, env_kwargs=dict(data=data, **TINY))
+    steps = (TINY["budget"] - TINY["initial_labeled"]) // TINY["acquisition_size"]
+    venv = VecVideoRecorder(
+        venv, str(tmp_path / "videos"), lambda step: step == 0, video_length=steps, name_prefix="al"
+    )
+    venv.reset()
+    for _ in range(steps):
+        action = np.zeros((1, TINY["subpool_size"]), dtype=np.int8)
+        action[0, : TINY["acquisition_size"]] = 1
+        venv.step(action)
+    venv.close()
+    (video,) = (tmp_path / "videos").glob("al-step-0-to-step-*.mp4")
+    assert video.stat().st_size > 1000
