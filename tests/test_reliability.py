@@ -3,6 +3,8 @@ runs that refuse to overwrite, non-finite settings."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -289,3 +291,28 @@ def test_reset_works_for_every_seed_when_a_class_is_rare():
     assert moved > 0  # the rare image did start in the scoring set for some seed
     with pytest.raises(ValueError, match=r"class\(es\) \{9: 1\}"):
         ActiveLearningEnv(ALConfig(**{**TINY, "initial_labeled": 20}), data=data)
+
+
+def test_threads_flag_sets_pytorchs_threads_and_defaults_to_the_process_share(monkeypatch):
+    import argparse
+
+    import torch
+
+    from agents.cli.common import add_device_flags, default_threads, env_config
+
+    parser = argparse.ArgumentParser()
+    add_device_flags(parser)
+    before = torch.get_num_threads()
+    try:
+        env_config({}, parser.parse_args(["--threads", "1"]))
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        assert default_threads() == 2
+        env_config({}, parser.parse_args([]))
+        assert torch.get_num_threads() == 2
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        assert default_threads() == len(os.sched_getaffinity(0))
+        with pytest.raises(ValueError, match="--threads must be a positive integer"):
+            env_config({}, parser.parse_args(["--threads", "0"]))
+    finally:
+        torch.set_num_threads(before)

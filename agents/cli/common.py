@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,13 @@ def add_device_flags(parser: argparse.ArgumentParser, precision: bool = True) ->
     """``--device``, ``--data-dir``, ``--nondeterministic`` and ``--precision`` (the
     classifiers' arithmetic)."""
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="PyTorch CPU threads (default: $OMP_NUM_THREADS if set, else the cores this process "
+        "may use); when several runs share a machine, give each its share of the cores",
+    )
     parser.add_argument("--data-dir", help="data root (default: $IALE_DATA_DIR or a cache folder)")
     parser.add_argument(
         "--nondeterministic",
@@ -97,12 +105,36 @@ def check_device(device: str) -> None:
         )
 
 
+def default_threads() -> int:
+    """``$OMP_NUM_THREADS`` if set, else the number of CPU cores this process may run on."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def set_threads(threads: int | None) -> int:
+    """Set PyTorch's CPU threads to ``threads`` (``None``: :func:`default_threads`); return it.
+
+    Two PyTorch processes that each use every core slow each other several-fold; a process
+    that holds some of the cores should use that many threads.
+    """
+    import torch
+
+    n = default_threads() if threads is None else threads
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"--threads must be a positive integer, got {threads!r}")
+    torch.set_num_threads(n)
+    return n
+
+
 def env_config(settings: dict[str, Any], args: argparse.Namespace, **extra: Any):
     """The :class:`~iale_env.ALConfig` of resolved ``settings``, ``--data-dir``, ``--device``,
     ``--nondeterministic``, ``--precision`` (where the script has it) and ``extra`` fields."""
     from iale_env import ALConfig
 
     check_device(args.device)
+    set_threads(getattr(args, "threads", None))
     fields = {f: settings[key] for key, f in _ENV_FIELDS.items() if key in settings}
     if getattr(args, "precision", None) is not None:
         fields["precision"] = args.precision

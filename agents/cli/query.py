@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="classifier training epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="PyTorch CPU threads")
     p.add_argument("--out", help="write the picks to this new CSV file (default: print them)")
     return p
 
@@ -60,9 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--images needs --labels (a CSV file,label of the images labeled so far)")
     if args.out and Path(args.out).exists():
         parser.error(f"--out {args.out} exists; choose a new file name or remove it")
+    from agents.cli.common import set_threads
     from agents.query import QueryConfig, query
 
     try:
+        set_threads(args.threads)
         cfg = QueryConfig(args.k, args.subpool, args.epochs, seed=args.seed, device=args.device)
         if args.data:
             labeled_x, labeled_y, pool_x = _read_npz(Path(args.data))
