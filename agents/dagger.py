@@ -21,6 +21,7 @@ import math
 import os
 import shutil
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -583,7 +584,7 @@ def load_round_demos(out: str | os.PathLike, rounds: int) -> list[tuple[np.ndarr
                 f"{folder} holds no demonstrations, but the checkpoint says round {r + 1} "
                 f"finished; the run folder is incomplete: restore it, or start over elsewhere"
             )
-        trajs = [t for p in paths for t in serialize.load(p)]
+        trajs = [t for p in paths for t in _load_demo_file(p)]
         per_round.append(
             (
                 np.concatenate([t.obs[:-1] for t in trajs]).astype(np.float32),
@@ -591,6 +592,16 @@ def load_round_demos(out: str | os.PathLike, rounds: int) -> list[tuple[np.ndarr
             )
         )
     return per_round
+
+
+def _load_demo_file(path: Path) -> list[types.TrajectoryWithRew]:
+    try:
+        return list(serialize.load(path))
+    except Exception as exc:  # noqa: BLE001 - HF datasets/zipfile raise many kinds
+        raise ValueError(
+            f"{path} cannot be read ({type(exc).__name__}); the demonstrations of a finished "
+            f"round are lost: restore the file from a copy, or start the run over elsewhere"
+        ) from None
 
 
 def _read_checkpoint(path: Path) -> dict[str, Any]:
@@ -635,8 +646,14 @@ def _heldout_set(
     """
     path = out / HELDOUT
     if path.exists():
-        with np.load(path) as data:
-            return data["states"], data["actions"]
+        try:
+            with np.load(path) as data:
+                return data["states"], data["actions"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(
+                f"{path} cannot be read ({type(exc).__name__}); it is truncated or corrupted: "
+                f"delete it and resume, and the same held-out episodes are collected again"
+            ) from None
     oracle = BestExpertOracle(venv, oracle_method)
     venv.seed(_derive(cfg.seed, _HELDOUT_KEY, 1))
     trajs = rollout.generate_trajectories(

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from agents import faults
+from agents.files import read_json
 from agents.locking import exclusive_folder
 from iale_env import EXPERTS, ActiveLearningEnv, ALConfig, load_dataset
 
@@ -141,7 +142,7 @@ def policy_env_overrides(spec: MethodSpec) -> dict[str, Any]:
     overrides: dict[str, Any] = dict(ALIL_ENV) if spec.family == "alil" else {}
     config = Path(spec.path).with_name(CONFIG_JSON)  # type: ignore[arg-type]
     if config.is_file():
-        env = json.loads(config.read_text()).get("env", {})
+        env = read_json(config).get("env", {})
         if env.get("subpool_mean_embedding"):
             overrides["subpool_mean_embedding"] = True
         if spec.family == "alil":
@@ -435,7 +436,7 @@ def _evaluate(
     config_path = out / CONFIG_JSON
     policies = {spec.label: file_digest(spec.path) for spec in cfg.specs if spec.learned}
     if config_path.exists():
-        saved_config = json.loads(config_path.read_text())
+        saved_config = read_json(config_path)
         saved = saved_config["env"]
         policies = _same_policies(saved_config.get("policies", {}), policies, out)
         # a setting added in a later version counts as its default in an older sweep
@@ -506,7 +507,7 @@ def merge_sweeps(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLik
             raise ValueError(
                 f"{folder} is not a sweep folder (no {CONFIG_JSON}); give evaluate.py --out folders"
             )
-        full = json.loads(path.read_text())
+        full = read_json(path)
         configs[folder] = full["env"]
         policies = _same_policies(policies, full.get("policies", {}), folder)
     settings = configs[folders[0]]

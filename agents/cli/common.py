@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from agents.files import read_json
+
 # Script setting name -> ALConfig field (settings missing from a preset keep ALConfig's default).
 _ENV_FIELDS = {
     "dataset": "dataset",
@@ -156,7 +158,7 @@ def check_resume_config(out: Path, method: str, env, **sections: Any) -> None:
     path = out / "config.json"
     if not path.exists():
         return
-    saved = json.loads(path.read_text())
+    saved = read_json(path)
     now = {"method": method, "env": _env_settings(env)}
     now.update({name: dataclasses.asdict(cfg) for name, cfg in sections.items()})
     changed = []

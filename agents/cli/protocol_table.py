@@ -12,9 +12,10 @@ from the sweeps' CSV files.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from agents.files import read_json
 
 
 def table(folders: list[Path]) -> str:
@@ -30,7 +31,7 @@ def table(folders: list[Path]) -> str:
         "|---:|---:|---:|---:|---|---:|---:|---|---:|",
     ]
     for folder in folders:
-        env = json.loads((folder / CONFIG_JSON).read_text())["env"]
+        env = read_json(folder / CONFIG_JSON)["env"]
         rows = read_csv(folder / CURVES_CSV)
         if not rows:
             raise ValueError(f"{folder / CURVES_CSV} has no finished runs")
