@@ -38,6 +38,7 @@ from imitation.util import logger as imit_logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from agents import faults
+from agents.files import changed_settings
 from agents.locking import check_run_folder, exclusive_folder
 from agents.oracle import BestExpertOracle, env_attr
 from agents.policy import VIEWS, IALEPolicy
@@ -353,10 +354,15 @@ def _train(
     actions: list[np.ndarray] = []
     log: list[dict[str, Any]] = []
     if ckpt is not None:
-        if _with_new_defaults(ckpt["settings"], run_settings) != run_settings:
+        defaults = {
+            "env": dataclasses.asdict(ALConfig()),
+            "dagger": dataclasses.asdict(DAggerConfig()),
+        }
+        changed = changed_settings(ckpt["settings"], run_settings, defaults)
+        if changed:
             raise ValueError(
-                f"{ckpt_path} was written with other settings; resume with the same flags or "
-                f"use another --out. Saved: {ckpt['settings']}; now: {run_settings}"
+                f"{ckpt_path} was written with other settings ({', '.join(changed)}); resume "
+                f"with the same flags or use another --out"
             )
         log = ckpt["log"]
         policy.load_state_dict(ckpt["policy"])
@@ -612,22 +618,6 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
             f"{path} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); it is "
             f"truncated or corrupted: restore a copy, or move the folder away to start over"
         ) from None
-
-
-def _with_new_defaults(saved: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
-    """``saved`` run settings where an env or DAgger setting of ``now`` that an older
-    checkpoint lacks (added in a later version) counts as its default (:class:`~iale_env.
-    ALConfig`, :class:`DAggerConfig`), so older runs still resume."""
-    out = dict(saved)
-    for section, defaults in (
-        ("env", dataclasses.asdict(ALConfig())),
-        ("dagger", dataclasses.asdict(DAggerConfig())),
-    ):
-        old, current = saved.get(section), now.get(section)
-        if isinstance(old, dict) and isinstance(current, dict):
-            added = {k: defaults[k] for k in current if k not in old and k in defaults}
-            out[section] = {**old, **added}
-    return out
 
 
 def check_out_dir(out: Path, resume: bool) -> None:

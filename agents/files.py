@@ -1,4 +1,5 @@
-"""Reading the small JSON files a run keeps beside its results, with errors that name them."""
+"""A run folder's small files: JSON read with errors that name the file, and the one rule for
+what a resumed run must match (:func:`changed_settings`)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,46 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"{path} holds {type(value).__name__}, not a JSON object")
     return value
+
+
+#: Settings a resumed run may change: where and how fast it computes, and how long it runs.
+#: Everything else (the protocol, the seeds, the method's settings) must match.
+RESUMABLE_CHANGES = frozenset(
+    {"device", "deterministic", "precision", "cuda_graphs", "fit_mode", "vectorize", "threads"}
+    | {"timesteps", "episodes"}
+)
+
+
+def changed_settings(
+    saved: dict[str, Any], now: dict[str, Any], defaults: dict[str, dict[str, Any]] | None = None
+) -> list[str]:
+    """The settings of ``now`` that a resume of the run ``saved`` describes may not take.
+
+    Both map section names (``"env"``, ``"dagger"``, ...) to dicts of settings (or to plain
+    values, such as the method name). :data:`RESUMABLE_CHANGES` are never compared. A setting
+    that ``saved`` lacks (added in a later version) counts as its default from ``defaults``, so
+    an older run resumes with it unless it is set to something else; without a default it is
+    not compared. Returns ``"section.key"`` names, empty when the resume may go on.
+    """
+    defaults = defaults or {}
+    changed = []
+    for section, values in now.items():
+        old = saved.get(section)
+        if not isinstance(values, dict):
+            if section in saved and _jsonable(old) != _jsonable(values):
+                changed.append(section)
+            continue
+        if not isinstance(old, dict):
+            old = {}
+        base = defaults.get(section, {})
+        for key, value in values.items():
+            if key in RESUMABLE_CHANGES or (key not in old and key not in base):
+                continue
+            reference = old[key] if key in old else base[key]
+            if _jsonable(reference) != _jsonable(value):
+                changed.append(f"{section}.{key}")
+    return changed
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value))

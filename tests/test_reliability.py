@@ -316,3 +316,20 @@ def test_threads_flag_sets_pytorchs_threads_and_defaults_to_the_process_share(mo
             env_config({}, parser.parse_args(["--threads", "0"]))
     finally:
         torch.set_num_threads(before)
+
+
+def test_one_resume_rule_for_every_script_and_the_library():
+    from agents.files import changed_settings
+
+    saved = {"method": "iale", "env": {"budget": 100, "device": "cpu"}, "dagger": {"beta": 0.5}}
+    defaults = {"dagger": {"beta": 0.5, "view": "eq2"}}
+    same_elsewhere = {"method": "iale", "env": {"budget": 100, "device": "cuda"}, "dagger": {}}
+    assert changed_settings(saved, same_elsewhere, defaults) == []  # the device may change
+    assert changed_settings(saved, {"env": {"budget": 150}, "dagger": {"beta": 0.3}}) == [
+        "env.budget",
+        "dagger.beta",
+    ]
+    # a setting the saved run lacks counts as its default (an older run used the default)
+    assert changed_settings(saved, {"dagger": {"view": "eq2"}}, defaults) == []
+    assert changed_settings(saved, {"dagger": {"view": "invariant"}}, defaults) == ["dagger.view"]
+    assert changed_settings(saved, {"method": "alil"}) == ["method"]

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agents.files import read_json
+from agents.files import changed_settings, read_json
 
 # Script setting name -> ALConfig field (settings missing from a preset keep ALConfig's default).
 _ENV_FIELDS = {
@@ -144,44 +144,24 @@ def env_config(settings: dict[str, Any], args: argparse.Namespace, **extra: Any)
     return ALConfig(**fields, data_dir=args.data_dir, device=args.device, **extra)
 
 
-#: Settings a resumed run may change: where and how fast it computes, and how long it runs.
-RESUMABLE_CHANGES = frozenset(
-    {"device", "deterministic", "precision", "cuda_graphs", "fit_mode", "vectorize"}
-    | {"timesteps", "episodes"}
-)
-
-
 def check_resume_config(out: Path, method: str, env, **sections: Any) -> None:
-    """Refuse to resume ``out`` with other settings than its ``config.json`` records (except
-    :data:`RESUMABLE_CHANGES`); a setting that the saved file lacks (added by a later version)
-    is not compared. No-op if ``out`` has no ``config.json``."""
+    """Refuse to resume ``out`` with other settings than its ``config.json`` records, by the
+    one rule of :func:`~agents.files.changed_settings` (``agents.files.RESUMABLE_CHANGES`` may change).
+    No-op if ``out`` has no ``config.json``."""
     path = out / "config.json"
     if not path.exists():
         return
     saved = read_json(path)
     now = {"method": method, "env": _env_settings(env)}
     now.update({name: dataclasses.asdict(cfg) for name, cfg in sections.items()})
-    changed = []
-    for section, values in now.items():
-        if not isinstance(values, dict):
-            if saved.get(section, values) != values:
-                changed.append(section)
-            continue
-        old = saved.get(section, {})
-        changed += [
-            f"{section}.{k}"
-            for k, v in values.items()
-            if k in old and k not in RESUMABLE_CHANGES and _jsonable(old[k]) != _jsonable(v)
-        ]
+    defaults = {"env": _env_settings(type(env)())}
+    defaults.update({name: dataclasses.asdict(type(cfg)()) for name, cfg in sections.items()})
+    changed = changed_settings(saved, now, defaults)
     if changed:
         raise ValueError(
             f"{out} holds a run with other settings ({', '.join(changed)}); resume it with the "
             f"same settings or use another --out"
         )
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value))
 
 
 def _env_settings(env) -> dict[str, Any]:
