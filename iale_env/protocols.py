@@ -43,7 +43,9 @@ class Protocol:
         view: The IALE policy's input view (``"eq2"`` or ``"invariant"``).
         normalize: Standardise the policy's input features.
         heldout_episodes: Oracle-labeled held-out episodes whose agreement DAgger logs.
-        rl_timesteps: AL steps of PPO/A2C training (``train_rl.py``).
+        rl_timesteps: AL steps of PPO/A2C training (``train_rl.py``). The ``cpu`` protocol
+            gives RL as many AL steps (environment interactions) as DAgger's episodes hold;
+            an RL step costs less than a DAgger step, which also asks the oracle.
         alil_episodes: DAgger rounds of ALIL (``train_alil.py``; 1 of 10 per step).
     """
 
@@ -88,7 +90,7 @@ CPU = Protocol(
     view="invariant",
     normalize=True,
     heldout_episodes=3,
-    rl_timesteps=2700,
+    rl_timesteps=40 * 18,  # DAgger's 40 episodes x 18 AL steps (budget 200, 20 + 18 x 10)
     alil_episodes=3,
 )
 
