@@ -14,6 +14,8 @@ let explicit flags override them.
   the few minutes first hoped for on a 2-core CPU; ``docs/protocol.md`` has the candidates and
   their costs.
 - ``paper``: the IALE paper's protocol (budget 1000, 100 epochs), for a GPU.
+- ``smoke`` and ``reduced``: small checks of the whole pipeline (minutes / tens of minutes on a
+  CPU), not results.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class Protocol:
             gives RL as many AL steps (environment interactions) as DAgger's episodes hold;
             an RL step costs less than a DAgger step, which also asks the oracle.
         alil_episodes: DAgger rounds of ALIL (``train_alil.py``; 1 of 10 per step).
+        alil_budget: ALIL's labeling budget (``None``: ``budget``).
+        experts: The experts the best-expert oracle chooses from (comma-separated).
+        beta: DAgger's probability of executing the oracle's selection.
+        train_dataset: The dataset the learned policies train on.
     """
 
     name: str
@@ -66,11 +72,56 @@ class Protocol:
     heldout_episodes: int = 0
     rl_timesteps: int = 9800
     alil_episodes: int = 100
+    alil_budget: int | None = None
+    experts: str = "mc_dropout,ensemble"
+    beta: float = 0.5
+    train_dataset: str = "MNIST"
 
     def env_settings(self) -> dict[str, Any]:
         """The AL settings, by script setting name."""
         keys = "budget initial acquisition subpool epochs scoring_size test_size pool_size".split()
         return {k: getattr(self, k) for k in keys}
+
+    @property
+    def steps_per_episode(self) -> int:
+        """AL steps from the initial set to the budget."""
+        return (self.budget - self.initial) // self.acquisition
+
+    def dagger_settings(self, variant: str = "iale") -> dict[str, Any]:
+        """The settings of ``train_dagger.py`` (``variant="alil"``: ``train_alil.py``)."""
+        settings: dict[str, Any] = dict(
+            dataset=self.train_dataset,
+            episodes=self.dagger_episodes,
+            **self.env_settings(),
+            experts=self.experts,
+            beta=self.beta,
+            bc_batch_size=self.bc_batch_size,
+            view=self.view,
+            normalize=self.normalize,
+            bc_batches=self.bc_batches,
+            heldout_episodes=self.heldout_episodes,
+        )
+        if variant == "alil":  # 1 of 10 candidates per step, the lookahead oracle
+            settings.update(
+                episodes=self.alil_episodes,
+                budget=self.alil_budget or self.budget,
+                acquisition=1,
+                subpool=10,
+                experts="mc_dropout",
+                bc_batches=None,
+            )
+        elif variant != "iale":
+            raise ValueError(f"variant must be 'iale' or 'alil', got {variant!r}")
+        return settings
+
+    def rl_settings(self) -> dict[str, Any]:
+        """The settings of ``train_rl.py`` (PPO/A2C with the IALE policy's input view)."""
+        return dict(
+            dataset=self.train_dataset,
+            timesteps=self.rl_timesteps,
+            **self.env_settings(),
+            view=self.view,
+        )
 
     def replace(self, **changes: Any) -> Protocol:
         """A copy with ``changes``."""
@@ -90,7 +141,7 @@ CPU = Protocol(
     view="invariant",
     normalize=True,
     heldout_episodes=3,
-    rl_timesteps=40 * 18,  # DAgger's 40 episodes x 18 AL steps (budget 200, 20 + 18 x 10)
+    rl_timesteps=40 * (200 - 20) // 10,  # as many AL steps as DAgger's 40 episodes hold
     alil_episodes=3,
 )
 
@@ -105,4 +156,23 @@ PAPER = Protocol(
     bc_batch_size=32,
 )
 
-PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (CPU, PAPER)}
+#: The same pipeline as the paper at a size a 2-core CPU runs in minutes (a check, not a result).
+SMOKE = Protocol(
+    name="smoke",
+    budget=80,
+    epochs=20,
+    scoring_size=500,
+    test_size=2000,
+    dagger_episodes=4,
+    bc_batch_size=4,
+    rl_timesteps=48,
+    alil_episodes=4,
+    alil_budget=30,
+)
+
+#: Heuristic sweeps at a size a 2-core CPU runs in tens of minutes (``evaluate.py``).
+REDUCED = Protocol(
+    name="reduced", budget=100, epochs=30, scoring_size=500, test_size=2000, pool_size=5000
+)
+
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (SMOKE, REDUCED, CPU, PAPER)}

@@ -239,14 +239,19 @@ def _script_module(name: str):
 
 
 def test_cpu_protocol_is_one_definition_shared_by_every_script():
-    env = CPU.env_settings()
+    from iale_env.protocols import PROTOCOLS
+
     dagger = _script_module("train_dagger.py")
     rl = _script_module("train_rl.py")
     ev = _script_module("evaluate.py")
-    for preset in (dagger.IALE_PRESETS["cpu"], rl.PRESETS["cpu"], ev.PRESETS["cpu"]):
-        assert {k: preset[k] for k in env if k in preset} == {
-            k: v for k, v in env.items() if k in preset
-        }
+    # every preset of every script is its protocol's settings, the AL protocol included
+    for presets in (dagger.IALE_PRESETS, rl.PRESETS, ev.PRESETS):
+        for name, preset in presets.items():
+            env = PROTOCOLS[name].env_settings()
+            assert {k: preset[k] for k in env} == env, name
+    for name, preset in dagger.ALIL_PRESETS.items():
+        assert preset["epochs"] == PROTOCOLS[name].epochs
+        assert preset["scoring_size"] == PROTOCOLS[name].scoring_size
     assert dagger.IALE_PRESETS["cpu"]["episodes"] == CPU.dagger_episodes >= 30
     alil = dagger.ALIL_PRESETS["cpu"]
     assert (alil["acquisition"], alil["subpool"], alil["budget"]) == (1, 10, CPU.budget)

@@ -30,10 +30,11 @@ from pathlib import Path
 import torch
 
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset, ClassifierSpec, load_dataset
+from iale_env.protocols import PAPER
 
 MODES = ("sequential", "batched", "batched-eager", "batched-vmap")
 #: Acquisitions of one paper DAgger episode: labeled 20 -> 1000 in steps of 10.
-PAPER_STEPS = (1000 - 20) // 10
+PAPER_STEPS = PAPER.steps_per_episode
 
 
 def forward_flops(spec: ClassifierSpec) -> float:

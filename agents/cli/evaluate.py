@@ -29,34 +29,10 @@ from agents.cli.common import (
     name_list,
     resolve,
 )
-from iale_env.protocols import CPU
+from iale_env.protocols import PROTOCOLS
 
-PRESETS: dict[str, dict] = {
-    # The paper's evaluation protocol (test accuracy on the full official test split).
-    "paper": dict(
-        budget=1000,
-        initial=20,
-        acquisition=10,
-        subpool=100,
-        epochs=100,
-        scoring_size=1000,
-        test_size=None,
-        pool_size=None,
-    ),
-    # The same pipeline at a size a 2-core CPU sweeps in tens of minutes.
-    "reduced": dict(
-        budget=100,
-        initial=20,
-        acquisition=10,
-        subpool=100,
-        epochs=30,
-        scoring_size=500,
-        test_size=2000,
-        pool_size=5000,
-    ),
-    # The CPU protocol (iale_env.protocols.CPU), shared with train_dagger.py --preset cpu.
-    "cpu": CPU.env_settings(),
-}
+#: ``--preset`` settings (the AL protocol of every run), from :mod:`iale_env.protocols`.
+PRESETS: dict[str, dict] = {p: PROTOCOLS[p].env_settings() for p in ("paper", "reduced", "cpu")}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,73 +23,15 @@ from agents.cli.common import (
     resolve,
     write_run_config,
 )
-from iale_env.protocols import CPU
+from iale_env.protocols import PROTOCOLS
 
-#: Policy and DAgger settings that default to the paper's unless a preset says otherwise.
-_PAPER_POLICY = dict(view="eq2", normalize=False, bc_batches=None, heldout_episodes=0)
-
+#: ``--preset`` settings of train_dagger.py, from :mod:`iale_env.protocols`.
 IALE_PRESETS: dict[str, dict] = {
-    # The same pipeline as the paper, small enough for a 2-core CPU in a few minutes.
-    "smoke": dict(
-        dataset="MNIST",
-        episodes=4,
-        budget=80,
-        initial=20,
-        acquisition=10,
-        subpool=100,
-        epochs=20,
-        experts="mc_dropout,ensemble",
-        beta=0.5,
-        scoring_size=500,
-        test_size=2000,
-        bc_batch_size=4,
-        **_PAPER_POLICY,
-    ),
-    # The paper's protocol, with the authors' 10,000-image scoring set.
-    "paper": dict(
-        dataset="MNIST",
-        episodes=100,
-        budget=1000,
-        initial=20,
-        acquisition=10,
-        subpool=100,
-        epochs=100,
-        experts="mc_dropout,ensemble",
-        beta=0.5,
-        scoring_size=10_000,
-        test_size=None,
-        bc_batch_size=32,
-        **_PAPER_POLICY,
-    ),
-    # The CPU protocol (iale_env.protocols.CPU; provisional, see docs/protocol.md).
-    "cpu": dict(
-        dataset="MNIST",
-        episodes=CPU.dagger_episodes,
-        **CPU.env_settings(),
-        experts="mc_dropout,ensemble",
-        beta=0.5,
-        bc_batch_size=CPU.bc_batch_size,
-        view=CPU.view,
-        normalize=CPU.normalize,
-        bc_batches=CPU.bc_batches,
-        heldout_episodes=CPU.heldout_episodes,
-    ),
+    p: PROTOCOLS[p].dagger_settings() for p in ("smoke", "paper", "cpu")
 }
-
-#: ALIL (``scripts/train_alil.py``): 1 of 10 candidates per step, the lookahead oracle.
+#: ``--preset`` settings of train_alil.py: 1 of 10 candidates per step, the lookahead oracle.
 ALIL_PRESETS: dict[str, dict] = {
-    "smoke": dict(
-        IALE_PRESETS["smoke"], budget=30, acquisition=1, subpool=10, experts="mc_dropout"
-    ),
-    "paper": dict(IALE_PRESETS["paper"], acquisition=1, subpool=10, experts="mc_dropout"),
-    "cpu": dict(
-        IALE_PRESETS["cpu"],
-        episodes=CPU.alil_episodes,
-        acquisition=1,
-        subpool=10,
-        experts="mc_dropout",
-        bc_batches=None,
-    ),
+    p: PROTOCOLS[p].dagger_settings("alil") for p in ("smoke", "paper", "cpu")
 }
 
 PRESETS = {"iale": IALE_PRESETS, "alil": ALIL_PRESETS}

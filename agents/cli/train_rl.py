@@ -25,36 +25,10 @@ from agents.cli.common import (
     resolve,
     write_run_config,
 )
-from iale_env.protocols import CPU
+from iale_env.protocols import PROTOCOLS
 
-PRESETS: dict[str, dict] = {
-    "smoke": dict(
-        dataset="MNIST",
-        timesteps=48,
-        budget=100,
-        initial=20,
-        acquisition=10,
-        subpool=100,
-        epochs=20,
-        scoring_size=500,
-        test_size=2000,
-        view="eq2",
-    ),
-    # The CPU protocol (iale_env.protocols.CPU), the IALE policy's input view.
-    "cpu": dict(dataset="MNIST", timesteps=CPU.rl_timesteps, **CPU.env_settings(), view=CPU.view),
-    "paper": dict(
-        dataset="MNIST",
-        timesteps=9800,
-        budget=1000,
-        initial=20,
-        acquisition=10,
-        subpool=100,
-        epochs=100,
-        scoring_size=10_000,
-        test_size=None,
-        view="eq2",
-    ),
-}
+#: ``--preset`` settings, from :mod:`iale_env.protocols`.
+PRESETS: dict[str, dict] = {p: PROTOCOLS[p].rl_settings() for p in ("smoke", "cpu", "paper")}
 
 
 def build_parser() -> argparse.ArgumentParser:
