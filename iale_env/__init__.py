@@ -17,8 +17,9 @@ from iale_env.data import (
     load_dataset,
     resolve_data_dir,
 )
-from iale_env.env import ActiveLearningEnv, OracleResult
-from iale_env.experts import EXPERTS, Expert, SelectionContext, make_expert
+from iale_env.env import ActiveLearningEnv
+from iale_env.experts import EXPERTS, Expert, SelectionContext, make_expert, register_expert
+from iale_env.oracles import OracleResult
 from iale_env.training import TrainConfig, fit_models, predict_models
 from iale_env.wrappers import TopKScoreAction
 
@@ -54,6 +55,7 @@ __all__ = [
     "load_data_file",
     "load_dataset",
     "make_expert",
+    "register_expert",
     "predict_models",
     "resolve_data_dir",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -18,34 +17,17 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from iale_env import oracles
 from iale_env.classifier import Classifier, ClassifierSpec, user_embedding_dim
 from iale_env.config import ALConfig, from_kwargs
 from iale_env.data import CUSTOM, ALDataset, load_data_file, load_dataset
 from iale_env.experts import Expert, SelectionContext, make_expert
+from iale_env.oracles import OracleResult
 from iale_env.state import eq2_state
 from iale_env.training import accuracy_of, fit_models
 
 # Roles in the derivation of model seeds from the episode seed (see ``ActiveLearningEnv._seed``).
 _MAIN, _ENSEMBLE, _ORACLE, _EXPERT = 0, 1, 2, 3
-
-
-@dataclass(frozen=True)
-class OracleResult:
-    """The best-expert oracle's decision at one state.
-
-    Attributes:
-        winner: Name of the expert whose selection scored best (ties: first in config order).
-        scores: Scoring-set accuracy of the model retrained on labeled + each expert's picks.
-        selections: Each expert's selection as positions into the current sub-pool.
-        seed: The seed every retrained model was initialised from (the same for all experts).
-        action: The winner's selection as a 0/1 ``int8`` vector over the sub-pool.
-    """
-
-    winner: str
-    scores: dict[str, float]
-    selections: dict[str, np.ndarray]
-    seed: int
-    action: np.ndarray
 
 
 class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -158,20 +140,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
             high[:, self.columns[name]] = 1.0
         self.observation_space = spaces.Box(low=0.0, high=high, dtype=np.float32)
         self.action_space = spaces.MultiBinary(cfg.subpool_size)
-        self._experts = {
-            name: make_expert(
-                name, mc_dropout_passes=cfg.mc_dropout_passes, ensemble_size=cfg.ensemble_size
-            )
-            for name in (
-                "random",
-                "mc_dropout",
-                "ensemble",
-                "coreset",
-                "entropy",
-                "margin",
-                "badge",
-            )
-        }
+        self._experts: dict[str, Expert] = {}  # made on first use, from the registry
         self._batched = cfg.fit_mode == "batched" and cfg.train.vectorized(self.device)
         self._model: Classifier | None = None
         self._terminated = False
@@ -350,60 +319,32 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         return pool[positions].astype(np.int64)
 
     def score_selections(self, selections: list[np.ndarray]) -> list[float]:
-        """Scoring-set accuracy of a fresh model trained on labeled + each selection.
-
-        ``selections`` are positions into the current sub-pool. Every model starts from the
-        same seed (the oracle's), so only the selection differs; identical selections are
-        trained once. The best-expert and lookahead oracles are built on this.
-        """
+        """Scoring-set accuracy of a fresh model trained on labeled + each selection
+        (positions into the current sub-pool); see :func:`iale_env.oracles.score_selections`."""
         self._require_state()
-        keys = [tuple(sorted(np.asarray(sel).tolist())) for sel in selections]
-        unique: dict[tuple[int, ...], int] = {}
-        for key in keys:
-            unique.setdefault(key, len(unique))
-        labeled = torch.as_tensor(self._labeled, device=self.device)
-        index_sets = [
-            torch.cat([labeled, torch.as_tensor(self._subpool[list(key)], device=self.device)])
-            for key in unique
-        ]
-        models = fit_models(
-            self.data.train_x,
-            self.data.train_y,
-            index_sets,
-            [self._oracle_seed()] * len(index_sets),
-            self.classifier_spec,
-            self.config.train,
-        )
-        accs = self._accuracy(models, self._scoring_x())
-        return [accs[unique[key]] for key in keys]
+        return oracles.score_selections(self, selections)
 
     def lookahead_oracle_action(self) -> np.ndarray:
-        """The candidate-wise lookahead oracle of ALIL (Liu et al., 2018), as a 0/1 action.
-
-        A fresh model is trained on labeled + each candidate alone (n trainings, same seed) and
-        the k candidates whose models score best on the scoring set are selected (ties: lower
-        position). With ``acquisition_size=1`` this is ALIL's oracle. Cached per state; neither
-        changes the environment nor draws from its RNG.
-        """
+        """The candidate-wise lookahead oracle of ALIL (Liu et al., 2018), as a 0/1 action
+        (see :func:`iale_env.oracles.lookahead`). Cached per state; neither changes the
+        environment nor draws from its RNG."""
         self._require_state()
         if self._cache.get("lookahead") is None:
-            scores = self.score_selections([np.array([i]) for i in range(len(self._subpool))])
-            top = np.argsort(-np.asarray(scores), kind="stable")[: self.config.acquisition_size]
-            self._cache["lookahead"] = self._to_action(top)
+            self._cache["lookahead"] = self._to_action(oracles.lookahead(self))
         return self._cache["lookahead"].copy()
 
     def oracle_action(self) -> np.ndarray:
         """The best-expert oracle's selection (0/1 ``int8``, exactly k ones).
 
-        Every configured expert selects from the current sub-pool; a fresh model is trained on
-        labeled + each selection (all from the same seed, so only the selection differs) and
-        scored on the scoring set; the best expert's selection wins (ties: the first expert in
-        ``config.experts``). The decision is cached for the current state and available as
-        :attr:`last_oracle`. Neither changes the environment nor draws from its RNG.
+        Every configured expert selects from the current sub-pool, a fresh model is trained on
+        labeled + each selection from one seed and scored on the scoring set, and the best
+        expert's selection wins (:func:`iale_env.oracles.best_expert`). The decision is cached
+        for the current state and available as :attr:`last_oracle`. Neither changes the
+        environment nor draws from its RNG.
         """
         self._require_state()
         if self._cache.get("oracle") is None:
-            self._cache["oracle"] = self._run_oracle()
+            self._cache["oracle"] = oracles.best_expert(self)
         return self._cache["oracle"].action.copy()
 
     @property
@@ -411,23 +352,29 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         """The oracle's decision at the current state, if :meth:`oracle_action` was called."""
         return self._cache.get("oracle") if self._model is not None else None
 
-    def _run_oracle(self) -> OracleResult:
-        names = list(self.config.experts)
-        selections = {n: self._expert_positions(n) for n in names}
-        scores = dict(zip(names, self.score_selections([selections[n] for n in names])))
-        winner = max(names, key=lambda n: (scores[n], -names.index(n)))
-        return OracleResult(
-            winner, scores, selections, self._oracle_seed(), self._to_action(selections[winner])
-        )
-
-    def _oracle_seed(self) -> int:
+    @property
+    def oracle_seed(self) -> int:
+        """The seed every model an oracle retrains at this state starts from."""
+        self._require_state()
         return self._seed(_ORACLE, len(self._labeled))
+
+    def scoring_accuracies(self, models: list[Classifier]) -> list[float]:
+        """Each model's accuracy on the labeled scoring set."""
+        return self._accuracy(models, self._scoring_x())
+
+    def expert_positions(self, name: str) -> np.ndarray:
+        """The named expert's k picks as positions into the current sub-pool (cached per
+        state; unknown names raise ``ValueError``)."""
+        return self._expert_positions(name)
 
     def _expert(self, name: str) -> Expert:
         """The named expert, once the env has a state (unknown names raise ``ValueError``)."""
         self._require_state()
         if name not in self._experts:
-            raise ValueError(f"unknown expert {name!r}; choose from {sorted(self._experts)}")
+            cfg = self.config
+            self._experts[name] = make_expert(  # unknown names raise ValueError
+                name, mc_dropout_passes=cfg.mc_dropout_passes, ensemble_size=cfg.ensemble_size
+            )
         return self._experts[name]
 
     def _expert_seed(self, name: str, *keys: int) -> int:
@@ -466,7 +413,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
             batched=self._batched,
         )
         if candidates is None:
-            ctx._cache.update(cand=self._cache["cand"], lab=self._cache["lab"])
+            ctx.outputs.update(cand=self._cache["cand"], lab=self._cache["lab"])
         return ctx
 
     def _ensemble(self, size: int) -> list[Classifier]:

@@ -4,6 +4,10 @@ An expert sees a :class:`SelectionContext` (the current model M, the labeled set
 indices, a seed for its own randomness and access to ensemble members) and returns the positions
 of its k picks among the candidates. Experts never touch an environment's RNG.
 
+:data:`EXPERTS` is the one registry of expert names: configs, the env, the best-expert oracle
+and the evaluation harness all look names up there, so an expert added with
+:func:`register_expert` works everywhere a built-in one does.
+
 Ties in the uncertainty scores (variation ratios are multiples of 1/passes, so ties are common)
 are broken by the mean predictive distribution's own uncertainty, then by candidate position.
 """
@@ -35,6 +39,9 @@ class SelectionContext:
         seed: Seed for the expert's own randomness (derived from the episode, never the env RNG).
         ensemble: ``ensemble(size)`` returns ``size`` models trained on the labeled set, M first.
         batched: Whether several models are evaluated in one vmapped pass.
+        outputs: M's ``(logits, embeddings)`` on the candidates (``"cand"``) and the labeled
+            set (``"lab"``), computed on first use; a caller that has them already (the env,
+            from building the state) passes them in.
     """
 
     model: Classifier
@@ -45,14 +52,14 @@ class SelectionContext:
     seed: int
     ensemble: Callable[[int], list[Classifier]]
     batched: bool = True
-    _cache: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
 
     def _model_outputs(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
-        if which not in self._cache:
+        if which not in self.outputs:
             idx = self.candidates if which == "cand" else self.labeled
             logits, emb = predict_models([self.model], self.x[idx])
-            self._cache[which] = (logits[0], emb[0])  # type: ignore[assignment]
-        return self._cache[which]  # type: ignore[return-value]
+            self.outputs[which] = (logits[0], emb[0])
+        return self.outputs[which]
 
     @property
     def candidate_probs(self) -> torch.Tensor:
@@ -71,9 +78,18 @@ class SelectionContext:
 
 
 class Expert:
-    """Base class: ``select(ctx)`` returns ``ctx.k`` distinct positions into ``ctx.candidates``."""
+    """Base class: ``select(ctx)`` returns ``ctx.k`` distinct positions into ``ctx.candidates``.
+
+    Subclasses set ``name`` and are made by :meth:`from_settings` (override it to read the
+    env's settings, as MC-Dropout reads its number of passes).
+    """
 
     name: ClassVar[str] = "expert"
+
+    @classmethod
+    def from_settings(cls, *, mc_dropout_passes: int = 20, ensemble_size: int = 5) -> Expert:
+        """The expert for an env with these settings (default: ``cls()``)."""
+        return cls()
 
     def select(self, ctx: SelectionContext) -> np.ndarray:
         """Positions (``int64``, length ``ctx.k``, distinct) of the selected candidates."""
@@ -115,6 +131,10 @@ class MCDropoutExpert(Expert):
     def __init__(self, passes: int = 20) -> None:
         self.passes = passes
 
+    @classmethod
+    def from_settings(cls, *, mc_dropout_passes: int = 20, ensemble_size: int = 5) -> Expert:
+        return cls(mc_dropout_passes)
+
     def select(self, ctx: SelectionContext) -> np.ndarray:
         g = make_generator(ctx.seed, ctx.x.device)
         probs = mc_dropout_probs(ctx.model, ctx.x[ctx.candidates], self.passes, g)
@@ -129,6 +149,10 @@ class EnsembleExpert(Expert):
 
     def __init__(self, size: int = 5) -> None:
         self.size = size
+
+    @classmethod
+    def from_settings(cls, *, mc_dropout_passes: int = 20, ensemble_size: int = 5) -> Expert:
+        return cls(ensemble_size)
 
     def select(self, ctx: SelectionContext) -> np.ndarray:
         members = ctx.ensemble(self.size)
@@ -229,12 +253,26 @@ EXPERTS: dict[str, type[Expert]] = {
 }
 
 
+def register_expert(cls: type[Expert]) -> type[Expert]:
+    """Add an :class:`Expert` subclass to :data:`EXPERTS` under its ``name`` (a decorator).
+
+    Register before making the env or config that names it; a name that is taken raises
+    ``ValueError`` (built-in experts cannot be replaced by accident).
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Expert)):
+        raise ValueError(f"register_expert takes an Expert subclass, got {cls!r}")
+    if not cls.name or cls.name == Expert.name or not cls.name.isidentifier():
+        raise ValueError(f"{cls.__name__}.name must be an identifier of its own, got {cls.name!r}")
+    if cls.name in EXPERTS and EXPERTS[cls.name] is not cls:
+        raise ValueError(f"an expert named {cls.name!r} is already registered")
+    EXPERTS[cls.name] = cls
+    return cls
+
+
 def make_expert(name: str, *, mc_dropout_passes: int = 20, ensemble_size: int = 5) -> Expert:
     """Instantiate a registered expert by name."""
     if name not in EXPERTS:
         raise ValueError(f"unknown expert {name!r}; choose from {sorted(EXPERTS)}")
-    if name == "mc_dropout":
-        return MCDropoutExpert(mc_dropout_passes)
-    if name == "ensemble":
-        return EnsembleExpert(ensemble_size)
-    return EXPERTS[name]()
+    return EXPERTS[name].from_settings(
+        mc_dropout_passes=mc_dropout_passes, ensemble_size=ensemble_size
+    )

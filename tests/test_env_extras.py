@@ -56,7 +56,7 @@ def test_lookahead_oracle_picks_the_candidates_whose_retrain_scores_best(make_en
         env.data.train_x,
         env.data.train_y,
         [torch.as_tensor(idx)],
-        [env._oracle_seed()],
+        [env.oracle_seed],
         env.classifier_spec,
         env.config.train,
     )
