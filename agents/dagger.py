@@ -37,7 +37,7 @@ from imitation.data import rollout, serialize, types
 from imitation.util import logger as imit_logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from agents import faults
+from agents import faults, imitation_adapter
 from agents.files import changed_settings
 from agents.locking import check_run_folder, exclusive_folder
 from agents.oracle import BestExpertOracle, env_attr
@@ -204,13 +204,13 @@ class TopKCollector(InteractiveTrajectoryCollector):
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
-        assert self._is_reset and self._last_obs is not None, "call reset() before step()"
+        last_obs = imitation_adapter.last_observation(self)
         robot = self._flip(self.num_envs) if self.coin == "step" else self._episode_robot
         executed = np.array(actions)
         if robot.any():
-            executed[robot] = self._robot_acts(self._last_obs[robot])
+            executed[robot] = self._robot_acts(last_obs[robot])
         self.expert_executed.extend((~robot).tolist())
-        self._last_user_actions = actions
+        imitation_adapter.record_expert_actions(self, actions)
         self.venv.step_async(executed)
 
     def step_wait(self):
@@ -276,8 +276,8 @@ def train_dagger(
     Args:
         env: An IALE env (or a VecEnv of them, e.g. ``SubprocVecEnv``).
         cfg: DAgger settings.
-        out_dir: Where the checkpoint, ``policy.zip``, ``log.csv``, TensorBoard scalars and
-            imitation's scratch files go.
+        out_dir: Where ``policy.zip``, ``log.csv``, ``checkpoint.pt``, ``logs/`` (CSV and
+            TensorBoard) and ``demos/`` (imitation's format) go; locked for the run.
         resume: Continue from ``out_dir/checkpoint.pt`` if present (the settings must match).
         progress: Show a live progress bar (episode, AL step, labeled count, ETA).
         settings: Extra settings (e.g. the env's) stored in and checked against the checkpoint.
@@ -288,212 +288,261 @@ def train_dagger(
     out = Path(out_dir)
     check_out_dir(out, resume)
     with exclusive_folder(out):
-        return _train(env, cfg, out, resume, progress, settings)
+        return DAggerRun(env, cfg, out, resume, progress, settings).run()
 
 
-def _train(
-    env: gym.Env | VecEnv,
-    cfg: DAggerConfig,
-    out: Path,
-    resume: bool,
-    progress: bool,
-    settings: dict[str, Any] | None,
-) -> DAggerResult:
-    venv = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])
-    al_cfg = env_attr(venv, "config")[0]
-    spec = env_attr(venv, "classifier_spec")[0]
-    first_round = al_cfg.steps_per_episode * venv.num_envs
-    if cfg.bc_batch_size > first_round:
-        raise ValueError(
-            f"bc_batch_size ({cfg.bc_batch_size}) exceeds the {first_round} state-action pairs "
-            f"of the first round ({al_cfg.steps_per_episode} AL steps per episode); lower "
-            f"--bc-batch-size to at most {first_round} or raise the budget"
+class DAggerRun:
+    """One DAgger run, step by step: set up (and resume) in the constructor, which is quick
+    and raises ``ValueError`` for settings that cannot work; then :meth:`run` collects the
+    held-out set and, per round, one AL episode (:meth:`collect`), the policy's update
+    (:meth:`update`) and the round's log, policy and checkpoint (:meth:`commit`).
+
+    Hold ``out``'s lock (:func:`~agents.locking.exclusive_folder`) while using it;
+    :func:`train_dagger` does.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env | VecEnv,
+        cfg: DAggerConfig,
+        out: Path,
+        resume: bool = False,
+        progress: bool = True,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        imitation_adapter.check_version()
+        self.cfg, self.out, self.progress = cfg, Path(out), progress
+        self.venv = venv = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])
+        self.al_cfg = al_cfg = env_attr(venv, "config")[0]
+        spec = env_attr(venv, "classifier_spec")[0]
+        first_round = al_cfg.steps_per_episode * venv.num_envs
+        if cfg.bc_batch_size > first_round:
+            raise ValueError(
+                f"bc_batch_size ({cfg.bc_batch_size}) exceeds the {first_round} state-action "
+                f"pairs of the first round ({al_cfg.steps_per_episode} AL steps per episode); "
+                f"lower --bc-batch-size to at most {first_round} or raise the budget"
+            )
+        self.run_settings = {"dagger": dataclasses.asdict(cfg), **(settings or {})}
+        self.run_settings["dagger"].pop("episodes")  # a resumed run may extend its rounds
+        self.policy = policy = self._new_policy(spec)
+        self.ckpt_path = self.out / CHECKPOINT
+        ckpt = _read_checkpoint(self.ckpt_path) if resume and self.ckpt_path.exists() else None
+        self.start = ckpt["round"] if ckpt is not None else 0
+        self.logger = _run_logger(self.out / LOGS, self.start)
+        self.bc_trainer = bc.BC(
+            observation_space=venv.observation_space,
+            action_space=venv.action_space,
+            rng=np.random.default_rng(cfg.seed),
+            policy=policy,
+            batch_size=cfg.bc_batch_size,
+            optimizer_cls=torch.optim.Adam,
+            optimizer_kwargs={"lr": cfg.lr},
+            ent_weight=0.0,
+            l2_weight=0.0,
+            device=cfg.device,
+            custom_logger=self.logger,
         )
-    run_settings = {"dagger": dataclasses.asdict(cfg), **(settings or {})}
-    run_settings["dagger"].pop("episodes")  # a resumed run may extend the number of rounds
+        self.schedule: BetaSchedule = (
+            ConstantBeta(cfg.beta)
+            if cfg.beta_schedule == "constant"
+            else ExponentialBeta(cfg.beta, cfg.beta_decay)
+        )
+        self.log: list[dict[str, Any]] = []
+        if ckpt is not None:
+            self._resume_from(ckpt)
+        self.trainer = DAggerTrainer(
+            venv=venv,
+            scratch_dir=self.out,  # demonstrations: out/demos/round-NNN/ (imitation's layout)
+            rng=np.random.default_rng(cfg.seed),
+            beta_schedule=self.schedule,
+            bc_trainer=self.bc_trainer,
+            custom_logger=self.logger,
+        )
+        self.states, self.actions = self._restore_pairs(ckpt)
+        self.oracle_method = (
+            "oracle_action" if cfg.oracle == "best_expert" else "lookahead_oracle_action"
+        )
+        self.oracle = BestExpertOracle(venv, self.oracle_method)
+        self.heldout: tuple[np.ndarray, np.ndarray] | None = None
 
-    policy = IALEPolicy(
-        venv.observation_space,
-        venv.action_space,
-        lr_schedule=ConstantLR(cfg.lr),
-        acquisition_size=al_cfg.acquisition_size,
-        class_weights=cfg.class_weights,
-        selection=cfg.selection,
-        view=cfg.view,
-        normalize=cfg.normalize,
-        num_classes=spec.num_classes,
-        embedding_dim=spec.embedding_dim,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_derive(cfg.seed, 0xC0FFEE))
-        _reset_parameters(policy)
-    policy = policy.to(cfg.device)
-    ckpt_path = out / CHECKPOINT
-    ckpt = _read_checkpoint(ckpt_path) if resume and ckpt_path.exists() else None
-    start = ckpt["round"] if ckpt is not None else 0
-    logger = _run_logger(out / LOGS, start)
-    bc_trainer = bc.BC(
-        observation_space=venv.observation_space,
-        action_space=venv.action_space,
-        rng=np.random.default_rng(cfg.seed),
-        policy=policy,
-        batch_size=cfg.bc_batch_size,
-        optimizer_cls=torch.optim.Adam,
-        optimizer_kwargs={"lr": cfg.lr},
-        ent_weight=0.0,
-        l2_weight=0.0,
-        device=cfg.device,
-        custom_logger=logger,
-    )
-    schedule: BetaSchedule = (
-        ConstantBeta(cfg.beta)
-        if cfg.beta_schedule == "constant"
-        else ExponentialBeta(cfg.beta, cfg.beta_decay)
-    )
-    states: list[np.ndarray] = []
-    actions: list[np.ndarray] = []
-    log: list[dict[str, Any]] = []
-    if ckpt is not None:
+    # ------------------------------------------------------------------ set-up and resume
+    def _new_policy(self, spec: Any) -> IALEPolicy:
+        cfg, venv = self.cfg, self.venv
+        policy = IALEPolicy(
+            venv.observation_space,
+            venv.action_space,
+            lr_schedule=ConstantLR(cfg.lr),
+            acquisition_size=self.al_cfg.acquisition_size,
+            class_weights=cfg.class_weights,
+            selection=cfg.selection,
+            view=cfg.view,
+            normalize=cfg.normalize,
+            num_classes=spec.num_classes,
+            embedding_dim=spec.embedding_dim,
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_derive(cfg.seed, 0xC0FFEE))
+            _reset_parameters(policy)
+        return policy.to(cfg.device)
+
+    def _resume_from(self, ckpt: dict[str, Any]) -> None:
         defaults = {
             "env": dataclasses.asdict(ALConfig()),
             "dagger": dataclasses.asdict(DAggerConfig()),
         }
-        changed = changed_settings(ckpt["settings"], run_settings, defaults)
+        changed = changed_settings(ckpt["settings"], self.run_settings, defaults)
         if changed:
             raise ValueError(
-                f"{ckpt_path} was written with other settings ({', '.join(changed)}); resume "
-                f"with the same flags or use another --out"
+                f"{self.ckpt_path} was written with other settings ({', '.join(changed)}); "
+                f"resume with the same flags or use another --out"
             )
-        log = ckpt["log"]
-        policy.load_state_dict(ckpt["policy"])
-        bc_trainer.optimizer.load_state_dict(ckpt["optimizer"])
-    trainer = DAggerTrainer(
-        venv=venv,
-        scratch_dir=out,  # demonstrations go to out/demos/round-NNN/ (imitation's layout)
-        rng=np.random.default_rng(cfg.seed),
-        beta_schedule=schedule,
-        bc_trainer=bc_trainer,
-        custom_logger=logger,
-    )
-    demos = out / DEMOS
-    for stale in demos.glob("round-*") if demos.is_dir() else ():
-        if int(stale.name.split("-")[1]) >= start:  # a round that did not finish
-            shutil.rmtree(stale)
-    if ckpt is not None and "states" in ckpt:  # an older checkpoint holds the pairs itself
-        shutil.rmtree(demos, ignore_errors=True)
-        states, actions = [ckpt["states"]], [ckpt["actions"]]
-        _restore_demos(trainer, ckpt["states"], ckpt["actions"], start)
-    elif start:
-        pairs = load_round_demos(out, start)
-        states, actions = [p[0] for p in pairs], [p[1] for p in pairs]
-        trainer.round_num = start
-    oracle_method = "oracle_action" if cfg.oracle == "best_expert" else "lookahead_oracle_action"
-    heldout = _heldout_set(venv, cfg, out, oracle_method) if cfg.heldout_episodes else None
+        self.log = ckpt["log"]
+        self.policy.load_state_dict(ckpt["policy"])
+        self.bc_trainer.optimizer.load_state_dict(ckpt["optimizer"])
 
-    def save_checkpoint(rounds: int) -> None:
+    def _restore_pairs(
+        self, ckpt: dict[str, Any] | None
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Drop unfinished rounds' demos; the aggregated pairs of the finished ones."""
+        demos = self.out / DEMOS
+        for stale in demos.glob("round-*") if demos.is_dir() else ():
+            if int(stale.name.split("-")[1]) >= self.start:  # a round that did not finish
+                shutil.rmtree(stale)
+        if ckpt is not None and "states" in ckpt:  # an older checkpoint holds the pairs itself
+            shutil.rmtree(demos, ignore_errors=True)
+            _restore_demos(self.trainer, ckpt["states"], ckpt["actions"], self.start)
+            return [ckpt["states"]], [ckpt["actions"]]
+        if not self.start:
+            return [], []
+        pairs = load_round_demos(self.out, self.start)
+        imitation_adapter.set_round(self.trainer, self.start)
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> DAggerResult:
+        """Collect the held-out set (once), then train the remaining rounds."""
+        cfg = self.cfg
+        if cfg.heldout_episodes:
+            self.heldout = _heldout_set(self.venv, cfg, self.out, self.oracle_method)
+        if not self.ckpt_path.exists():
+            # round 0 before any result file: a kill inside round 1 then resumes from it, and
+            # results without a checkpoint are never this run's own
+            self._save_checkpoint(0)
+        steps = self.al_cfg.steps_per_episode
+        self.bar = _progress_bar(cfg.episodes * steps, self.start * steps, self.progress)
+        try:
+            for rnd in range(self.start, cfg.episodes):
+                t0 = time.perf_counter()
+                won_before = Counter(self.oracle.winners)
+                trajs, executed = self.collect(rnd)
+                ep_states = np.concatenate([t.obs[:-1] for t in trajs]).astype(np.float32)
+                ep_actions = np.concatenate([t.acts for t in trajs]).astype(np.int8)
+                agree = agreement(self.policy.predict(ep_states, deterministic=True)[0], ep_actions)
+                self.states.append(ep_states)
+                self.actions.append(ep_actions)
+                all_states, all_actions = np.concatenate(self.states), np.concatenate(self.actions)
+                self.update(rnd, all_states)
+                won = Counter(self.oracle.winners) - won_before
+                last_info = trajs[-1].infos[-1] if trajs[-1].infos is not None else {}
+                row = {
+                    "episode": rnd + 1,
+                    "pairs": len(all_actions),
+                    "loss": imitation_loss(self.policy, all_states, all_actions),
+                    "agreement": agree,
+                    "heldout_agreement": (
+                        agreement(self.policy.select(self.heldout[0]), self.heldout[1])
+                        if self.heldout is not None
+                        else float("nan")
+                    ),
+                    "expert_executed": executed,
+                    "beta": self.schedule(rnd),
+                    "final_test_accuracy": float(last_info.get("test_accuracy", float("nan"))),
+                    "wins": json.dumps(dict(sorted(won.items()))),
+                    "wall_s": time.perf_counter() - t0,
+                }
+                self.commit(rnd, row)
+                self.states, self.actions = [all_states], [all_actions]
+        finally:
+            self.bar.close()
+            self.logger.close()
+        all_states = np.concatenate(self.states) if self.states else None
+        all_actions = np.concatenate(self.actions) if self.actions else None
+        return DAggerResult(self.policy, self.log, self.oracle, all_states, all_actions)
+
+    def collect(self, rnd: int) -> tuple[list[types.TrajectoryWithRew], float]:
+        """Round ``rnd``'s AL episode: the oracle labels every state, the coin decides whose
+        selection is executed; the demonstrations go to ``demos/round-NNN/``. Returns the
+        trajectories and the share of steps that executed the oracle's selection."""
+        cfg, bar = self.cfg, self.bar
+        self.venv.seed(_derive(cfg.seed, rnd, 1))
+
+        def on_step(infos):
+            bar.update(1)
+            bar.set_postfix(
+                episode=f"{rnd + 1}/{cfg.episodes}",
+                step=infos[0]["step"],
+                labeled=infos[0]["labeled"],
+            )
+
+        collector = TopKCollector(
+            self.venv,
+            self.policy,
+            self.schedule(rnd),
+            imitation_adapter.demo_dir(self.trainer),
+            np.random.default_rng(_derive(cfg.seed, rnd, 2)),
+            cfg.coin,
+            on_step,
+        )
+        trajs = rollout.generate_trajectories(
+            policy=self.oracle,
+            venv=collector,
+            sample_until=rollout.make_sample_until(min_timesteps=None, min_episodes=1),
+            deterministic_policy=True,
+            rng=np.random.default_rng(_derive(cfg.seed, rnd, 3)),
+        )
+        return trajs, float(np.mean(collector.expert_executed))
+
+    def update(self, rnd: int, all_states: np.ndarray) -> None:
+        """Refit the feature statistics and train the policy on every pair so far (BC)."""
+        cfg = self.cfg
+        self.policy.fit_normalizer(all_states)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_derive(cfg.seed, rnd, 4))
+            if cfg.reinit_policy:
+                _reset_parameters(self.policy)
+                self.bc_trainer.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
+            self.trainer.extend_and_update(
+                {**cfg.bc_train_kwargs, "log_rollouts_venv": None, "progress_bar": False}
+            )
+
+    def commit(self, rnd: int, row: dict[str, Any]) -> None:
+        """Log the round, then write policy.zip and log.csv, then the checkpoint that marks
+        the round complete: a kill between the two redoes the round (deterministically)."""
+        self.log.append(row)
+        _write_round(self.out, self.log, self.logger, self.policy)
+        faults.reached(f"dagger:round-written:{rnd + 1}")
+        self._save_checkpoint(rnd + 1)
+        faults.reached(f"dagger:checkpoint-written:{rnd + 1}")
+        self.bar.write(
+            f"episode {row['episode']:3d} | pairs {row['pairs']:5d} | loss {row['loss']:.4f} | "
+            f"agreement {row['agreement']:.3f} | held-out {row['heldout_agreement']:.3f} | "
+            f"expert executed {row['expert_executed']:.2f} | "
+            f"wins {row['wins']} | test acc {row['final_test_accuracy']:.4f} | "
+            f"{row['wall_s']:.1f}s"
+        )
+
+    def _save_checkpoint(self, rounds: int) -> None:
         # the pairs are in demos/round-NNN/ (written during each round, before this)
         _atomic_torch_save(
             {
                 "round": rounds,
-                "policy": policy.state_dict(),
-                "optimizer": bc_trainer.optimizer.state_dict(),
-                "log": log,
-                "settings": run_settings,
+                "policy": self.policy.state_dict(),
+                "optimizer": self.bc_trainer.optimizer.state_dict(),
+                "log": self.log,
+                "settings": self.run_settings,
             },
-            ckpt_path,
+            self.ckpt_path,
         )
-
-    if not ckpt_path.exists():
-        # round 0 before any result file: a kill inside round 1 then resumes from it, and
-        # results without a checkpoint are never this run's own
-        save_checkpoint(0)
-    oracle = BestExpertOracle(venv, oracle_method)
-    steps = al_cfg.steps_per_episode
-    bar = _progress_bar(cfg.episodes * steps, start * steps, progress)
-    try:
-        for rnd in range(start, cfg.episodes):
-            t0 = time.perf_counter()
-            venv.seed(_derive(cfg.seed, rnd, 1))
-            won_before = Counter(oracle.winners)
-
-            def on_step(infos, rnd=rnd):
-                bar.update(1)
-                bar.set_postfix(
-                    episode=f"{rnd + 1}/{cfg.episodes}",
-                    step=infos[0]["step"],
-                    labeled=infos[0]["labeled"],
-                )
-
-            collector = TopKCollector(
-                venv,
-                policy,
-                schedule(rnd),
-                trainer._demo_dir_path_for_round(),
-                np.random.default_rng(_derive(cfg.seed, rnd, 2)),
-                cfg.coin,
-                on_step,
-            )
-            trajs = rollout.generate_trajectories(
-                policy=oracle,
-                venv=collector,
-                sample_until=rollout.make_sample_until(min_timesteps=None, min_episodes=1),
-                deterministic_policy=True,
-                rng=np.random.default_rng(_derive(cfg.seed, rnd, 3)),
-            )
-            ep_states = np.concatenate([t.obs[:-1] for t in trajs]).astype(np.float32)
-            ep_actions = np.concatenate([t.acts for t in trajs]).astype(np.int8)
-            agree = agreement(policy.predict(ep_states, deterministic=True)[0], ep_actions)
-            states.append(ep_states)
-            actions.append(ep_actions)
-            all_states, all_actions = np.concatenate(states), np.concatenate(actions)
-            policy.fit_normalizer(all_states)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(_derive(cfg.seed, rnd, 4))
-                if cfg.reinit_policy:
-                    _reset_parameters(policy)
-                    bc_trainer.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
-                trainer.extend_and_update(
-                    {**cfg.bc_train_kwargs, "log_rollouts_venv": None, "progress_bar": False}
-                )
-            won = Counter(oracle.winners) - won_before
-            last_info = trajs[-1].infos[-1] if trajs[-1].infos is not None else {}
-            row = {
-                "episode": rnd + 1,
-                "pairs": len(all_actions),
-                "loss": imitation_loss(policy, all_states, all_actions),
-                "agreement": agree,
-                "heldout_agreement": (
-                    agreement(policy.select(heldout[0]), heldout[1])
-                    if heldout is not None
-                    else float("nan")
-                ),
-                "expert_executed": float(np.mean(collector.expert_executed)),
-                "beta": schedule(rnd),
-                "final_test_accuracy": float(last_info.get("test_accuracy", float("nan"))),
-                "wins": json.dumps(dict(sorted(won.items()))),
-                "wall_s": time.perf_counter() - t0,
-            }
-            log.append(row)
-            # policy.zip and log.csv first, then the checkpoint that marks the round complete:
-            # a kill between the two redoes the round (deterministically) on --resume
-            _write_round(out, log, logger, policy)
-            faults.reached(f"dagger:round-written:{rnd + 1}")
-            save_checkpoint(rnd + 1)
-            faults.reached(f"dagger:checkpoint-written:{rnd + 1}")
-            states, actions = [all_states], [all_actions]
-            bar.write(
-                f"episode {row['episode']:3d} | pairs {row['pairs']:5d} | loss {row['loss']:.4f} | "
-                f"agreement {row['agreement']:.3f} | held-out {row['heldout_agreement']:.3f} | "
-                f"expert executed {row['expert_executed']:.2f} | "
-                f"wins {row['wins']} | test acc {row['final_test_accuracy']:.4f} | "
-                f"{row['wall_s']:.1f}s"
-            )
-    finally:
-        bar.close()
-        logger.close()
-    all_states = np.concatenate(states) if states else None
-    all_actions = np.concatenate(actions) if actions else None
-    return DAggerResult(policy, log, oracle, all_states, all_actions)
 
 
 class ConstantLR:
@@ -519,9 +568,9 @@ def _restore_demos(
         obs=obs, acts=actions, infos=None, terminal=True, rews=np.zeros(len(actions), np.float32)
     )
     for r in range(rounds):
-        trainer._demo_dir_path_for_round(r).mkdir(parents=True, exist_ok=True)
-    serialize.save(trainer._demo_dir_path_for_round(0) / "restored.npz", [traj])
-    trainer.round_num = rounds
+        imitation_adapter.demo_dir(trainer, r).mkdir(parents=True, exist_ok=True)
+    serialize.save(imitation_adapter.demo_dir(trainer, 0) / "restored.npz", [traj])
+    imitation_adapter.set_round(trainer, rounds)
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from agents import faults
-from agents.files import read_json
+from agents.files import changed_settings, read_json
 from agents.locking import exclusive_folder
 from iale_env import EXPERTS, ActiveLearningEnv, ALConfig, load_dataset
 
@@ -429,28 +429,38 @@ def evaluate(
         return _evaluate(cfg, Path(out_dir), device, log)
 
 
+def check_sweep(cfg: EvalConfig, out_dir: str | os.PathLike) -> dict[str, str]:
+    """Check that ``cfg`` can run into ``out_dir`` (quick, writes nothing); return the policy
+    digests of its learned methods by label.
+
+    Raises:
+        ValueError: ``out_dir`` holds a sweep with other settings (by the one resume rule,
+            :func:`agents.files.changed_settings`) or another policy file under a label.
+    """
+    out = Path(out_dir)
+    config_path = out / CONFIG_JSON
+    policies = {spec.label: file_digest(spec.path) for spec in cfg.specs if spec.learned}
+    if config_path.exists():
+        saved_config = read_json(config_path)
+        policies = _same_policies(saved_config.get("policies", {}), policies, out)
+        defaults = dataclasses.replace(cfg, env=ALConfig()).settings()
+        changed = changed_settings(
+            {"env": saved_config["env"]}, {"env": cfg.settings()}, {"env": defaults}
+        )
+        if changed:
+            raise ValueError(
+                f"{out} holds a sweep with other env settings ({', '.join(changed)}); rerun "
+                f"with the same settings to resume it, or use another --out"
+            )
+    return policies
+
+
 def _evaluate(
     cfg: EvalConfig, out: Path, device: str | None, log: Callable[[str], None] | None
 ) -> list[dict[str, str]]:
     settings = cfg.settings()
     config_path = out / CONFIG_JSON
-    policies = {spec.label: file_digest(spec.path) for spec in cfg.specs if spec.learned}
-    if config_path.exists():
-        saved_config = read_json(config_path)
-        saved = saved_config["env"]
-        policies = _same_policies(saved_config.get("policies", {}), policies, out)
-        # a setting added in a later version counts as its default in an older sweep
-        defaults = dataclasses.replace(cfg, env=ALConfig()).settings()
-        changed = sorted(
-            k
-            for k in set(saved) | set(settings)
-            if saved.get(k, defaults.get(k)) != settings.get(k, defaults.get(k))
-        )
-        if changed:
-            raise ValueError(
-                f"{out} holds a sweep with other env settings ({', '.join(changed)}); rerun with "
-                f"the same settings to resume it, or use another --out"
-            )
+    policies = check_sweep(cfg, out)
     config_path.write_text(json.dumps({"env": settings, "policies": policies}, indent=2))
     done = _clean_logs(out)
     device = device or cfg.env.device

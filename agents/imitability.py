@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.dagger import CHECKPOINT, HELDOUT, ConstantLR, agreement
+from agents.dagger import CHECKPOINT, HELDOUT, ConstantLR, agreement, load_round_demos
 from agents.policy import IALEPolicy
 
 
@@ -71,10 +71,18 @@ def load_run(run_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.nda
             f"--heldout-episodes > 0 that finished at least one round"
         )
     ckpt = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)
-    if len(ckpt["states"]) == 0:
+    if "states" in ckpt:  # an older checkpoint holds the pairs itself
+        states, actions = ckpt["states"], ckpt["actions"]
+    elif ckpt["round"]:
+        pairs = load_round_demos(run, ckpt["round"])
+        states = np.concatenate([p[0] for p in pairs])
+        actions = np.concatenate([p[1] for p in pairs])
+    else:
+        states = np.zeros(0)
+    if len(states) == 0:
         raise ValueError(f"{run} has not finished a DAgger round yet")
     with np.load(run / HELDOUT) as held:
-        return ckpt["states"], ckpt["actions"], held["states"], held["actions"]
+        return states, actions, held["states"], held["actions"]
 
 
 def statistic_scores(

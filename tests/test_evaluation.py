@@ -216,9 +216,12 @@ def test_scripts_evaluate_and_plot_end_to_end(idx_root, tmp_path):
     assert (tmp_path / "ev" / "curves_MNIST.png").exists()
     bad = run_script("evaluate.py", *methods, "randm", env=env)
     assert bad.returncode == 2 and "unknown method 'randm'" in bad.stderr
-    # --precision reaches the env: resuming the fp32 sweep in bf16 is refused
+    # the one resume rule: how runs compute (precision, device) may change, the protocol not
+    before = (tmp_path / "ev" / CURVES_CSV).read_text()
     bf16 = run_script("evaluate.py", *args, "--precision", "bf16", env=env)
-    assert bf16.returncode == 2 and "other env settings (precision)" in bf16.stderr
+    assert bf16.returncode == 0 and (tmp_path / "ev" / CURVES_CSV).read_text() == before
+    longer = run_script("evaluate.py", *args, "--budget", "25", env=env)
+    assert longer.returncode == 2 and "other env settings (env.budget)" in longer.stderr
     empty = run_script("plot.py", str(tmp_path), env=env)
     assert empty.returncode == 2 and "no finished runs" in empty.stderr
     assert np.isfinite(float(read_csv(tmp_path / "ev" / CURVES_CSV)[-1]["run_seconds"]))

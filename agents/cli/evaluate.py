@@ -19,6 +19,7 @@ scripts/plot.py.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from agents.cli.common import (
@@ -77,10 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     s = resolve(PRESETS[args.preset], args)
-    try:
-        from agents.evaluation import EvalConfig, evaluate
+    stack = contextlib.ExitStack()
+    try:  # everything that checks the input: a mistake is one line, before any long work
+        from agents.evaluation import EvalConfig, check_sweep, evaluate
+        from agents.locking import exclusive_folder
         from agents.report import write_report
-        from iale_env import DatasetNotFoundError
+        from iale_env import DatasetNotFoundError, load_dataset
 
         env = env_config(
             s,
@@ -96,13 +99,19 @@ def main(argv: list[str] | None = None) -> int:
             args.overlap_with,
             args.overlap_families,
         )
+        stack.enter_context(exclusive_folder(args.out))
+        check_sweep(cfg, args.out)
+        for dataset in cfg.datasets:  # every dataset is there before the first run starts
+            load_dataset(dataset, env.data_dir)
+    except (ValueError, DatasetNotFoundError) as exc:
+        stack.close()
+        print(f"evaluate.py: error: {exc}", file=sys.stderr)
+        return 2
+    with stack:  # the sweep itself: an error here keeps its traceback (exit code 1)
         evaluate(cfg, args.out)
         files = write_report(
             args.out, target=args.target, checkpoints=args.checkpoints, plots=not args.no_plots
         )
-    except (ValueError, DatasetNotFoundError) as exc:
-        print(f"evaluate.py: error: {exc}", file=sys.stderr)
-        return 2
     print("wrote " + ", ".join(str(f) for f in files))
     return 0
 

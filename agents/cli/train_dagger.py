@@ -12,6 +12,7 @@ Explicit flags override the preset. Writes ``policy.zip`` (load it with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -102,9 +103,10 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
     args = parser.parse_args(argv)
     s = resolve(PRESETS[variant][args.preset], args)
     prog = parser.prog
-    try:
-        from agents import DAggerConfig, train_dagger
-        from agents.dagger import check_out_dir
+    stack = contextlib.ExitStack()
+    try:  # everything that checks the input: a mistake is one line, before any long work
+        from agents import DAggerConfig
+        from agents.dagger import DAggerRun, check_out_dir
         from agents.locking import exclusive_folder
         from iale_env import ActiveLearningEnv, DatasetNotFoundError
 
@@ -137,23 +139,26 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
         )
         out = Path(args.out)
         check_out_dir(out, args.resume)  # before any data loading or training
-        with exclusive_folder(out):  # one writer, config.json included
-            if args.resume:
-                check_resume_config(out, variant, al, dagger=dagger)
-            env = ActiveLearningEnv(al)
-            env_settings = write_run_config(out, variant, al, dagger=dagger)
-            _quiet_hf_datasets()
-            result = train_dagger(
-                env,
-                dagger,
-                out,
-                resume=args.resume,
-                progress=not args.no_progress,
-                settings={"env": env_settings},
-            )
+        stack.enter_context(exclusive_folder(out))  # one writer, config.json included
+        if args.resume:
+            check_resume_config(out, variant, al, dagger=dagger)
+        env = ActiveLearningEnv(al)
+        env_settings = write_run_config(out, variant, al, dagger=dagger)
+        _quiet_hf_datasets()
+        run = DAggerRun(
+            env,
+            dagger,
+            out,
+            resume=args.resume,
+            progress=not args.no_progress,
+            settings={"env": env_settings},
+        )
     except (ValueError, DatasetNotFoundError) as exc:
+        stack.close()
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    with stack:  # the run itself: an error here keeps its traceback (exit code 1)
+        result = run.run()
     print(f"policy saved to {out / 'policy.zip'} after {len(result.log)} episodes")
     return 0
 

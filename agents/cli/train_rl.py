@@ -14,6 +14,7 @@ scripts/evaluate.py --methods ppo:OUT.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     s = resolve(PRESETS[args.preset], args)
-    try:
+    stack = contextlib.ExitStack()
+    try:  # everything that checks the input: a mistake is one line, before any long work
         from agents.locking import exclusive_folder
         from agents.rl import RLConfig, check_out_dir, make_rl_env, train_rl
         from iale_env import DatasetNotFoundError
@@ -79,16 +81,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         out = Path(args.out)
         check_out_dir(out, args.resume)  # before any data loading or training
-        with exclusive_folder(out):  # one writer, config.json included
-            if args.resume:
-                check_resume_config(out, args.algo, al, rl=rl)
-            env = make_rl_env(al)
-            env.reset(seed=args.seed)
-            write_run_config(out, args.algo, al, rl=rl)
-            model = train_rl(env, rl, out, resume=args.resume)
+        stack.enter_context(exclusive_folder(out))  # one writer, config.json included
+        if args.resume:
+            check_resume_config(out, args.algo, al, rl=rl)
+        env = make_rl_env(al)
+        env.reset(seed=args.seed)
+        write_run_config(out, args.algo, al, rl=rl)
     except (ValueError, DatasetNotFoundError) as exc:
+        stack.close()
         print(f"train_rl.py: error: {exc}", file=sys.stderr)
         return 2
+    with stack:  # the run itself: an error here keeps its traceback (exit code 1)
+        model = train_rl(env, rl, out, resume=args.resume)
     returns = [ep["r"] for ep in model.ep_info_buffer] if model.ep_info_buffer else []
     print(
         f"{args.algo} trained {model.num_timesteps} AL steps; episode returns (accuracy gain): "
