@@ -195,19 +195,25 @@ class EvalConfig:
 
     def settings(self) -> dict[str, Any]:
         """What must not change when a sweep is resumed (the shared env settings)."""
-        env = dataclasses.asdict(self.env)
-        for key in (
-            "dataset",
-            "data_dir",
-            "device",
-            "fit_mode",
-            "vectorize",
-            "cuda_graphs",
-            "deterministic",
-        ):
-            env.pop(key)
-        env["experts"] = list(env["experts"])
-        return env
+        return sweep_settings(self.env)
+
+
+def sweep_settings(env: ALConfig) -> dict[str, Any]:
+    """The env settings a sweep records in ``config.json`` (all but the per-run dataset and
+    where/how the runs compute)."""
+    settings = dataclasses.asdict(env)
+    for key in (
+        "dataset",
+        "data_dir",
+        "device",
+        "fit_mode",
+        "vectorize",
+        "cuda_graphs",
+        "deterministic",
+    ):
+        settings.pop(key)
+    settings["experts"] = list(settings["experts"])
+    return settings
 
 
 def file_digest(path: str | os.PathLike | None) -> str:
@@ -443,7 +449,7 @@ def check_sweep(cfg: EvalConfig, out_dir: str | os.PathLike) -> dict[str, str]:
     if config_path.exists():
         saved_config = read_json(config_path)
         policies = _same_policies(saved_config.get("policies", {}), policies, out)
-        defaults = dataclasses.replace(cfg, env=ALConfig()).settings()
+        defaults = sweep_settings(ALConfig())
         changed = changed_settings(
             {"env": saved_config["env"]}, {"env": cfg.settings()}, {"env": defaults}
         )
@@ -521,7 +527,13 @@ def merge_sweeps(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLik
         configs[folder] = full["env"]
         policies = _same_policies(policies, full.get("policies", {}), folder)
     settings = configs[folders[0]]
-    differ = [str(f) for f, c in configs.items() if c != settings]
+    defaults = {"env": sweep_settings(ALConfig())}  # settings a later version added
+    differ = [
+        str(f)
+        for f, c in configs.items()
+        if changed_settings({"env": settings}, {"env": c}, defaults)
+        or changed_settings({"env": c}, {"env": settings}, defaults)
+    ]
     if differ:
         raise ValueError(
             f"sweeps with other env settings than {folders[0]} cannot be merged: {differ}"

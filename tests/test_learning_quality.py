@@ -226,6 +226,11 @@ def test_merged_sweeps_count_every_run_once(idx_root, tmp_path):
     (tmp_path / "c" / CURVES_CSV).write_text(curves)
     with pytest.raises(ValueError, match="differs between"):
         merge_sweeps([tmp_path / "a", tmp_path / "c"], tmp_path / "m2")
+    # a sweep of an older version lacks a setting added since: it counts as its default
+    older = json.loads((tmp_path / "b" / "config.json").read_text())
+    del older["env"]["classifier"]
+    (tmp_path / "b" / "config.json").write_text(json.dumps(older))
+    merge_sweeps([tmp_path / "a", tmp_path / "b"], tmp_path / "m4")
     other = json.loads((tmp_path / "b" / "config.json").read_text())
     other["env"]["epochs"] = 99
     (tmp_path / "b" / "config.json").write_text(json.dumps(other))
