@@ -207,7 +207,6 @@ def sweep_settings(env: ALConfig) -> dict[str, Any]:
         "data_dir",
         "device",
         "fit_mode",
-        "vectorize",
         "cuda_graphs",
         "deterministic",
     ):

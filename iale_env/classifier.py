@@ -4,8 +4,8 @@ conv 32@4x4, ReLU, conv 32@4x4, ReLU, max-pool 2, dropout 0.25, dense 128 (ReLU;
 *embedding*), dropout 0.5, dense ``num_classes``.
 
 Dropout is driven by explicit masks drawn from a per-model ``torch.Generator`` rather than the
-global RNG, so that a model's training is a pure function of its seed: the batched (``vmap``)
-and the sequential fitting paths then draw the same masks and give the same weights.
+global RNG, so that a model's training is a pure function of its seed: the batched and the
+sequential fitting paths then draw the same masks and give the same weights.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def functional_forward(
     x: torch.Tensor,
     masks: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The classifier as a pure function of its parameters (what ``vmap`` batches over models).
+    """The classifier as a pure function of its parameters.
 
     Args:
         params: ``Classifier.named_parameters()`` as a dict (or one model's slice of a stack).

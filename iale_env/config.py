@@ -37,9 +37,6 @@ class ALConfig:
         ensemble_size: Ensemble members, the current model included.
         fit_mode: ``"batched"`` (all models of a step trained together) or ``"sequential"``
             classifier fitting; both give the same models.
-        vectorize: Batched fitting as one vmapped pass (default off: a loop of ordinary
-            convolutions is faster on the CPU and on CUDA); see
-            :class:`~iale_env.training.TrainConfig`.
         cuda_graphs: Replay each batched full-batch fit as a CUDA graph (``None``: whenever
             ``device`` is CUDA; ``True`` requires it); see
             :class:`~iale_env.training.TrainConfig`.
@@ -76,7 +73,6 @@ class ALConfig:
     mc_dropout_passes: int = 20
     ensemble_size: int = 5
     fit_mode: FitMode = "batched"
-    vectorize: bool | None = None
     eager_ensemble: bool = False
     subpool_mean_embedding: bool = False
     precision: Precision = "fp32"
@@ -148,7 +144,6 @@ class ALConfig:
             batch_size=self.batch_size,
             lr=self.lr,
             mode=self.fit_mode,
-            vectorize=self.vectorize,
             precision=self.precision,
             cuda_graphs=self.cuda_graphs,
             deterministic=self.deterministic,

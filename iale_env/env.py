@@ -141,7 +141,6 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         self.observation_space = spaces.Box(low=0.0, high=high, dtype=np.float32)
         self.action_space = spaces.MultiBinary(cfg.subpool_size)
         self._experts: dict[str, Expert] = {}  # made on first use, from the registry
-        self._batched = cfg.fit_mode == "batched" and cfg.train.vectorized(self.device)
         self._model: Classifier | None = None
         self._terminated = False
 
@@ -410,7 +409,6 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
             k=self.config.acquisition_size if k is None else k,
             seed=seed,
             ensemble=self._ensemble,
-            batched=self._batched,
         )
         if candidates is None:
             ctx.outputs.update(cand=self._cache["cand"], lab=self._cache["lab"])
@@ -593,7 +591,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
     def _accuracy(
         self, models: list[Classifier], xy: tuple[torch.Tensor, torch.Tensor]
     ) -> list[float]:
-        return accuracy_of(models, xy[0], xy[1], batched=self._batched)
+        return accuracy_of(models, xy[0], xy[1])
 
     def _draw_subpool(self) -> None:
         self._subpool = self.np_random.choice(

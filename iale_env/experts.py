@@ -38,7 +38,6 @@ class SelectionContext:
         k: How many candidates to select.
         seed: Seed for the expert's own randomness (derived from the episode, never the env RNG).
         ensemble: ``ensemble(size)`` returns ``size`` models trained on the labeled set, M first.
-        batched: Whether several models are evaluated in one vmapped pass.
         outputs: M's ``(logits, embeddings)`` on the candidates (``"cand"``) and the labeled
             set (``"lab"``), computed on first use; a caller that has them already (the env,
             from building the state) passes them in.
@@ -51,7 +50,6 @@ class SelectionContext:
     k: int
     seed: int
     ensemble: Callable[[int], list[Classifier]]
-    batched: bool = True
     outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
 
     def _model_outputs(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -156,7 +154,7 @@ class EnsembleExpert(Expert):
 
     def select(self, ctx: SelectionContext) -> np.ndarray:
         members = ctx.ensemble(self.size)
-        logits, _ = predict_models(members, ctx.x[ctx.candidates], batched=ctx.batched)
+        logits, _ = predict_models(members, ctx.x[ctx.candidates])
         probs = F.softmax(logits, dim=-1)
         vr = variation_ratio(probs.argmax(-1), probs.shape[-1])
         return top_k_uncertain(vr, 1.0 - probs.mean(0).max(-1).values, ctx.k)

@@ -1,11 +1,11 @@
-"""The one entry point for fitting classifiers, and batched inference.
+"""The one entry point for fitting classifiers, and inference.
 
 :func:`fit_models` trains a *list* of freshly initialised models, each on its own index set and
 from its own seed. In ``"batched"`` mode all models of a call train together: one optimizer and
 one step for all of them. Adam is element-wise, so one Adam over all parameters
 is exactly one Adam per model. The models' forward/backward is computed model by model inside
-that step (default), or with ``vectorize=True`` as one ``vmap``-ed pass over stacked parameters
-(index sets of different sizes padded and masked). On CUDA, full-batch training (the paper's
+that step (a ``vmap``-ed pass over stacked parameters measured slower on the CPU and on an H100,
+so there is none). On CUDA, full-batch training (the paper's
 protocol) is captured once as a CUDA graph (``cuda_graphs``): every optimizer step of every model
 of the call is then one graph replay, so the GPU runs the whole step without waiting for Python.
 In ``"sequential"`` mode each model trains alone, eagerly, one after the other: the reference
@@ -24,14 +24,12 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch.func import vmap
 
 from iale_env.classifier import (
     Classifier,
     ClassifierSpec,
     build_classifier,
     draw_dropout_masks,
-    functional_forward,
     make_generator,
 )
 
@@ -57,10 +55,6 @@ class TrainConfig:
         mode: ``"batched"``: all models of one call train together (one stacked parameter
             set, one optimizer, one loss per step); ``"sequential"``: one model after the
             other (the reference). Both give the same weights.
-        vectorize: In batched mode, compute the models' forward/backward as one ``vmap``-ed
-            pass (``True``) or model by model within the same step (``False``/``None``, the
-            default). vmap turns the convolutions into grouped (on CUDA: depthwise) ones, which
-            measured slower than a loop of ordinary ones on the CPU (2.3x) and on an H100.
         cuda_graphs: Capture full-batch training on CUDA as a CUDA graph and replay it for
             every step (batched mode). ``None`` (default): on CUDA whenever every index set fits
             in one batch; ``False``: eager steps. ``True`` requires a CUDA device.
@@ -79,7 +73,6 @@ class TrainConfig:
     batch_size: int = 2048
     lr: float = 1e-3
     mode: FitMode = "batched"
-    vectorize: bool | None = None
     precision: Precision = "fp32"
     cuda_graphs: bool | None = None
     deterministic: bool = True
@@ -95,10 +88,6 @@ class TrainConfig:
             raise ValueError(f"mode must be 'batched' or 'sequential', got {self.mode!r}")
         if self.precision not in ("fp32", "tf32", "bf16"):
             raise ValueError(f"precision must be 'fp32', 'tf32' or 'bf16', got {self.precision!r}")
-
-    def vectorized(self, device: torch.device) -> bool:
-        """Whether batched fitting on ``device`` uses one vmapped pass over the models."""
-        return bool(self.vectorize)
 
     def graphed(self, device: torch.device) -> bool:
         """Whether batched fitting on ``device`` replays CUDA graphs (where it is full-batch)."""
@@ -211,7 +200,7 @@ def _fit(
         groups.setdefault(math.ceil(len(idx) / cfg.batch_size), []).append(i)
     out: list[Classifier | None] = [None] * len(sets)
     for members in groups.values():
-        trained = _fit_group(
+        trained = _fit_group_loop(
             x, y, [sets[i] for i in members], [seeds[i] for i in members], spec, cfg
         )
         for i, model in zip(members, trained):
@@ -248,21 +237,6 @@ def _step_rows(
         ]
         for j in range(len(batches[0])):
             yield [idx[b[j]] for idx, b in zip(sets, batches)]
-
-
-def _fit_group(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    sets: list[torch.Tensor],
-    seeds: list[int],
-    spec: ClassifierSpec,
-    cfg: TrainConfig,
-) -> list[Classifier]:
-    """Train models with the same number of minibatches per epoch together: one optimizer and
-    one step for all of them (model by model, or vmapped)."""
-    if cfg.vectorized(x.device):
-        return _fit_group_vmap(x, y, sets, seeds, spec, cfg)
-    return _fit_group_loop(x, y, sets, seeds, spec, cfg)
 
 
 StepInputs = tuple[torch.Tensor, ...]
@@ -353,105 +327,24 @@ def _fit_group_loop(
     return [m.eval() for m in models]
 
 
-def _fit_group_vmap(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    sets: list[torch.Tensor],
-    seeds: list[int],
-    spec: ClassifierSpec,
-    cfg: TrainConfig,
-) -> list[Classifier]:
-    """Stacked parameters; the models' forward/backward is one vmapped pass (padded, masked)."""
-    device = x.device
-    graphed = cfg.graphed(device) and _full_batch(sets, cfg)
-    models = [build_classifier(spec, s, device) for s in seeds]
-    params = {k: v.clone().requires_grad_(True) for k, v in stack_params(models).items()}
-    opt = torch.optim.Adam(list(params.values()), lr=cfg.lr, capturable=graphed)
-    gens = [_generator_for(s, device) for s in seeds]
-    n_models = len(models)
-
-    def loss_one(p, xb, yb, wb, m1, m2):
-        with _autocast(cfg, device):
-            logits, _ = functional_forward(p, xb, (m1, m2))
-        ce = F.cross_entropy(logits.float(), yb, reduction="none")
-        return (ce * wb).sum() / wb.sum()
-
-    batched_loss = vmap(loss_one)
-    # Full-batch training (the default protocol): the padded batch is the same every step, so
-    # gather it once; only the dropout masks change.
-    fixed = _padded_batch(x, y, sets, device) if _full_batch(sets, cfg) else None
-
-    def inputs() -> Iterator[tuple[StepInputs, StepInputs]]:
-        for rows in _step_rows(sets, gens, cfg, device):
-            batch = fixed if fixed is not None else _padded_batch(x, y, rows, device)
-            width = batch[2].shape[1]
-            m1 = torch.zeros((n_models, width, *spec.conv_mask_shape), device=device)
-            m2 = torch.zeros((n_models, width, spec.embedding_dim), device=device)
-            for m, r in enumerate(rows):
-                m1[m, : len(r)], m2[m, : len(r)] = draw_dropout_masks(spec, len(r), gens[m], device)
-            yield batch, (m1, m2)
-
-    def step(batch: StepInputs, masks: StepInputs) -> None:
-        loss = batched_loss(params, *batch, *masks).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    _run_steps(step, inputs(), graphed, device)
-    for m, model in enumerate(models):
-        model.load_state_dict({k: v[m].detach().clone() for k, v in params.items()})
-        model.eval()
-    return models
-
-
-def _padded_batch(
-    x: torch.Tensor, y: torch.Tensor, rows: list[torch.Tensor], device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Images ``(M, width, ...)``, labels and 0/1 weights of per-model row sets, zero-padded."""
-    width = max(len(r) for r in rows)
-    idx = torch.zeros((len(rows), width), dtype=torch.long, device=device)
-    w = torch.zeros((len(rows), width), device=device)
-    for m, r in enumerate(rows):
-        idx[m, : len(r)] = r
-        w[m, : len(r)] = 1.0
-    return x[idx], y[idx], w
-
-
-@torch.no_grad()
 def predict_models(
-    models: Sequence[Classifier], x: torch.Tensor, batched: bool = True, chunk: int = _EVAL_CHUNK
+    models: Sequence[Classifier], x: torch.Tensor, chunk: int = _EVAL_CHUNK
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Evaluation-mode logits ``(M, N, K)`` and embeddings ``(M, N, D)`` of several models on ``x``.
-
-    With ``batched=True`` the models' parameters are stacked and evaluated in one vmapped pass
-    per chunk of ``x``; otherwise one model after the other.
-    """
+    """Evaluation-mode logits ``(M, N, K)`` and embeddings ``(M, N, D)`` of several models on
+    ``x``, model by model, in chunks of ``x``."""
     if len(models) == 0:
         raise ValueError("predict_models needs at least one model")
-    if not batched or len(models) == 1 or not all(isinstance(m, Classifier) for m in models):
-        per_model = []
-        for m in models:
-            parts = [m.forward_with_embedding(c) for c in x.split(chunk)]
-            per_model.append((torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])))
-        return torch.stack([p[0] for p in per_model]), torch.stack([p[1] for p in per_model])
-    params = stack_params(models)
-    fwd = vmap(functional_forward, in_dims=(0, None))
-    parts = [fwd(params, c) for c in x.split(chunk)]
-    return torch.cat([p[0] for p in parts], dim=1), torch.cat([p[1] for p in parts], dim=1)
-
-
-def stack_params(models: Sequence[Classifier]) -> dict[str, torch.Tensor]:
-    """The models' parameters stacked along a new leading model axis (detached)."""
-    names = [n for n, _ in models[0].named_parameters()]
-    return {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n in names}
+    per_model = []
+    for m in models:
+        parts = [m.forward_with_embedding(c) for c in x.split(chunk)]
+        per_model.append((torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])))
+    return torch.stack([p[0] for p in per_model]), torch.stack([p[1] for p in per_model])
 
 
 @torch.no_grad()
-def accuracy_of(
-    models: Sequence[Classifier], x: torch.Tensor, y: torch.Tensor, batched: bool = True
-) -> list[float]:
+def accuracy_of(models: Sequence[Classifier], x: torch.Tensor, y: torch.Tensor) -> list[float]:
     """Accuracy of each model on ``(x, y)``."""
-    logits, _ = predict_models(models, x, batched=batched)
+    logits, _ = predict_models(models, x)
     return (logits.argmax(-1) == y.unsqueeze(0)).float().mean(1).tolist()
 
 

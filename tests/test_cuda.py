@@ -47,8 +47,7 @@ SETS = [torch.arange(0, 40), torch.arange(40, 85), torch.arange(5, 40)]
 SEEDS = [1, 2, 3]
 
 
-@pytest.mark.parametrize("vectorize", [False, True])
-def test_graphed_fit_equals_eager_sequential(xy_cuda, vectorize):
+def test_graphed_fit_equals_eager_sequential(xy_cuda):
     """Index sets of different sizes; more steps than the graph's warm-up, so most are replays."""
     x, y = xy_cuda
     kw = dict(epochs=12)
@@ -59,7 +58,7 @@ def test_graphed_fit_equals_eager_sequential(xy_cuda, vectorize):
         SETS,
         SEEDS,
         ClassifierSpec(),
-        TrainConfig(vectorize=vectorize, cuda_graphs=True, **kw),
+        TrainConfig(cuda_graphs=True, **kw),
     )
     eager = fit_models(
         x,
@@ -67,9 +66,9 @@ def test_graphed_fit_equals_eager_sequential(xy_cuda, vectorize):
         SETS,
         SEEDS,
         ClassifierSpec(),
-        TrainConfig(vectorize=vectorize, cuda_graphs=False, **kw),
+        TrainConfig(cuda_graphs=False, **kw),
     )
-    # Measured on an H100: 0.0004 (loop) and 0.006 (vmap: grouped convolutions) of the distance
+    # Measured on an H100: 0.0004 of the distance
     # travelled; graphed vs eager (capturable vs plain Adam) 2.4e-4 absolute.
     assert _relative_gap(seq, graphed, SEEDS) < 0.02
     assert max_weight_diff(eager, graphed) < CLOSE
@@ -77,8 +76,8 @@ def test_graphed_fit_equals_eager_sequential(xy_cuda, vectorize):
         x, y, SETS, [7, 8, 9], ClassifierSpec(), TrainConfig(mode="sequential", **kw)
     )
     assert max_weight_diff(seq, other) > 20 * CLOSE  # the tolerance is far below a model's spread
-    ls, _ = predict_models(seq, x[:200], batched=False)
-    lg, _ = predict_models(graphed, x[:200], batched=False)
+    ls, _ = predict_models(seq, x[:200])
+    lg, _ = predict_models(graphed, x[:200])
     assert (ls.argmax(-1) == lg.argmax(-1)).float().mean() >= 0.98
 
 

@@ -258,9 +258,8 @@ def test_sb3_env_checker_warns_only_about_the_documented_row_matrix_shape(make_e
     assert len(messages) == 1 and "unconventional shape" in messages[0], messages
 
 
-@pytest.mark.parametrize("vectorize", [True, False])
-def test_batched_and_sequential_envs_follow_the_same_episode(make_env, vectorize):
-    a = make_env(fit_mode="batched", vectorize=vectorize, eager_ensemble=True)
+def test_batched_and_sequential_envs_follow_the_same_episode(make_env):
+    a = make_env(fit_mode="batched", eager_ensemble=True)
     b = make_env(fit_mode="sequential")
     oa, _ = a.reset(seed=9)
     ob, _ = b.reset(seed=9)

@@ -42,22 +42,19 @@ def test_build_classifier_leaves_global_rng_alone():
     assert torch.equal(state, torch.get_rng_state())
 
 
-@pytest.mark.parametrize("vectorize", [True, False])
 @pytest.mark.parametrize("batch_size", [2048, 16])
-def test_batched_equals_sequential(xy, batch_size, vectorize):
+def test_batched_equals_sequential(xy, batch_size):
     """Index sets of different sizes, full-batch and minibatch: same weights and predictions."""
     x, y = xy
     sets = [torch.arange(0, 40), torch.arange(40, 85), torch.arange(5, 40)]
     seeds = [1, 2, 3]
     kw = dict(epochs=4, batch_size=batch_size)
     seq = fit_models(x, y, sets, seeds, ClassifierSpec(), TrainConfig(mode="sequential", **kw))
-    bat = fit_models(
-        x, y, sets, seeds, ClassifierSpec(), TrainConfig(mode="batched", vectorize=vectorize, **kw)
-    )
+    bat = fit_models(x, y, sets, seeds, ClassifierSpec(), TrainConfig(mode="batched", **kw))
     for a, b in zip(seq, bat):
         assert _max_weight_diff(a, b) < 1e-4
-    ls, es = predict_models(seq, x[:64], batched=False)
-    lb, eb = predict_models(bat, x[:64], batched=True)
+    ls, es = predict_models(seq, x[:64])
+    lb, eb = predict_models(bat, x[:64])
     assert torch.allclose(ls, lb, atol=1e-3) and torch.allclose(es, eb, atol=1e-3)
     assert torch.equal(ls.argmax(-1), lb.argmax(-1))
 
@@ -90,12 +87,11 @@ def test_mc_dropout_passes_are_stochastic_and_seeded(xy):
     assert torch.equal(b, c)
 
 
-@pytest.mark.parametrize("vectorize", [True, False])
-def test_bf16_autocast_trains_close_to_fp32_and_is_off_by_default(xy, vectorize):
+def test_bf16_autocast_trains_close_to_fp32_and_is_off_by_default(xy):
     """bf16 on the CPU is slow: a tiny fit only checks the arithmetic changes, not the model."""
     x, y = xy
     sets, seeds = [torch.arange(20), torch.arange(10, 30)], [0, 1]
-    kw = dict(epochs=3, vectorize=vectorize)
+    kw = dict(epochs=3)
     assert TrainConfig().precision == "fp32"
     fp32 = fit_models(x, y, sets, seeds, ClassifierSpec(), TrainConfig(**kw))
     bf16 = fit_models(x, y, sets, seeds, ClassifierSpec(), TrainConfig(precision="bf16", **kw))

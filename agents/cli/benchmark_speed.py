@@ -32,7 +32,7 @@ import torch
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset, ClassifierSpec, load_dataset
 from iale_env.protocols import PAPER
 
-MODES = ("sequential", "batched", "batched-eager", "batched-vmap")
+MODES = ("sequential", "batched", "batched-eager")
 #: Acquisitions of one paper DAgger episode: labeled 20 -> 1000 in steps of 10.
 PAPER_STEPS = PAPER.steps_per_episode
 
@@ -79,7 +79,6 @@ def mode_config(base: ALConfig, mode: str, labeled: int) -> ALConfig:
         initial_labeled=labeled,
         budget=labeled + 2 * base.acquisition_size,
         fit_mode="sequential" if mode == "sequential" else "batched",
-        vectorize=True if mode == "batched-vmap" else None,
         cuda_graphs=False if mode == "batched-eager" else None,
         eager_ensemble=True,
     )
@@ -191,10 +190,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--labeled", default="20,500,1000", help="comma list of labeled-set sizes")
     p.add_argument(
         "--modes",
-        default="sequential,batched,batched-vmap",
+        default="sequential,batched",
         help="sequential; batched (one optimizer step for all models of a call, replayed as a "
-        "CUDA graph on CUDA); batched-eager (the same without CUDA graphs); batched-vmap (the "
-        "models' forward/backward as one vmapped pass)",
+        "CUDA graph on CUDA); batched-eager (the same without CUDA graphs)",
     )
     p.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16"))
     p.add_argument(
