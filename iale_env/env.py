@@ -23,6 +23,7 @@ from iale_env.config import ALConfig, from_kwargs
 from iale_env.data import CUSTOM, ALDataset, load_data_file, load_dataset
 from iale_env.experts import Expert, SelectionContext, make_expert
 from iale_env.oracles import OracleResult
+from iale_env.split import check_class_sizes, draw_split
 from iale_env.state import eq2_state
 from iale_env.training import accuracy_of, fit_models
 
@@ -97,15 +98,8 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
                 f"{cfg.scoring_size} the pool has {pool}, too few for budget={cfg.budget} plus a "
                 f"last sub-pool of {cfg.subpool_size}: lower scoring_size, budget or subpool_size"
             )
-        per_class = np.bincount(data.train_y.cpu().numpy(), minlength=data.num_classes)
-        quota = -(-cfg.initial_labeled // data.num_classes)
-        if per_class.min() < quota:
-            rare = {int(c): int(per_class[c]) for c in np.flatnonzero(per_class < quota)}
-            raise ValueError(
-                f"{data.name}: the class-balanced initial set of {cfg.initial_labeled} needs up "
-                f"to {quota} training images of every class, but class(es) {rare} (class: "
-                f"images) have fewer; lower initial_labeled or add images of those classes"
-            )
+        self._train_labels = data.train_y.cpu().numpy()
+        check_class_sizes(self._train_labels, data.num_classes, cfg.initial_labeled, data.name)
         test_n = len(data.test_y) if cfg.test_size is None else min(cfg.test_size, len(data.test_y))
         self.data = data.to(self.device)
         self._test_x, self._test_y = self.data.test_x[:test_n], self.data.test_y[:test_n]
@@ -152,11 +146,15 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         super().reset(seed=seed)
         cfg, rng = self.config, self.np_random
         self._episode_seed = int(rng.integers(2**62))
-        perm = rng.permutation(len(self.data.train_y))
-        self._scoring = perm[: cfg.scoring_size]
-        pool = perm[cfg.scoring_size : cfg.scoring_size + self._pool_n]
-        pool = self._ensure_initial_classes(pool, perm)
-        self._labeled = self._initial_set(pool, rng)
+        split = draw_split(
+            rng,
+            self._train_labels,
+            self.classifier_spec.num_classes,
+            cfg.scoring_size,
+            self._pool_n,
+            cfg.initial_labeled,
+        )
+        self._scoring, pool, self._labeled = split.scoring, split.pool, split.labeled
         self._unlabeled = np.zeros(len(self.data.train_y), dtype=bool)
         self._unlabeled[pool] = True
         self._unlabeled[self._labeled] = False
@@ -500,55 +498,6 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         """A model/expert seed derived from the episode seed; never draws from the env RNG."""
         ss = np.random.SeedSequence([self._episode_seed, role, *keys])
         return int(ss.generate_state(1, dtype=np.uint64)[0] % (2**62))
-
-    def _initial_quota_max(self) -> int:
-        n_cls, n = self.classifier_spec.num_classes, self.config.initial_labeled
-        return -(-n // n_cls)
-
-    def _ensure_initial_classes(self, pool: np.ndarray, perm: np.ndarray) -> np.ndarray:
-        """Make the pool hold enough images of every class for the class-balanced initial set,
-        whatever the seed: a class short in the random split gets the images it lacks from the
-        scoring set (swapped for the last pool images of other classes) or from the images left
-        out of a capped pool, in permutation order. Splits that need nothing are unchanged."""
-        need = self._initial_quota_max()
-        labels = self.data.train_y.cpu().numpy()
-        counts = np.bincount(labels[pool], minlength=self.classifier_spec.num_classes)
-        short = np.flatnonzero(counts < need)
-        if len(short) == 0:
-            return pool
-        pool, scoring = list(pool), list(self._scoring)
-        outside = perm[len(scoring) + len(pool) :]
-        for c in short:
-            missing = need - int(counts[c])
-            for source in (scoring, list(outside)):
-                for idx in [i for i in source if labels[i] == c][:missing]:
-                    if source is scoring:
-                        j = next(
-                            j for j in reversed(range(len(pool))) if labels[pool[j]] not in short
-                        )
-                        scoring[scoring.index(idx)] = pool[j]
-                        pool[j] = idx
-                    else:
-                        pool.append(idx)
-                    missing -= 1
-        self._scoring = np.asarray(scoring, dtype=perm.dtype)
-        return np.asarray(pool, dtype=perm.dtype)
-
-    def _initial_set(self, pool: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        n_cls, n = self.classifier_spec.num_classes, self.config.initial_labeled
-        quota = np.full(n_cls, n // n_cls)
-        quota[rng.choice(n_cls, size=n % n_cls, replace=False)] += 1
-        labels = self.data.train_y[torch.as_tensor(pool, device=self.device)].cpu().numpy()
-        picks = []
-        for c in range(n_cls):
-            members = pool[labels == c]
-            if len(members) < quota[c]:
-                raise ValueError(
-                    f"class {c} has {len(members)} pool images, fewer than the {quota[c]} the "
-                    f"class-balanced initial set of {n} needs; lower initial_labeled"
-                )
-            picks.append(rng.choice(members, size=quota[c], replace=False))
-        return np.concatenate(picks).astype(np.int64)
 
     def _fit_main(self) -> None:
         """Train M on the current labeled set and make it the env's model."""
