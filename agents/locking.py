@@ -36,9 +36,7 @@ def exclusive_folder(folder: str | os.PathLike) -> Iterator[Path]:
     """
     import fcntl
 
-    path = Path(folder)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{path} is a file, not a folder; choose another output folder")
+    path = _as_folder(folder)
     path.mkdir(parents=True, exist_ok=True)
     key = path.resolve()
     if key in _HELD:  # re-entered from inside this process's own lock
@@ -79,9 +77,7 @@ def check_run_folder(
     Raises:
         ValueError: the message says what to do (``--resume``, or another folder).
     """
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{path} is a file, not a folder; choose another --out")
+    path = _as_folder(out)
     found = [name for name in results if (path / name).exists()]
     has_ckpt = (path / checkpoint).exists()
     if has_ckpt and not resume:
@@ -93,3 +89,11 @@ def check_run_folder(
             f"{path} holds {' and '.join(found)} but no {checkpoint} to resume from; training "
             f"would overwrite them: move them away or choose another --out"
         )
+
+
+def _as_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` as a path, refused if a file is in its place."""
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file, not a folder; choose another output folder (--out)")
+    return path

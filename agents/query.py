@@ -17,7 +17,6 @@ labels CSV.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from agents.files import read_json
 from agents.policy import IALEPolicy, load_policy
 from iale_env.classifier import ClassifierSpec
 from iale_env.data import _images, _labels
@@ -174,7 +174,7 @@ def _trained_epochs(policy_path: Path | None) -> int | None:
     if not config.is_file():
         return None
     try:
-        epochs = json.loads(config.read_text()).get("env", {}).get("epochs")
-    except (OSError, ValueError):
+        epochs = read_json(config).get("env", {}).get("epochs")
+    except ValueError:  # an unreadable config: the caller's default
         return None
     return int(epochs) if isinstance(epochs, int) and epochs > 0 else None

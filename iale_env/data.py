@@ -250,19 +250,7 @@ def load_data_file(path: str | os.PathLike) -> ALDataset:
             f"no dataset at {path}: pass an .npz file with {', '.join(DATA_FILE_KEYS)} or an "
             f"image folder with train/<class>/ and test/<class>/"
         )
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as exc:
-        raise DatasetNotFoundError(
-            f"{path} is not a readable .npz archive ({exc}); write it with numpy.savez or "
-            f"ALDataset.save"
-        ) from exc
-    missing = [key for key in DATA_FILE_KEYS if key not in arrays]
-    if missing:
-        raise DatasetNotFoundError(
-            f"{path} lacks the array(s) {missing}; it needs {', '.join(DATA_FILE_KEYS)}"
-        )
+    arrays = read_npz(path, DATA_FILE_KEYS)
     k = int(arrays["num_classes"]) if "num_classes" in arrays else None
     name = str(arrays["name"]) if "name" in arrays else path.stem
     classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else None
@@ -275,6 +263,28 @@ def load_data_file(path: str | os.PathLike) -> ALDataset:
         )
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc
+
+
+def read_npz(path: str | os.PathLike, required: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` file ``path``, which must hold ``required``.
+
+    Raises:
+        DatasetNotFoundError: the file is not a readable archive, or lacks a required array.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError) as exc:
+        raise DatasetNotFoundError(
+            f"{path} is not a readable .npz archive ({exc}); write it with numpy.savez or "
+            f"ALDataset.save"
+        ) from exc
+    missing = [key for key in required if key not in arrays]
+    if missing:
+        raise DatasetNotFoundError(
+            f"{path} lacks the array(s) {missing}; it needs {', '.join(required)}"
+        )
+    return arrays
 
 
 def _read_image(file: str, mode: str) -> Any:

@@ -301,7 +301,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         Neither changes the environment nor draws from its RNG (the expert's randomness comes
         from a seed derived from the episode seed, the step and the expert's name).
         """
-        return self._to_action(self._expert_positions(name))
+        return self._to_action(self.expert_positions(name))
 
     def expert_pool_indices(self, name: str) -> np.ndarray:
         """The named expert's k picks from the whole unlabeled pool, as dataset indices.
@@ -359,11 +359,6 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         """Each model's accuracy on the labeled scoring set."""
         return self._accuracy(models, self._scoring_x())
 
-    def expert_positions(self, name: str) -> np.ndarray:
-        """The named expert's k picks as positions into the current sub-pool (cached per
-        state; unknown names raise ``ValueError``)."""
-        return self._expert_positions(name)
-
     def _expert(self, name: str) -> Expert:
         """The named expert, once the env has a state (unknown names raise ``ValueError``)."""
         self._require_state()
@@ -377,7 +372,9 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
     def _expert_seed(self, name: str, *keys: int) -> int:
         return self._seed(_EXPERT, len(self._labeled), zlib.crc32(name.encode()), *keys)
 
-    def _expert_positions(self, name: str) -> np.ndarray:
+    def expert_positions(self, name: str) -> np.ndarray:
+        """The named expert's k picks as positions into the current sub-pool (cached per
+        state; unknown names raise ``ValueError``)."""
         expert = self._expert(name)
         key = f"expert:{name}"
         if key not in self._cache:

@@ -99,16 +99,11 @@ def _write(stream, rows: list[dict]) -> None:
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from iale_env.data import read_npz
+
     if not path.is_file():
         raise FileNotFoundError(f"no file {path}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable .npz archive ({exc})") from exc
-    missing = [k for k in ("labeled_x", "labeled_y", "pool_x") if k not in arrays]
-    if missing:
-        raise ValueError(f"{path} lacks {missing}; it needs labeled_x, labeled_y and pool_x")
+    arrays = read_npz(path, ("labeled_x", "labeled_y", "pool_x"))
     return arrays["labeled_x"], arrays["labeled_y"], arrays["pool_x"]
 
 
