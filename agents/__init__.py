@@ -1,39 +1,12 @@
-"""Agents for IALE-Gym: the IALE imitation policy, the best-expert oracle, DAgger training.
+"""Agents for IALE-Gym and the harness that benchmarks them.
 
-The public names load on first use (PEP 562), so ``agents.evaluation`` and ``agents.summary``
-(heuristic sweeps, statistics) import without the imitation/stable-baselines3 stack.
+Each module has one job; import from it directly:
+
+- :mod:`agents.policy`: the IALE policy network (``IALEPolicy``, ``load_policy``);
+- :mod:`agents.pretrained`: policies that ship with the package (``load_pretrained``);
+- :mod:`agents.oracle`: the best-expert oracle as an expert policy (``BestExpertOracle``);
+- :mod:`agents.dagger`: DAgger training on ``imitation`` (``DAggerConfig``, ``train_dagger``);
+- :mod:`agents.alil`, :mod:`agents.rl`: ALIL and stable-baselines3 PPO/A2C on the same env;
+- :mod:`agents.evaluation`: paired learning-curve sweeps, statistics, plots and reports;
+- :mod:`agents.cli`: the command-line programs (``iale-*``, ``scripts/*.py``).
 """
-
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from agents.dagger import DAggerConfig, DAggerResult, train_dagger
-    from agents.oracle import BestExpertOracle
-    from agents.policy import IALEPolicy, load_policy
-
-_HOMES = {
-    "BestExpertOracle": "agents.oracle",
-    "DAggerConfig": "agents.dagger",
-    "DAggerResult": "agents.dagger",
-    "IALEPolicy": "agents.policy",
-    "load_policy": "agents.policy",
-    "train_dagger": "agents.dagger",
-}
-
-__all__ = [
-    "BestExpertOracle",
-    "DAggerConfig",
-    "DAggerResult",
-    "IALEPolicy",
-    "load_policy",
-    "train_dagger",
-]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'agents' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOMES[name]), name)

@@ -41,7 +41,7 @@ def train_alil(
     out_dir: str | os.PathLike = "runs/alil",
     **kwargs: Any,
 ) -> DAggerResult:
-    """Train an ALIL policy with DAgger; ``kwargs`` go to :func:`agents.train_dagger`.
+    """Train an ALIL policy with DAgger; ``kwargs`` go to :func:`agents.dagger.train_dagger`.
 
     ``cfg`` must use ``selection="softmax"`` and ``oracle="lookahead"`` (see :func:`alil_config`).
     An env with another acquisition or sub-pool size than :data:`ALIL_ENV` trains a variant and

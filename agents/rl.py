@@ -7,7 +7,7 @@ producing selections of the wrong size. The reward is the env's accuracy gain; w
 ``gamma=1`` an episode's return is the final minus the initial scoring-set accuracy.
 
 Training saves ``checkpoint.zip`` (the whole algorithm) after every policy update and
-``policy.zip`` (the IALE policy, loadable with :func:`agents.load_policy` on any IALE env);
+``policy.zip`` (the IALE policy, loadable with :func:`agents.policy.load_policy` on any IALE env);
 ``resume=True`` continues from the checkpoint (the rollout in progress at a kill is lost).
 SB3's training log is written to ``logs/`` in the run directory: ``progress-<start timestep>.csv``
 (one per start) and TensorBoard events, as DAgger's.

@@ -56,7 +56,7 @@ def episode_digests() -> dict[str, str]:
 def dagger_digest() -> str:
     """Two DAgger rounds (paper defaults, tiny env): the aggregated actions and the policy's
     weights rounded to 1e-5."""
-    from agents import DAggerConfig, train_dagger
+    from agents.dagger import DAggerConfig, train_dagger
     from iale_env import ActiveLearningEnv, ALConfig
     from tests.conftest import TINY, tiny_dataset
 

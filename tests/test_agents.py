@@ -11,8 +11,9 @@ import torch
 from imitation.algorithms.bc import BehaviorCloningLossCalculator
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents import BestExpertOracle, DAggerConfig, IALEPolicy, load_policy, train_dagger
-from agents.dagger import ConstantLR, agreement
+from agents.dagger import ConstantLR, DAggerConfig, agreement, train_dagger
+from agents.oracle import BestExpertOracle
+from agents.policy import IALEPolicy, load_policy
 from iale_env import ALConfig
 from tests.conftest import TINY, run_script
 

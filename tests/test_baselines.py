@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from agents import IALEPolicy, load_policy
 from agents.alil import ALIL_ENV, alil_config, train_alil
 from agents.dagger import ConstantLR
+from agents.policy import IALEPolicy, load_policy
 from agents.rl import CHECKPOINT, RLConfig, make_rl_env, train_rl
 from iale_env import ALConfig
 from tests.conftest import TINY, run_script

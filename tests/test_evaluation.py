@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents import IALEPolicy
 from agents.dagger import ConstantLR
 from agents.evaluation import (
     CURVES_CSV,
@@ -20,8 +19,9 @@ from agents.evaluation import (
     parse_method,
     read_csv,
 )
-from agents.report import write_report
-from agents.summary import mean_ci, summarize, summary_markdown
+from agents.evaluation.report import write_report
+from agents.evaluation.summary import mean_ci, summarize, summary_markdown
+from agents.policy import IALEPolicy
 from iale_env import ActiveLearningEnv, ALConfig
 from tests.conftest import TINY, curve_rows, run_script
 
@@ -88,7 +88,7 @@ def test_paired_runs_share_split_initial_set_and_first_accuracy(idx_root, policy
 
 
 def test_rerun_skips_finished_runs_and_resumes_a_killed_sweep(idx_root, tmp_path, monkeypatch):
-    import agents.evaluation as ev
+    import agents.evaluation.sweep as ev
 
     calls = []
     real = ev.run_episode
@@ -233,7 +233,7 @@ def test_plot_bands_stay_inside_the_unit_interval():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from agents.plots import _band
+    from agents.evaluation.plots import _band
 
     fig, ax = plt.subplots()
     _band(ax, np.array([20, 60]), [np.array([0.1, 0.95]), np.array([0.9, 0.2])], "wide")

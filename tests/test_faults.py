@@ -33,7 +33,7 @@ def _dagger(out, idx_root, fault=None):
 
 
 def _weights(folder):
-    from agents import load_policy
+    from agents.policy import load_policy
 
     return load_policy(str(folder / "policy.zip")).state_dict()
 

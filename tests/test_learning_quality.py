@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents import DAggerConfig, IALEPolicy, load_policy, train_dagger
-from agents.dagger import ConstantLR, agreement
+from agents.dagger import ConstantLR, DAggerConfig, agreement, train_dagger
 from agents.evaluation import (
     CURVES_CSV,
     ORACLE_CSV,
@@ -24,8 +23,8 @@ from agents.evaluation import (
     parse_method,
     read_csv,
 )
-from agents.policy import InvariantRowFeatures
-from agents.summary import fieller_ratio, summarize, summary_markdown
+from agents.evaluation.summary import fieller_ratio, summarize, summary_markdown
+from agents.policy import IALEPolicy, InvariantRowFeatures, load_policy
 from iale_env import ALConfig
 from iale_env.protocols import CPU
 from tests.conftest import ROOT, TINY, curve_rows
@@ -272,7 +271,7 @@ RESULTS = sorted((ROOT / "results").glob("**/summary.csv"))
 def test_committed_summaries_are_recomputed_from_their_curves(summary_csv, tmp_path):
     """No number of a committed summary can be edited by hand: it equals the summary that the
     code computes from the committed ``curves.csv`` next to it."""
-    from agents.summary import write_summary_csv
+    from agents.evaluation.summary import write_summary_csv
 
     rows = read_csv(summary_csv.parent / CURVES_CSV)
     assert rows, f"{summary_csv.parent} has a summary but no curves"

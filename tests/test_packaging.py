@@ -64,3 +64,19 @@ def test_installed_commands_run(tmp_path):
     assert "usage:" in help_text
     missing = subprocess.run([exe, str(tmp_path / "nowhere")], capture_output=True, text=True)
     assert missing.returncode != 0 and "nowhere" in missing.stderr
+
+
+def test_the_evaluation_harness_imports_without_the_learning_stack():
+    """Heuristic sweeps run where imitation/SB3 would be dead weight: importing the harness (and
+    the env) must not pull them in."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, iale_env, agents.evaluation, agents.evaluation.plots;"
+        "print(sorted(m for m in ('imitation', 'stable_baselines3') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from agents.evaluation import read_csv
-from agents.summary import compare_runs, comparison_markdown
+from agents.evaluation.summary import compare_runs, comparison_markdown
 from tests.conftest import curve_rows, run_script
 
 T2 = 4.302652729911275  # Student t, 97.5% quantile, 2 degrees of freedom

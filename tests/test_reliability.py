@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from agents import DAggerConfig, train_dagger
+from agents.dagger import DAggerConfig, train_dagger
 from agents.evaluation import CURVES_CSV, EvalConfig, evaluate, read_csv
 from agents.locking import FolderLockedError, exclusive_folder
 from agents.rl import RLConfig
@@ -142,8 +142,8 @@ def test_a_dagger_run_is_never_silently_overwritten(make_env, tmp_path):
 
 
 def test_a_sweep_refuses_another_policy_file_under_a_known_label(tmp_path, idx_root, tiny_data):
-    from agents import IALEPolicy
     from agents.dagger import ConstantLR
+    from agents.policy import IALEPolicy
     from iale_env import ActiveLearningEnv
 
     env = ActiveLearningEnv(ALConfig(**TINY), data=tiny_data)
@@ -180,8 +180,8 @@ def test_resume_refuses_changed_settings_but_not_another_device(tmp_path):
 def test_policy_files_load_safely_and_are_checked(make_env, tmp_path):
     from stable_baselines3.common.policies import BasePolicy
 
-    from agents import IALEPolicy, load_policy
     from agents.dagger import ConstantLR
+    from agents.policy import IALEPolicy, load_policy
 
     env = make_env()
     obs, _ = env.reset(seed=0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents import DAggerConfig, train_dagger
+from agents.dagger import DAggerConfig, train_dagger
 from agents.evaluation import CURVES_CSV, ORACLE_CSV, OVERLAP_CSV, EvalConfig, evaluate, read_csv
 from iale_env import ALConfig
 from tests.conftest import TINY

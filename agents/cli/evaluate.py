@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     stack = contextlib.ExitStack()
     try:  # everything that checks the input: a mistake is one line, before any long work
         from agents.evaluation import EvalConfig, check_sweep, evaluate
+        from agents.evaluation.report import write_report
         from agents.locking import exclusive_folder
-        from agents.report import write_report
         from iale_env import DatasetNotFoundError, load_dataset
 
         env = env_config(

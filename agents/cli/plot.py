@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     from agents.evaluation import merge_sweeps
-    from agents.report import write_report
+    from agents.evaluation.report import write_report
 
     try:
         checkpoints = tuple(int(c) for c in args.checkpoints.split(",") if c)

@@ -23,7 +23,7 @@ def table(folders: list[Path]) -> str:
     import numpy as np
 
     from agents.evaluation import CONFIG_JSON, CURVES_CSV, read_csv
-    from agents.summary import summarize
+    from agents.evaluation.summary import summarize
 
     lines = [
         "| budget | epochs | scoring set | test set | dataset | seeds | oracle − random (mean acc) "

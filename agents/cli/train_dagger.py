@@ -5,7 +5,7 @@
     python scripts/train_dagger.py --preset paper --out runs/paper --resume   # after a kill
 
 Explicit flags override the preset. Writes ``policy.zip`` (load it with
-``agents.load_policy(path, env=...)``), ``checkpoint.pt``, ``log.csv`` and TensorBoard scalars
+``agents.policy.load_policy(path, env=...)``), ``checkpoint.pt``, ``log.csv`` and TensorBoard scalars
 (``tb/``) into ``--out``.
 """
 
@@ -105,8 +105,7 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
     prog = parser.prog
     stack = contextlib.ExitStack()
     try:  # everything that checks the input: a mistake is one line, before any long work
-        from agents import DAggerConfig
-        from agents.dagger import DAggerRun, check_out_dir
+        from agents.dagger import DAggerConfig, DAggerRun, check_out_dir
         from agents.locking import exclusive_folder
         from iale_env import ActiveLearningEnv, DatasetNotFoundError
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from agents.summary import curves_from_rows, mean_ci
+from agents.evaluation.summary import curves_from_rows, mean_ci
 
 
 def _safe(name: str) -> str:

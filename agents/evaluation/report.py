@@ -6,9 +6,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from agents.evaluation import CURVES_CSV, OVERLAP_CSV, read_csv
-from agents.plots import plot_curves, plot_overlap
-from agents.summary import CHECKPOINTS, summarize, summary_markdown, write_summary_csv
+from agents.evaluation.plots import plot_curves, plot_overlap
+from agents.evaluation.summary import CHECKPOINTS, summarize, summary_markdown, write_summary_csv
+from agents.evaluation.sweep import CURVES_CSV, OVERLAP_CSV, read_csv
 
 
 def write_report(
