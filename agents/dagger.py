@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -35,14 +36,14 @@ from imitation.algorithms import bc
 from imitation.algorithms.dagger import BetaSchedule, DAggerTrainer, InteractiveTrajectoryCollector
 from imitation.data import rollout, serialize, types
 from imitation.util import logger as imit_logger
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from agents import faults, imitation_adapter
 from agents.files import changed_settings
 from agents.locking import check_run_folder, exclusive_folder
 from agents.oracle import BestExpertOracle, env_attr
 from agents.policy import VIEWS, IALEPolicy
-from iale_env import ALConfig
+from iale_env import ActiveLearningEnv, ALConfig
 
 CHECKPOINT = "checkpoint.pt"
 POLICY = "policy.zip"
@@ -324,6 +325,8 @@ class DAggerRun:
             )
         self.run_settings = {"dagger": dataclasses.asdict(cfg), **(settings or {})}
         self.run_settings["dagger"].pop("episodes")  # a resumed run may extend its rounds
+        # N envs collect N episodes per round from N seeds: part of what a resume must match
+        self.run_settings["collection"] = {"num_envs": venv.num_envs}
         self.policy = policy = self._new_policy(spec)
         self.ckpt_path = self.out / CHECKPOINT
         ckpt = _read_checkpoint(self.ckpt_path) if resume and self.ckpt_path.exists() else None
@@ -389,6 +392,7 @@ class DAggerRun:
         defaults = {
             "env": dataclasses.asdict(ALConfig()),
             "dagger": dataclasses.asdict(DAggerConfig()),
+            "collection": {"num_envs": 1},
         }
         changed = changed_settings(ckpt["settings"], self.run_settings, defaults)
         if changed:
@@ -435,15 +439,15 @@ class DAggerRun:
                 t0 = time.perf_counter()
                 won_before = Counter(self.oracle.winners)
                 trajs, executed = self.collect(rnd)
-                ep_states = np.concatenate([t.obs[:-1] for t in trajs]).astype(np.float32)
-                ep_actions = np.concatenate([t.acts for t in trajs]).astype(np.int8)
+                # the round's pairs in the order of its files, as a resumed run reads them
+                ep_states, ep_actions = load_round_demos(self.out, rnd + 1, first=rnd)[0]
                 agree = agreement(self.policy.predict(ep_states, deterministic=True)[0], ep_actions)
                 self.states.append(ep_states)
                 self.actions.append(ep_actions)
                 all_states, all_actions = np.concatenate(self.states), np.concatenate(self.actions)
                 self.update(rnd, all_states)
                 won = Counter(self.oracle.winners) - won_before
-                last_info = trajs[-1].infos[-1] if trajs[-1].infos is not None else {}
+                final = [t.infos[-1]["test_accuracy"] for t in trajs if t.infos is not None]
                 row = {
                     "episode": rnd + 1,
                     "pairs": len(all_actions),
@@ -456,7 +460,7 @@ class DAggerRun:
                     ),
                     "expert_executed": executed,
                     "beta": self.schedule(rnd),
-                    "final_test_accuracy": float(last_info.get("test_accuracy", float("nan"))),
+                    "final_test_accuracy": float(np.mean(final)) if final else float("nan"),
                     "wins": json.dumps(dict(sorted(won.items()))),
                     "wall_s": time.perf_counter() - t0,
                 }
@@ -496,7 +500,10 @@ class DAggerRun:
         trajs = rollout.generate_trajectories(
             policy=self.oracle,
             venv=collector,
-            sample_until=rollout.make_sample_until(min_timesteps=None, min_episodes=1),
+            # every env runs one episode (all end together: a fixed budget)
+            sample_until=rollout.make_sample_until(
+                min_timesteps=None, min_episodes=self.venv.num_envs
+            ),
             deterministic_policy=True,
             rng=np.random.default_rng(_derive(cfg.seed, rnd, 3)),
         )
@@ -543,6 +550,20 @@ class DAggerRun:
             },
             self.ckpt_path,
         )
+
+
+def _worker_env(cfg: ALConfig, threads: int) -> gym.Env:
+    torch.set_num_threads(threads)
+    return ActiveLearningEnv(cfg)
+
+
+def parallel_envs(cfg: ALConfig, n: int, threads: int = 1) -> VecEnv:
+    """``n`` IALE envs of ``cfg``, each in its own worker process with ``threads`` PyTorch
+    threads (SB3's ``SubprocVecEnv``), for :func:`train_dagger` to collect ``n`` AL episodes
+    per round; the oracle answers inside each worker. Close it when done."""
+    if n < 1 or threads < 1:
+        raise ValueError(f"need at least one env and one thread each, got n={n}, threads={threads}")
+    return SubprocVecEnv([functools.partial(_worker_env, cfg, threads) for _ in range(n)])
 
 
 class ConstantLR:
@@ -623,15 +644,17 @@ def _write_round(out: Path, log: list[dict[str, Any]], logger, policy: IALEPolic
     os.replace(tmp_policy, out / POLICY)
 
 
-def load_round_demos(out: str | os.PathLike, rounds: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each of the first ``rounds`` rounds' ``(states, oracle actions)`` from ``out/demos``.
+def load_round_demos(
+    out: str | os.PathLike, rounds: int, first: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Rounds ``first`` to ``rounds - 1``'s ``(states, oracle actions)`` from ``out/demos``.
 
     The demonstrations are imitation's format (``imitation.data.serialize.load`` reads every
     file: one trajectory per AL episode, with its rewards and infos), in the order imitation's
     DAgger trainer aggregates them.
     """
     per_round = []
-    for r in range(rounds):
+    for r in range(first, rounds):
         folder = Path(out) / DEMOS / f"round-{r:03d}"
         paths = sorted(p for p in folder.glob("*.npz")) if folder.is_dir() else []
         if not paths:

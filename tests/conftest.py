@@ -3,6 +3,7 @@ files), fixed learning-curve rows, and running a script the way a user does."""
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
@@ -120,3 +121,19 @@ def idx_root(tmp_path_factory) -> Path:
             write_idx(raw / f"{split}-images-idx3-ubyte", images)
             write_idx(raw / f"{split}-labels-idx1-ubyte", labels)
     return root
+
+
+@pytest.fixture
+def policy_dir(tmp_path, tiny_data) -> Path:
+    """An (untrained) IALE policy saved like train_dagger.py saves one."""
+    from agents.dagger import ConstantLR
+    from agents.policy import IALEPolicy
+    from iale_env import ActiveLearningEnv, ALConfig
+
+    env = ActiveLearningEnv(ALConfig(**TINY), data=tiny_data)
+    policy = IALEPolicy(env.observation_space, env.action_space, ConstantLR(1e-3), 5)
+    out = tmp_path / "iale_run"
+    out.mkdir()
+    policy.save(str(out / "policy.zip"))
+    (out / "config.json").write_text(json.dumps({"env": {"subpool_mean_embedding": False}}))
+    return out

@@ -5,12 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from agents.dagger import ConstantLR
 from agents.evaluation import (
     CURVES_CSV,
     OVERLAP_CSV,
@@ -21,23 +19,10 @@ from agents.evaluation import (
 )
 from agents.evaluation.report import write_report
 from agents.evaluation.summary import mean_ci, summarize, summary_markdown
-from agents.policy import IALEPolicy
-from iale_env import ActiveLearningEnv, ALConfig
+from iale_env import ALConfig
 from tests.conftest import TINY, curve_rows, run_script
 
 pytestmark = pytest.mark.filterwarnings("ignore:MNIST:UserWarning")
-
-
-@pytest.fixture
-def policy_dir(tmp_path, tiny_data) -> Path:
-    """An (untrained) IALE policy saved like train_dagger.py saves one."""
-    env = ActiveLearningEnv(ALConfig(**TINY), data=tiny_data)
-    policy = IALEPolicy(env.observation_space, env.action_space, ConstantLR(1e-3), 5)
-    out = tmp_path / "iale_run"
-    out.mkdir()
-    policy.save(str(out / "policy.zip"))
-    (out / "config.json").write_text(json.dumps({"env": {"subpool_mean_embedding": False}}))
-    return out
 
 
 def _sweep(idx_root, methods, seeds=(0, 1), **env) -> EvalConfig:

@@ -14,6 +14,10 @@ For one dataset and seed every method starts from the same split, initial set an
 initialisation. Finished runs are appended to OUT/curves.csv; rerunning the same command skips
 them (resume after a kill). Writes OUT/summary.md, summary.csv and PNG plots; redraw them with
 scripts/plot.py.
+
+With --workers N (or --address of a Ray cluster) the runs are Ray tasks, N at a time, each
+reserving --threads CPUs (default: this machine's cores / N) and --gpus-per-run of a GPU; the
+curves are the same as a sequential sweep's, bit for bit. Needs pip install 'iale-gym[ray]'.
 """
 
 from __future__ import annotations
@@ -72,7 +76,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoints", type=int_list, default=(100, 200, 500, 1000))
     p.add_argument("--out", default="runs/eval", help="output folder")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="runs at once, as Ray tasks (1: a plain sequential sweep in this process)",
+    )
+    p.add_argument(
+        "--address",
+        help="run on an existing Ray cluster ('auto', HOST:PORT or ray://HOST:10001)",
+    )
+    p.add_argument(
+        "--gpus-per-run",
+        type=float,
+        help="GPU share each Ray run reserves (default: 1 with --device cuda, else 0)",
+    )
     return p
+
+
+def _runner(args: argparse.Namespace, threads_given: bool):
+    """The sweep's runner: sequential, or Ray tasks for --workers > 1 or --address."""
+    from agents.evaluation.sweep import sequential_runs
+
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if args.workers == 1 and args.address is None:
+        if args.gpus_per_run is not None:
+            raise ValueError("--gpus-per-run needs a Ray sweep (--workers N or --address)")
+        return contextlib.nullcontext(sequential_runs)
+    from agents.cli.common import default_threads
+    from agents.evaluation.parallel import RayRunner, import_ray
+
+    import_ray()
+    if args.device not in ("cpu", "cuda"):
+        raise ValueError(f"Ray runs get their GPU from Ray: use --device cuda, not {args.device!r}")
+    workers = None if args.address and args.workers == 1 else args.workers
+    if threads_given:
+        threads = args.threads
+    else:
+        threads = max(1, default_threads() // workers) if workers and not args.address else 1
+    gpus = args.gpus_per_run
+    if gpus is None:
+        gpus = 1.0 if args.device == "cuda" else 0.0
+    return RayRunner(workers=workers, address=args.address, threads=threads, gpus=gpus)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,16 +145,18 @@ def main(argv: list[str] | None = None) -> int:
             args.overlap_with,
             args.overlap_families,
         )
+        runner = _runner(args, threads_given=args.threads is not None)
         stack.enter_context(exclusive_folder(args.out))
         check_sweep(cfg, args.out)
-        for dataset in cfg.datasets:  # every dataset is there before the first run starts
-            load_dataset(dataset, env.data_dir)
-    except (ValueError, DatasetNotFoundError) as exc:
+        # every dataset is there before the first run starts (and is loaded once)
+        datasets = {name: load_dataset(name, env.data_dir) for name in cfg.datasets}
+        runner = stack.enter_context(runner)  # connects to Ray, checks its resources
+    except (ValueError, ImportError, DatasetNotFoundError) as exc:
         stack.close()
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2
     with stack:  # the sweep itself: an error here keeps its traceback (exit code 1)
-        evaluate(cfg, args.out)
+        evaluate(cfg, args.out, datasets=datasets, runner=runner)
         files = write_report(
             args.out, target=args.target, checkpoints=args.checkpoints, plots=not args.no_plots
         )

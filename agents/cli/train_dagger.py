@@ -20,6 +20,7 @@ from agents.cli.common import (
     add_device_flags,
     add_env_flags,
     check_resume_config,
+    default_threads,
     env_config,
     resolve,
     write_run_config,
@@ -90,6 +91,13 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
     p.add_argument(
         "--class-weights", action="store_true", help="weight the loss 0.9/0.1 as the authors"
     )
+    p.add_argument(
+        "--envs",
+        type=int,
+        default=1,
+        help="AL episodes collected in parallel per round, one worker process each (each "
+        "with --threads threads; default: this machine's cores / N)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=f"runs/{variant}", help="output folder")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
@@ -105,7 +113,7 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
     prog = parser.prog
     stack = contextlib.ExitStack()
     try:  # everything that checks the input: a mistake is one line, before any long work
-        from agents.dagger import DAggerConfig, DAggerRun, check_out_dir
+        from agents.dagger import DAggerConfig, DAggerRun, check_out_dir, parallel_envs
         from agents.locking import exclusive_folder
         from iale_env import ActiveLearningEnv, DatasetNotFoundError
 
@@ -141,7 +149,12 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
         stack.enter_context(exclusive_folder(out))  # one writer, config.json included
         if args.resume:
             check_resume_config(out, variant, al, dagger=dagger)
-        env = ActiveLearningEnv(al)
+        if args.envs < 1:
+            raise ValueError(f"--envs must be >= 1, got {args.envs}")
+        env = ActiveLearningEnv(al)  # checks the data and the settings before any work
+        if args.envs > 1:
+            threads = args.threads or max(1, default_threads() // args.envs)
+            env = stack.enter_context(contextlib.closing(parallel_envs(al, args.envs, threads)))
         env_settings = write_run_config(out, variant, al, dagger=dagger)
         _quiet_hf_datasets()
         run = DAggerRun(

@@ -30,7 +30,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ import numpy as np
 from agents import faults
 from agents.files import changed_settings, read_json
 from agents.locking import exclusive_folder
-from iale_env import EXPERTS, ActiveLearningEnv, ALConfig, load_dataset
+from iale_env import EXPERTS, ActiveLearningEnv, ALConfig, ALDataset, load_dataset
 
 CURVES_CSV = "curves.csv"
 OVERLAP_CSV = "overlap.csv"
@@ -419,19 +419,100 @@ def _clean_logs(out: Path) -> set[tuple[str, str, int]]:
     return done
 
 
+@dataclass(frozen=True)
+class RunTask:
+    """One (dataset, method, seed) episode of a sweep, with everything needed to run it in
+    another process or on another machine (see :mod:`agents.evaluation.parallel`).
+
+    Attributes:
+        dataset: The dataset's name.
+        spec: The method.
+        seed: The episode seed (pairs the methods).
+        env: The episode's AL settings (dataset and the policy's overrides applied).
+        overlap_with: Heuristics whose selections are compared with a learned policy's.
+        device: Where the policy network runs.
+    """
+
+    dataset: str
+    spec: MethodSpec
+    seed: int
+    env: ALConfig
+    overlap_with: tuple[str, ...]
+    device: str
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """``(dataset, method label, seed)``, the run's key in ``curves.csv``."""
+        return (self.dataset, self.spec.label, self.seed)
+
+
+def run_task(task: RunTask, data: ALDataset) -> RunResult:
+    """Run ``task``'s episode on ``data`` (the loaded ``task.dataset``)."""
+    env = ActiveLearningEnv(task.env, data=data)
+    return run_episode(env, task.spec, task.seed, task.dataset, task.overlap_with, task.device)
+
+
+#: ``runner(tasks, load) -> iterator of (task, result)``: runs a sweep's tasks, in any order;
+#: ``load(name)`` returns a dataset. :func:`sequential_runs` (default) or
+#: :class:`agents.evaluation.parallel.RayRunner`.
+Runner = Callable[
+    [Sequence[RunTask], Callable[[str], ALDataset]], Iterator[tuple[RunTask, RunResult]]
+]
+
+
+def sequential_runs(
+    tasks: Sequence[RunTask], load: Callable[[str], ALDataset]
+) -> Iterator[tuple[RunTask, RunResult]]:
+    """Run ``tasks`` one after another in this process (one dataset in memory at a time)."""
+    loaded: tuple[str, ALDataset] | None = None
+    for task in tasks:
+        if loaded is None or loaded[0] != task.dataset:
+            loaded = (task.dataset, load(task.dataset))
+        yield task, run_task(task, loaded[1])
+
+
+def sweep_tasks(
+    cfg: EvalConfig, done: set[tuple[str, str, int]] = frozenset(), device: str | None = None
+) -> list[RunTask]:
+    """The runs of ``cfg`` not in ``done``, dataset by dataset, method by method, seed by seed."""
+    tasks = []
+    for dataset in cfg.datasets:
+        for spec in cfg.specs:
+            env = cfg.env.replace(dataset=dataset, **policy_env_overrides(spec))
+            overlap_with = cfg.overlap_with if spec.family in cfg.overlap_families else ()
+            for seed in cfg.seeds:
+                if (dataset, spec.label, seed) not in done:
+                    tasks.append(
+                        RunTask(dataset, spec, seed, env, overlap_with, device or cfg.env.device)
+                    )
+    return tasks
+
+
 def evaluate(
     cfg: EvalConfig,
     out_dir: str | os.PathLike,
     device: str | None = None,
     log: Callable[[str], None] | None = print,
+    datasets: Mapping[str, ALDataset] | None = None,
+    runner: Runner = sequential_runs,
 ) -> list[dict[str, str]]:
     """Run every (dataset, method, seed) of ``cfg`` not yet in ``out_dir/curves.csv``.
 
     Writes ``curves.csv``, ``overlap.csv`` and ``config.json`` (the shared env settings; a
-    resumed sweep must use the same ones, or it raises ``ValueError``). Returns all curve rows.
+    resumed sweep must use the same ones, or it raises ``ValueError``). Each run's rows are
+    written as soon as it finishes, whatever ``runner`` runs it. Returns all curve rows.
+
+    Args:
+        cfg: The sweep.
+        out_dir: Its folder (locked while the sweep runs).
+        device: Where policy networks run (default: ``cfg.env.device``).
+        log: Called with one line per finished run (``None``: silent).
+        datasets: Datasets already loaded, by name (the others are loaded when needed).
+        runner: How the runs are executed: :func:`sequential_runs` (this process) or
+            :class:`agents.evaluation.parallel.RayRunner` (Ray tasks, locally or on a cluster).
     """
     with exclusive_folder(out_dir):
-        return _evaluate(cfg, Path(out_dir), device, log)
+        return _evaluate(cfg, Path(out_dir), device, log, dict(datasets or {}), runner)
 
 
 def check_sweep(cfg: EvalConfig, out_dir: str | os.PathLike) -> dict[str, str]:
@@ -461,43 +542,37 @@ def check_sweep(cfg: EvalConfig, out_dir: str | os.PathLike) -> dict[str, str]:
 
 
 def _evaluate(
-    cfg: EvalConfig, out: Path, device: str | None, log: Callable[[str], None] | None
+    cfg: EvalConfig,
+    out: Path,
+    device: str | None,
+    log: Callable[[str], None] | None,
+    datasets: dict[str, ALDataset],
+    runner: Runner,
 ) -> list[dict[str, str]]:
     settings = cfg.settings()
     config_path = out / CONFIG_JSON
     policies = check_sweep(cfg, out)
     config_path.write_text(json.dumps({"env": settings, "policies": policies}, indent=2))
     done = _clean_logs(out)
-    device = device or cfg.env.device
+
+    def load(name: str) -> ALDataset:
+        return datasets[name] if name in datasets else load_dataset(name, cfg.env.data_dir)
+
     written = 0
-    for dataset in cfg.datasets:
-        todo = [
-            (spec, seed)
-            for spec in cfg.specs
-            for seed in cfg.seeds
-            if (dataset, spec.label, seed) not in done
-        ]
-        if not todo:
-            continue
-        data = load_dataset(dataset, cfg.env.data_dir)
-        for spec, seed in todo:
-            env_cfg = cfg.env.replace(dataset=dataset, **policy_env_overrides(spec))
-            env = ActiveLearningEnv(env_cfg, data=data)
-            overlap_with = cfg.overlap_with if spec.family in cfg.overlap_families else ()
-            result = run_episode(env, spec, seed, dataset, overlap_with, device)
-            written += 1
-            _append_rows(out / OVERLAP_CSV, OVERLAP_FIELDS, result.overlap)
-            _append_rows(out / ORACLE_CSV, ORACLE_FIELDS, result.decisions)
-            faults.reached(f"evaluate:overlap-appended:{written}")
-            _append_rows(out / CURVES_CSV, CURVE_FIELDS, result.curve)
-            faults.reached(f"evaluate:curves-appended:{written}")
-            if log is not None:
-                last = result.curve[-1]
-                log(
-                    f"{dataset:>12} {spec.label:>16} seed {seed}: test acc "
-                    f"{result.curve[0]['test_accuracy']:.4f} -> {last['test_accuracy']:.4f} at "
-                    f"{last['labeled']} labels ({last['run_seconds']:.1f} s)"
-                )
+    for task, result in runner(sweep_tasks(cfg, done, device), load):
+        written += 1
+        _append_rows(out / OVERLAP_CSV, OVERLAP_FIELDS, result.overlap)
+        _append_rows(out / ORACLE_CSV, ORACLE_FIELDS, result.decisions)
+        faults.reached(f"evaluate:overlap-appended:{written}")
+        _append_rows(out / CURVES_CSV, CURVE_FIELDS, result.curve)
+        faults.reached(f"evaluate:curves-appended:{written}")
+        if log is not None:
+            first, last = result.curve[0], result.curve[-1]
+            log(
+                f"{task.dataset:>12} {task.spec.label:>16} seed {task.seed}: test acc "
+                f"{first['test_accuracy']:.4f} -> {last['test_accuracy']:.4f} at "
+                f"{last['labeled']} labels ({last['run_seconds']:.1f} s)"
+            )
     return read_csv(out / CURVES_CSV)
 
 
