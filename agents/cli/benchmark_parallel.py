@@ -3,8 +3,9 @@
 Times the same work two ways each, with every core used once (no oversubscription):
 
 - a sweep: ``--runs`` heuristic episodes sequentially in this process (``--threads`` PyTorch
-  threads) and as Ray tasks on ``--workers`` workers (``threads / workers`` threads each); the
-  curves must be identical (they are checked) and only the runs per hour may differ;
+  threads) and as Ray tasks on ``--workers`` workers (``threads / workers`` threads each): runs
+  per hour (the curves of the two differ in the last bits, because PyTorch's CPU results depend
+  on the thread count; at equal threads per run they are identical, which the tests check);
 - DAgger: ``--rounds`` rounds with one env (``--threads`` threads) and with ``--workers`` envs in
   worker processes (one round = ``--workers`` episodes, ``threads / workers`` threads each):
   AL episodes per hour.
@@ -36,14 +37,6 @@ def _sweep(cfg, out: Path, runner=None) -> float:
     t0 = time.perf_counter()
     evaluate(cfg, out, log=None, **({"runner": runner} if runner else {}))
     return time.perf_counter() - t0
-
-
-def _curves(folder: Path) -> list:
-    from agents.evaluation import CURVES_CSV, read_csv
-
-    timing = {"step_seconds", "run_seconds"}
-    rows = read_csv(folder / CURVES_CSV)
-    return sorted(tuple((k, v) for k, v in r.items() if k not in timing) for r in rows)
 
 
 def _dagger(env_cfg, rounds: int, envs: int, threads: int, out: Path) -> float:
@@ -110,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             seq = _sweep(cfg, tmp / "seq")
             with RayRunner(workers=args.workers, threads=per_worker) as runner:
                 par = _sweep(cfg, tmp / "ray", runner)
-            same = _curves(tmp / "seq") == _curves(tmp / "ray")
-            figures["sweep"] = {"runs": runs, "sequential_s": seq, "ray_s": par, "same": same}
+            figures["sweep"] = {"runs": runs, "sequential_s": seq, "ray_s": par}
             rows += [
                 ("sweep, sequential", f"1 process x {threads} threads", runs / seq * 3600, "runs"),
                 (
@@ -145,12 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---:|")
     for what, how, rate, unit in rows:
         print(f"| {what} | {how} | {rate:.1f} {unit} |")
-    if "sweep" in figures:
-        print(f"\nRay sweep curves identical to the sequential ones: {figures['sweep']['same']}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(figures, indent=2))
-    return 0 if figures.get("sweep", {}).get("same", True) else 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ them (resume after a kill). Writes OUT/summary.md, summary.csv and PNG plots; re
 scripts/plot.py.
 
 With --workers N (or --address of a Ray cluster) the runs are Ray tasks, N at a time, each
-reserving --threads CPUs (default: this machine's cores / N) and --gpus-per-run of a GPU; the
-curves are the same as a sequential sweep's, bit for bit. Needs pip install 'iale-gym[ray]'.
+reserving --threads CPUs (default: this machine's cores / N) and --gpus-per-run of a GPU; at
+the same threads per run the curves are a sequential sweep's, bit for bit. Needs
+pip install 'iale-gym[ray]'.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ each one to Ray as a task that reserves ``threads`` CPUs (and ``gpus`` of a GPU)
 PyTorch's threads to them, so the runs never oversubscribe a machine; the finished runs stream
 back to :func:`~agents.evaluation.sweep.evaluate`, which writes them to ``curves.csv`` as they
 come, so resume, pairing and the summary are the same as for a sequential sweep. Every episode
-is seeded by its (dataset, seed) alone, so the curves are bit-identical to a sequential sweep's
-(only the timing columns differ).
+is seeded by its (dataset, seed) alone, so with the same threads per run the curves are
+bit-identical to a sequential sweep's (only the timing columns differ; PyTorch's CPU results
+depend on the thread count).
 
     from agents.evaluation import EvalConfig, evaluate
     from agents.evaluation.parallel import RayRunner
