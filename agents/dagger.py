@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import json
 import math
 import os
@@ -36,14 +35,14 @@ from imitation.algorithms import bc
 from imitation.algorithms.dagger import BetaSchedule, DAggerTrainer, InteractiveTrajectoryCollector
 from imitation.data import rollout, serialize, types
 from imitation.util import logger as imit_logger
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from agents import faults, imitation_adapter
 from agents.files import changed_settings
 from agents.locking import check_run_folder, exclusive_folder
 from agents.oracle import BestExpertOracle, env_attr
 from agents.policy import VIEWS, IALEPolicy
-from iale_env import ActiveLearningEnv, ALConfig
+from iale_env import ALConfig
 
 CHECKPOINT = "checkpoint.pt"
 POLICY = "policy.zip"
@@ -106,7 +105,7 @@ class DAggerConfig:
     device: str = "cpu"
     selection: Literal["bernoulli", "softmax"] = "bernoulli"
     oracle: Literal["best_expert", "lookahead"] = "best_expert"
-    view: Literal["eq2", "invariant"] = "eq2"
+    view: Literal["eq2", "invariant", "relative"] = "eq2"
     normalize: bool = False
     bc_batches: int | None = None
     heldout_episodes: int = 0
@@ -550,20 +549,6 @@ class DAggerRun:
             },
             self.ckpt_path,
         )
-
-
-def _worker_env(cfg: ALConfig, threads: int) -> gym.Env:
-    torch.set_num_threads(threads)
-    return ActiveLearningEnv(cfg)
-
-
-def parallel_envs(cfg: ALConfig, n: int, threads: int = 1) -> VecEnv:
-    """``n`` IALE envs of ``cfg``, each in its own worker process with ``threads`` PyTorch
-    threads (SB3's ``SubprocVecEnv``), for :func:`train_dagger` to collect ``n`` AL episodes
-    per round; the oracle answers inside each worker. Close it when done."""
-    if n < 1 or threads < 1:
-        raise ValueError(f"need at least one env and one thread each, got n={n}, threads={threads}")
-    return SubprocVecEnv([functools.partial(_worker_env, cfg, threads) for _ in range(n)])
 
 
 class ConstantLR:

@@ -39,6 +39,7 @@ VARIANTS = (
     Variant("invariant", view="invariant"),
     Variant("invariant, standardised", view="invariant", normalize=True),
     Variant("invariant, standardised, 0.9/0.1", "invariant", True, (0.9, 0.1)),
+    Variant("relative", view="relative"),
 )
 
 

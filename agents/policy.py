@@ -42,7 +42,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 #: Input views of the policy: how the Eq. 2 rows are presented to the row-wise MLP.
-VIEWS = ("eq2", "invariant")
+VIEWS = ("eq2", "invariant", "relative")
 
 
 class RowFeatures(BaseFeaturesExtractor):
@@ -151,6 +151,25 @@ class InvariantRowFeatures(BaseFeaturesExtractor):
         return torch.stack(feats, dim=-1)
 
 
+class RelativeRowFeatures(InvariantRowFeatures):
+    """The ``"relative"`` view: each candidate only relative to the other candidates.
+
+    The twelve quantities of :class:`InvariantRowFeatures` before its z-scores (uncertainty, the
+    labeled set seen from the candidate, diversity), each standardised over the n candidates of
+    the sub-pool. A selection is the top k *within* the sub-pool, and the heuristics rank the
+    candidates by one such quantity; this view keeps the ranking information and drops the
+    levels, which shift from dataset to dataset (M is less confident on Fashion-MNIST than on
+    MNIST at the same labeled-set size), so a policy trained on one dataset does not meet
+    feature values on another that it never saw.
+    """
+
+    NAMES = tuple(f"z_{name}" for name in InvariantRowFeatures.NAMES[:12])
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        base = super().forward(observations)[..., :12]  # (batch, n, 12)
+        return _zscore(base.transpose(-1, -2)).transpose(-1, -2)
+
+
 def _zscore(values: torch.Tensor) -> torch.Tensor:
     """Standardise over the candidates (last dim)."""
     mean = values.mean(-1, keepdim=True)
@@ -251,7 +270,8 @@ class IALEPolicy(ActorCriticPolicy):
         selection: ``"bernoulli"`` (IALE: independent per-candidate probabilities) or
             ``"softmax"`` (ALIL: one softmax over the candidates); MultiBinary actions only.
         view: How the MLP sees a row: ``"eq2"`` (the paper's Eq. 2 row as is) or
-            ``"invariant"`` (class-order-free features, :class:`InvariantRowFeatures`).
+            ``"invariant"`` (class-order-free features, :class:`InvariantRowFeatures`) or
+            ``"relative"`` (the same, standardised over the sub-pool, :class:`RelativeRowFeatures`).
         normalize: Standardise the view's features with statistics stored in the policy
             (:class:`RowNormalizer`, fitted by :meth:`fit_normalizer`).
         num_classes: K of the env (needed by the ``"invariant"`` view).
@@ -301,8 +321,9 @@ class IALEPolicy(ActorCriticPolicy):
         self.class_weights = tuple(class_weights) if class_weights is not None else None
         self.selection = selection
         self.score_action = score_action
-        if view == "invariant":
-            kwargs.setdefault("features_extractor_class", InvariantRowFeatures)
+        if view in ("invariant", "relative"):
+            extractor = InvariantRowFeatures if view == "invariant" else RelativeRowFeatures
+            kwargs.setdefault("features_extractor_class", extractor)
             kwargs.setdefault(
                 "features_extractor_kwargs",
                 {"num_classes": self.num_classes, "embedding_dim": self.embedding_dim},

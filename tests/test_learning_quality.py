@@ -24,7 +24,7 @@ from agents.evaluation import (
     read_csv,
 )
 from agents.evaluation.summary import fieller_ratio, summarize, summary_markdown
-from agents.policy import IALEPolicy, InvariantRowFeatures, load_policy
+from agents.policy import IALEPolicy, InvariantRowFeatures, RelativeRowFeatures, load_policy
 from iale_env import ALConfig
 from iale_env.protocols import CPU
 from tests.conftest import ROOT, TINY, curve_rows
@@ -42,18 +42,21 @@ def _eq2_states(rng: np.random.Generator, batch: int = 4, n: int = 20, k: int = 
     return np.concatenate([mean_emb, lab_hist, pred_hist, emb, probs], -1).astype(np.float32)
 
 
-def test_invariant_view_ignores_class_order_and_embedding_basis():
+@pytest.mark.parametrize("extractor", [InvariantRowFeatures, RelativeRowFeatures])
+def test_invariant_views_ignore_class_order_and_embedding_basis(extractor):
     """Relabeling the classes or rotating the embedding (what differs between datasets and
     classifier runs) leaves the invariant features unchanged; the Eq. 2 row itself changes."""
     k, d = 10, 128
     rng = np.random.default_rng(0)
     obs = _eq2_states(rng)
-    view = InvariantRowFeatures(
-        __import__("gymnasium").spaces.Box(0, 1, obs.shape[1:], np.float32), k, d
-    )
+    view = extractor(__import__("gymnasium").spaces.Box(0, 1, obs.shape[1:], np.float32), k, d)
     feats = view(torch.as_tensor(obs))
-    assert feats.shape == (4, 20, len(InvariantRowFeatures.NAMES))
+    assert feats.shape == (4, 20, len(extractor.NAMES))
     assert torch.isfinite(feats).all()
+    if extractor is RelativeRowFeatures:  # every feature relative to the sub-pool
+        torch.testing.assert_close(feats.mean(1), torch.zeros(4, 12), atol=1e-5, rtol=0)
+        spread = feats.std(1, unbiased=False)
+        assert ((spread - 1).abs() < 1e-3).all()
     perm = rng.permutation(k)
     rotation, _ = np.linalg.qr(rng.normal(size=(d, d)))
     moved = obs.copy()
@@ -66,7 +69,7 @@ def test_invariant_view_ignores_class_order_and_embedding_basis():
     # a changed state (another candidate ranking) changes the features
     assert not torch.allclose(view(torch.as_tensor(obs[:, ::-1].copy())), feats)
     with pytest.raises(ValueError, match="num_classes and embedding_dim"):
-        InvariantRowFeatures(__import__("gymnasium").spaces.Box(0, 1, (20, 100)), 10, 128)
+        extractor(__import__("gymnasium").spaces.Box(0, 1, (20, 100)), 10, 128)
 
 
 def test_feature_standardisation_is_fitted_saved_and_reloaded(make_env, tmp_path):
@@ -125,13 +128,13 @@ def test_dagger_logs_held_out_agreement_and_trains_a_fixed_number_of_updates(mak
     res3 = train_dagger(env, more, tmp_path, resume=True, progress=False)
     assert len(res3.log) == 3 and (tmp_path / "heldout.npz").stat().st_mtime_ns == mtime
     # the offline imitability table reads the run: one-statistic scorers recomputed by hand
-    from agents.imitability import compare_scorers, markdown, top_k
+    from agents.imitability import VARIANTS, compare_scorers, markdown, top_k
 
     rows = compare_scorers(tmp_path, steps=3)
     least = next(r for r in rows if str(r["scorer"]).startswith("least confidence"))
     probs = states[..., 276:286]  # M's softmax block of the Eq. 2 row (D=128, K=10)
     assert least["heldout"] == pytest.approx(agreement(top_k(1 - probs.max(-1), 5), actions))
-    assert sum(str(r["scorer"]).startswith("policy:") for r in rows) == 5
+    assert sum(str(r["scorer"]).startswith("policy:") for r in rows) == len(VARIANTS)
     assert "| chance (k / n) | 0 | 0.250 | 0.250 |" in markdown(rows)
     plain = DAggerConfig(episodes=1, bc_batch_size=4, bc_epochs=1)
     train_dagger(env, plain, tmp_path / "old", progress=False)

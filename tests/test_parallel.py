@@ -84,7 +84,8 @@ def _digest(policy) -> str:
 def test_dagger_with_two_worker_envs_is_reproducible_and_resumes_to_the_same_policy(
     idx_root, tmp_path
 ):
-    from agents.dagger import DAggerConfig, parallel_envs, train_dagger
+    from agents.dagger import DAggerConfig, train_dagger
+    from agents.vec_env import parallel_envs
 
     env = ALConfig(**{**TINY, "data_dir": str(idx_root)})
     cfg = DAggerConfig(episodes=2, bc_batch_size=4, bc_epochs=1, heldout_episodes=1)
@@ -121,3 +122,30 @@ def test_the_parallel_benchmark_refuses_settings_it_cannot_measure(tmp_path):
         proc = run_script("benchmark_parallel.py", *extra, "--data-dir", str(tmp_path))
         assert proc.returncode == 2, proc.stderr
         assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_dagger_on_ray_actors_trains_the_policy_of_worker_processes(idx_root, tmp_path):
+    from agents.dagger import DAggerConfig, train_dagger
+    from agents.vec_env import RayVecEnv, parallel_envs
+
+    env = ALConfig(**{**TINY, "data_dir": str(idx_root)})
+    cfg = DAggerConfig(episodes=1, bc_batch_size=4, bc_epochs=1, heldout_episodes=1)
+    procs = parallel_envs(env, 2, threads=1)
+    try:
+        local = train_dagger(procs, cfg, tmp_path / "procs", progress=False)
+    finally:
+        procs.close()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        actors = RayVecEnv(env, 2, threads=1)
+        try:
+            remote = train_dagger(actors, cfg, tmp_path / "ray", progress=False)
+        finally:
+            actors.close()
+    finally:
+        ray.shutdown()
+    assert _digest(remote.policy) == _digest(local.policy)
+    assert (
+        remote.log[0]["pairs"] == local.log[0]["pairs"]
+        and remote.log[0]["wins"] == local.log[0]["wins"]
+    )

@@ -40,7 +40,8 @@ def _sweep(cfg, out: Path, runner=None) -> float:
 
 
 def _dagger(env_cfg, rounds: int, envs: int, threads: int, out: Path) -> float:
-    from agents.dagger import DAggerConfig, parallel_envs, train_dagger
+    from agents.dagger import DAggerConfig, train_dagger
+    from agents.vec_env import parallel_envs
     from iale_env import ActiveLearningEnv
 
     cfg = DAggerConfig(episodes=rounds, bc_batch_size=4, bc_batches=50, heldout_episodes=0)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from agents.cli.common import set_threads
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset, ClassifierSpec, load_dataset
 from iale_env.protocols import PAPER
 
@@ -210,6 +211,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--subpool", type=int, default=None, help="default: ALConfig's (100)")
     p.add_argument("--dataset", default="MNIST")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--threads", type=int, help="PyTorch CPU threads (default: the process's cores)")
     p.add_argument("--out", default="runs/benchmark_speed.json")
     args = p.parse_args(argv)
     args.modes = args.modes.split(",")
@@ -240,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
         if v is not None
     }
     try:
+        set_threads(args.threads)
         data = load_dataset(args.dataset, args.data_dir)
         bases = {
             d: ALConfig(

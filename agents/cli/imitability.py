@@ -28,15 +28,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run", help="a train_dagger.py --out folder, or a pairs file of --export")
     p.add_argument("--steps", type=int, default=2000, help="minibatch updates per policy")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="PyTorch CPU threads (default: the process's cores)")
     p.add_argument("--out", help="also write the table to this Markdown file")
     p.add_argument("--export", help="write the run's oracle-labeled pairs to this .npz and stop")
     args = p.parse_args(argv)
     if args.steps < 1:
         print("imitability.py: error: --steps must be >= 1", file=sys.stderr)
         return 2
+    from agents.cli.common import set_threads
     from agents.imitability import compare_scorers, export_pairs, markdown
 
     try:
+        set_threads(args.threads)
         if args.export:
             print(f"wrote {export_pairs(args.run, args.export)}")
             return 0

@@ -72,7 +72,7 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
     )
     p.add_argument(
         "--view",
-        choices=["eq2", "invariant"],
+        choices=["eq2", "invariant", "relative"],
         help="policy input: the paper's Eq. 2 rows or class-order-free features",
     )
     p.add_argument(
@@ -98,6 +98,11 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
         help="AL episodes collected in parallel per round, one worker process each (each "
         "with --threads threads; default: this machine's cores / N)",
     )
+    p.add_argument(
+        "--address",
+        help="collect with Ray actors: 'local' (a local Ray instance) or a cluster ('auto', "
+        "HOST:PORT, ray://HOST:10001); default: worker processes on this machine",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=f"runs/{variant}", help="output folder")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
     prog = parser.prog
     stack = contextlib.ExitStack()
     try:  # everything that checks the input: a mistake is one line, before any long work
-        from agents.dagger import DAggerConfig, DAggerRun, check_out_dir, parallel_envs
+        from agents.dagger import DAggerConfig, DAggerRun, check_out_dir
         from agents.locking import exclusive_folder
         from iale_env import ActiveLearningEnv, DatasetNotFoundError
 
@@ -152,9 +157,8 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
         if args.envs < 1:
             raise ValueError(f"--envs must be >= 1, got {args.envs}")
         env = ActiveLearningEnv(al)  # checks the data and the settings before any work
-        if args.envs > 1:
-            threads = args.threads or max(1, default_threads() // args.envs)
-            env = stack.enter_context(contextlib.closing(parallel_envs(al, args.envs, threads)))
+        if args.envs > 1 or args.address:
+            env = stack.enter_context(contextlib.closing(_worker_envs(al, args)))
         env_settings = write_run_config(out, variant, al, dagger=dagger)
         _quiet_hf_datasets()
         run = DAggerRun(
@@ -165,7 +169,7 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
             progress=not args.no_progress,
             settings={"env": env_settings},
         )
-    except (ValueError, DatasetNotFoundError) as exc:
+    except (ValueError, ImportError, DatasetNotFoundError) as exc:
         stack.close()
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
@@ -173,6 +177,31 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
         result = run.run()
     print(f"policy saved to {out / 'policy.zip'} after {len(result.log)} episodes")
     return 0
+
+
+def _worker_envs(al, args: argparse.Namespace):
+    """``--envs`` envs in worker processes, or as Ray actors with ``--address``."""
+    threads = args.threads or max(1, default_threads() // args.envs)
+    if not args.address:
+        from agents.vec_env import parallel_envs
+
+        return parallel_envs(al, args.envs, threads)
+    from agents.evaluation.parallel import import_ray
+    from agents.vec_env import RayVecEnv
+
+    ray = import_ray()
+    if args.device not in ("cpu", "cuda"):
+        raise ValueError(
+            f"Ray actors get their GPU from Ray: use --device cuda, not {args.device!r}"
+        )
+    try:
+        ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ValueError(
+            f"cannot connect to Ray at {args.address!r} ({exc}); start a cluster with "
+            f"`ray start --head`, or use --address local"
+        ) from None
+    return RayVecEnv(al, args.envs, threads, gpus=1.0 / args.envs if args.device == "cuda" else 0.0)
 
 
 def _quiet_hf_datasets() -> None:

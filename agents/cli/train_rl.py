@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_env_flags(p)
     add_device_flags(p)
     p.add_argument("--n-steps", type=int, help="env steps per update (default: one episode)")
-    p.add_argument("--view", choices=["eq2", "invariant"], help="the policy's input view")
+    p.add_argument(
+        "--view", choices=["eq2", "invariant", "relative"], help="the policy's input view"
+    )
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--gamma", type=float, default=1.0)
     p.add_argument("--ent-coef", type=float, default=0.0)
