@@ -11,6 +11,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -52,11 +53,7 @@ def plot_curves(rows: Iterable[dict[str, str]], out_dir: str | os.PathLike) -> l
             same_grid = [c.accuracy for c in curves if np.array_equal(c.labeled, x)]
             _band(ax, x, same_grid, method)
         ax.set(xlabel="labeled images", ylabel="test accuracy", title=f"{dataset}: learning curves")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-        path = out / f"curves_{_safe(dataset)}.png"
-        fig.savefig(path, dpi=120)
-        paths.append(path)
+        paths.append(_save(fig, ax, out / f"curves_{_safe(dataset)}.png", "lower right"))
     return paths
 
 
@@ -91,9 +88,14 @@ def plot_overlap(rows: Iterable[dict[str, str]], out_dir: str | os.PathLike) -> 
             title=f"{dataset}: {method} vs heuristics (same states)",
             ylim=(-0.02, 1.02),
         )
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper right")
         path = out / f"overlap_{_safe(dataset)}_{_safe(method)}.png"
-        fig.savefig(path, dpi=120)
-        paths.append(path)
+        paths.append(_save(fig, ax, path, "upper right"))
     return paths
+
+
+def _save(fig: Figure, ax: Any, path: Path, legend: str) -> Path:
+    """Grid, legend and a 120-dpi PNG at ``path``."""
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc=legend)
+    fig.savefig(path, dpi=120)
+    return path
