@@ -11,6 +11,7 @@ the oracle does" from "DAgger did not train it enough".
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,11 @@ class Variant:
     view: str = "eq2"
     normalize: bool = False
     class_weights: tuple[float, float] | None = None
+
+    @property
+    def slug(self) -> str:
+        """The name as a folder name (``invariant, standardised`` -> ``invariant_standardised``)."""
+        return "".join(c if c.isalnum() else "_" for c in self.name).strip("_").replace("__", "_")
 
 
 #: The variants compared by default.
@@ -56,9 +62,12 @@ def export_pairs(run_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
     return out
 
 
-def load_run(run_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def load_run(
+    run_dir: str | os.PathLike, rounds: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(train_states, train_actions, heldout_states, heldout_actions)`` of a DAgger run folder
-    or of a file written by :func:`export_pairs`."""
+    (its first ``rounds`` finished rounds; ``None``: all) or of a file written by
+    :func:`export_pairs`."""
     run = Path(run_dir)
     if run.is_file():
         with np.load(run) as data:
@@ -75,7 +84,11 @@ def load_run(run_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.nda
     if "states" in ckpt:  # an older checkpoint holds the pairs itself
         states, actions = ckpt["states"], ckpt["actions"]
     elif ckpt["round"]:
-        pairs = load_round_demos(run, ckpt["round"])
+        if rounds is not None and not 1 <= rounds <= ckpt["round"]:
+            raise ValueError(
+                f"{run} has finished {ckpt['round']} rounds; --rounds {rounds} is not among them"
+            )
+        pairs = load_round_demos(run, ckpt["round"] if rounds is None else rounds)
         states = np.concatenate([p[0] for p in pairs])
         actions = np.concatenate([p[1] for p in pairs])
     else:
@@ -153,9 +166,15 @@ def compare_scorers(
     variants: tuple[Variant, ...] = VARIANTS,
     steps: int = 2000,
     seed: int = 0,
+    rounds: int | None = None,
+    save_dir: str | os.PathLike | None = None,
 ) -> list[dict[str, object]]:
-    """Held-out (and training) agreement with the oracle of every scorer; rows for a table."""
-    train_s, train_a, held_s, held_a = load_run(run_dir)
+    """Held-out (and training) agreement with the oracle of every scorer; rows for a table.
+
+    ``rounds`` limits the training pairs to the run's first rounds; with ``save_dir`` each
+    variant's policy is saved as ``save_dir/<slug>/policy.zip`` (with a ``config.json``), so that
+    ``evaluate.py`` can run it (``iale:save_dir/<slug>``)."""
+    train_s, train_a, held_s, held_a = load_run(run_dir, rounds)
     k, n = int(held_a[0].sum()), held_a.shape[1]
     rows: list[dict[str, object]] = [
         dict(scorer="chance (k / n)", trained_on=0, train=k / n, heldout=k / n)
@@ -172,6 +191,8 @@ def compare_scorers(
         )
     for variant in variants:
         policy = train_offline(variant, train_s, train_a, steps=steps, seed=seed)
+        if save_dir is not None:
+            _save_policy(policy, Path(save_dir) / variant.slug)
         rows.append(
             dict(
                 scorer=f"policy: {variant.name}",
@@ -181,6 +202,14 @@ def compare_scorers(
             )
         )
     return rows
+
+
+def _save_policy(policy: IALEPolicy, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    if (folder / "policy.zip").exists():
+        raise ValueError(f"{folder / 'policy.zip'} exists; save into another folder")
+    policy.save(str(folder / "policy.zip"))
+    (folder / "config.json").write_text(json.dumps({"env": {"subpool_mean_embedding": False}}))
 
 
 def markdown(rows: list[dict[str, object]]) -> str:

@@ -136,6 +136,15 @@ def test_dagger_logs_held_out_agreement_and_trains_a_fixed_number_of_updates(mak
     assert least["heldout"] == pytest.approx(agreement(top_k(1 - probs.max(-1), 5), actions))
     assert sum(str(r["scorer"]).startswith("policy:") for r in rows) == len(VARIANTS)
     assert "| chance (k / n) | 0 | 0.250 | 0.250 |" in markdown(rows)
+    # the first round's pairs only, each policy saved where evaluate.py runs it
+    first = compare_scorers(tmp_path, VARIANTS[-1:], steps=3, rounds=1, save_dir=tmp_path / "p")
+    assert first[-1]["trained_on"] == rows[-1]["trained_on"] // 3  # 1 of 3 rounds
+    spec = parse_method(f"iale:{tmp_path / 'p' / VARIANTS[-1].slug}")
+    assert load_policy(spec.path, env=env).view == VARIANTS[-1].view
+    with pytest.raises(ValueError, match="exists"):
+        compare_scorers(tmp_path, VARIANTS[-1:], steps=3, rounds=1, save_dir=tmp_path / "p")
+    with pytest.raises(ValueError, match="--rounds 4"):
+        compare_scorers(tmp_path, VARIANTS[-1:], steps=3, rounds=4)
     plain = DAggerConfig(episodes=1, bc_batch_size=4, bc_epochs=1)
     train_dagger(env, plain, tmp_path / "old", progress=False)
     ckpt = torch.load(tmp_path / "old" / "checkpoint.pt", weights_only=False)

@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run", help="a train_dagger.py --out folder, or a pairs file of --export")
     p.add_argument("--steps", type=int, default=2000, help="minibatch updates per policy")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rounds", type=int, help="train on the run's first N rounds (default: all)")
+    p.add_argument(
+        "--save", help="also save each variant's policy in this folder (for evaluate.py)"
+    )
     p.add_argument("--threads", type=int, help="PyTorch CPU threads (default: the process's cores)")
     p.add_argument("--out", help="also write the table to this Markdown file")
     p.add_argument("--export", help="write the run's oracle-labeled pairs to this .npz and stop")
@@ -43,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.export:
             print(f"wrote {export_pairs(args.run, args.export)}")
             return 0
-        table = markdown(compare_scorers(args.run, steps=args.steps, seed=args.seed))
+        rows = compare_scorers(
+            args.run, steps=args.steps, seed=args.seed, rounds=args.rounds, save_dir=args.save
+        )
+        table = markdown(rows)
     except ValueError as exc:
         print(f"imitability.py: error: {exc}", file=sys.stderr)
         return 2
