@@ -381,6 +381,7 @@ class DAggerRun:
             normalize=cfg.normalize,
             num_classes=spec.num_classes,
             embedding_dim=spec.embedding_dim,
+            score_columns=len(self.al_cfg.state_scores),
         )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_derive(cfg.seed, 0xC0FFEE))

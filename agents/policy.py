@@ -104,20 +104,41 @@ class InvariantRowFeatures(BaseFeaturesExtractor):
     )
 
     def __init__(
-        self, observation_space: gym.spaces.Box, num_classes: int = 10, embedding_dim: int = 128
+        self,
+        observation_space: gym.spaces.Box,
+        num_classes: int = 10,
+        embedding_dim: int = 128,
+        score_columns: int = 0,
     ) -> None:
         row_dim = int(observation_space.shape[-1])
-        k, d = int(num_classes), int(embedding_dim)
-        if k < 3 or row_dim not in (2 * d + 3 * k, 3 * d + 3 * k):
+        k, d, extra = int(num_classes), int(embedding_dim), int(score_columns)
+        if k < 3 or extra < 0 or row_dim - extra not in (2 * d + 3 * k, 3 * d + 3 * k):
             raise ValueError(
                 f"the invariant view needs Eq. 2 rows of 2*D + 3*K (or 3*D + 3*K) features with "
-                f"K >= 3 classes; got rows of {row_dim} with K={k}, D={d}: pass the env's "
-                f"num_classes and embedding_dim"
+                f"K >= 3 classes, plus the state's expert scores; got rows of {row_dim} with "
+                f"K={k}, D={d}, {extra} score columns: pass the env's num_classes, "
+                f"embedding_dim and the number of its state_scores"
             )
-        super().__init__(observation_space, features_dim=len(self.NAMES))
-        self.num_classes, self.embedding_dim = k, d
+        super().__init__(observation_space, features_dim=self._width(extra))
+        self.num_classes, self.embedding_dim, self.score_columns = k, d, extra
+
+    @classmethod
+    def _width(cls, score_columns: int) -> int:
+        """Features per candidate: the named ones, then each expert score and its z-score."""
+        return len(cls.NAMES) + 2 * score_columns
+
+    def _scores(self, observations: torch.Tensor) -> list[torch.Tensor]:
+        """The state's expert-score columns (the last ``score_columns`` of a row)."""
+        s = self.score_columns
+        return [observations[..., -s + i].float() for i in range(s)]
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        feats = self._named(observations)
+        for score in self._scores(observations):
+            feats += [score, _zscore(score)]
+        return torch.stack(feats, dim=-1)
+
+    def _named(self, observations: torch.Tensor) -> list[torch.Tensor]:
         k, d = self.num_classes, self.embedding_dim
         x = observations.float()
         mean_emb, lab_hist = x[..., :d], x[..., d : d + k]
@@ -148,7 +169,7 @@ class InvariantRowFeatures(BaseFeaturesExtractor):
             _zscore(entropy),
             _zscore(dist),
         ]
-        return torch.stack(feats, dim=-1)
+        return feats
 
 
 class RelativeRowFeatures(InvariantRowFeatures):
@@ -165,9 +186,13 @@ class RelativeRowFeatures(InvariantRowFeatures):
 
     NAMES = tuple(f"z_{name}" for name in InvariantRowFeatures.NAMES[:12])
 
+    @classmethod
+    def _width(cls, score_columns: int) -> int:
+        return len(cls.NAMES) + score_columns
+
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        base = super().forward(observations)[..., :12]  # (batch, n, 12)
-        return _zscore(base.transpose(-1, -2)).transpose(-1, -2)
+        base = torch.stack(self._named(observations)[:12] + self._scores(observations), dim=-1)
+        return _zscore(base.transpose(-1, -2)).transpose(-1, -2)  # over the candidates
 
 
 def _zscore(values: torch.Tensor) -> torch.Tensor:
@@ -276,6 +301,8 @@ class IALEPolicy(ActorCriticPolicy):
             (:class:`RowNormalizer`, fitted by :meth:`fit_normalizer`).
         num_classes: K of the env (needed by the ``"invariant"`` view).
         embedding_dim: D, the classifier's embedding size (``"invariant"`` view).
+        score_columns: How many expert-score columns end each row (the env's
+            ``state_scores``); the invariant views add each score (and its z-score).
         **kwargs: Passed to ``ActorCriticPolicy`` (e.g. ``optimizer_kwargs``).
 
     The value head (for PPO/A2C) mean-pools the hidden features of all rows.
@@ -294,6 +321,7 @@ class IALEPolicy(ActorCriticPolicy):
         normalize: bool = False,
         num_classes: int = 10,
         embedding_dim: int = 128,
+        score_columns: int = 0,
         **kwargs: Any,
     ) -> None:
         n = int(observation_space.shape[0]) if observation_space.shape else 0
@@ -316,6 +344,7 @@ class IALEPolicy(ActorCriticPolicy):
         self.view = view
         self.normalize = bool(normalize)
         self.num_classes, self.embedding_dim = int(num_classes), int(embedding_dim)
+        self.score_columns = int(score_columns)
         self.acquisition_size = int(acquisition_size)
         self.hidden_dim = int(hidden_dim)
         self.class_weights = tuple(class_weights) if class_weights is not None else None
@@ -326,7 +355,11 @@ class IALEPolicy(ActorCriticPolicy):
             kwargs.setdefault("features_extractor_class", extractor)
             kwargs.setdefault(
                 "features_extractor_kwargs",
-                {"num_classes": self.num_classes, "embedding_dim": self.embedding_dim},
+                {
+                    "num_classes": self.num_classes,
+                    "embedding_dim": self.embedding_dim,
+                    "score_columns": self.score_columns,
+                },
             )
         else:
             kwargs.setdefault("features_extractor_class", RowFeatures)
@@ -362,6 +395,7 @@ class IALEPolicy(ActorCriticPolicy):
             normalize=self.normalize,
             num_classes=self.num_classes,
             embedding_dim=self.embedding_dim,
+            score_columns=self.score_columns,
         )
         for key in (
             "features_extractor_class",
@@ -484,6 +518,7 @@ _SAVED_SETTINGS = (
     "normalize",
     "num_classes",
     "embedding_dim",
+    "score_columns",
 )
 
 
@@ -537,7 +572,8 @@ def _read_policy_file(path: str, trust_pickle: bool) -> tuple[dict[str, Any], di
         "observation_space": obs_space,
         "action_space": act_space,
         "lr_schedule": _placeholder_schedule,
-        **{key: meta[key] for key in _SAVED_SETTINGS},
+        # a setting newer than the file (score_columns) takes its default
+        **{key: meta[key] for key in _SAVED_SETTINGS if key in meta},
     }
     return data, saved["state_dict"]
 

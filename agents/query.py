@@ -117,6 +117,11 @@ def query(
     cfg = config or QueryConfig()
     path = None if isinstance(policy, IALEPolicy) else Path(policy)
     pol = load_policy(str(path), device=cfg.device) if path is not None else policy
+    if pol.score_columns:
+        raise ValueError(
+            "this policy reads experts' scores in its state (trained with --state-scores), "
+            "which the labeling loop does not compute; use a policy trained without them"
+        )
     lab_x, pool = _images(labeled_x, "labeled_x"), _images(pool_x, "pool_x")
     lab_y = _labels(labeled_y, "labeled_y")
     k_classes, n_trained = pol.num_classes, int(pol.observation_space.shape[0])

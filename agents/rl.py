@@ -155,6 +155,7 @@ def _train_rl(env: gym.Env, cfg: RLConfig, out: Path, resume: bool) -> BaseAlgor
                 "view": cfg.view,
                 "num_classes": spec.num_classes,
                 "embedding_dim": spec.embedding_dim,
+                **({"score_columns": len(al.state_scores)} if al.state_scores else {}),
             },
         )
         if cfg.algo == "ppo":

@@ -53,6 +53,10 @@ class ALConfig:
             The state's width follows its embedding (2 * D + 3 * K).
         subpool_mean_embedding: Append the sub-pool's mean embedding (D columns, the same on
             every row) to the Eq. 2 state: the paper's state ablation.
+        state_scores: Experts whose per-candidate scores are appended to every row, one column
+            each, after the Eq. 2 blocks (e.g. ``("mc_dropout", "ensemble")``: the variation
+            ratios the oracle's experts rank by). An extension of the paper's state: it lets a
+            policy see the experts' disagreement, which M's softmax does not carry.
     """
 
     dataset: str = "MNIST"
@@ -75,6 +79,7 @@ class ALConfig:
     fit_mode: FitMode = "batched"
     eager_ensemble: bool = False
     subpool_mean_embedding: bool = False
+    state_scores: tuple[str, ...] = ()
     precision: Precision = "fp32"
     cuda_graphs: bool | None = None
     deterministic: bool = True
@@ -83,10 +88,11 @@ class ALConfig:
     def __post_init__(self) -> None:
         from iale_env.experts import EXPERTS  # late import: experts import the training module
 
-        if isinstance(self.experts, str):
-            object.__setattr__(self, "experts", tuple(e for e in self.experts.split(",") if e))
-        else:
-            object.__setattr__(self, "experts", tuple(self.experts))
+        for name in ("experts", "state_scores"):  # a comma string (CLI, JSON) or a sequence
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = tuple(e for e in value.split(",") if e)
+            object.__setattr__(self, name, tuple(value))
         positive = (
             "budget initial_labeled acquisition_size subpool_size epochs batch_size "
             "scoring_size mc_dropout_passes"
@@ -117,6 +123,17 @@ class ALConfig:
         unknown = [e for e in self.experts if e not in EXPERTS]
         if unknown:
             raise ValueError(f"unknown expert(s) {unknown}; choose from {sorted(EXPERTS)}")
+        from iale_env.experts import ScoringExpert
+
+        unscored = [
+            e for e in self.state_scores if not issubclass(EXPERTS.get(e, object), ScoringExpert)
+        ]
+        if unscored or len(set(self.state_scores)) != len(self.state_scores):
+            scored = sorted(n for n, c in EXPERTS.items() if issubclass(c, ScoringExpert))
+            raise ValueError(
+                f"state_scores must name distinct experts with a per-candidate score "
+                f"({', '.join(scored)}), got {list(self.state_scores)}"
+            )
         if self.action_mode not in ("repair", "strict"):
             raise ValueError(f"action_mode must be 'repair' or 'strict', got {self.action_mode!r}")
         if self.ensemble_size < 2:

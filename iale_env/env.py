@@ -123,6 +123,9 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         if cfg.subpool_mean_embedding:
             bounds.append(bounds[-1] + d)
             names.append("subpool_mean_embedding")
+        for expert in cfg.state_scores:
+            bounds.append(bounds[-1] + 1)
+            names.append(f"score:{expert}")
         #: Column slices of an observation row, by block name (Eq. 2 order).
         self.columns: dict[str, slice] = {
             name: slice(bounds[i], bounds[i + 1]) for i, name in enumerate(names)
@@ -132,6 +135,8 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         high = np.full((cfg.subpool_size, bounds[-1]), np.finfo(np.float32).max, np.float32)
         for name in ("labeled_class_hist", "labeled_pred_hist", "candidate_probs"):
             high[:, self.columns[name]] = 1.0
+        for expert in cfg.state_scores:
+            high[:, self.columns[f"score:{expert}"]] = 1.0
         self.observation_space = spaces.Box(low=0.0, high=high, dtype=np.float32)
         self.action_space = spaces.MultiBinary(cfg.subpool_size)
         self._experts: dict[str, Expert] = {}  # made on first use, from the registry
@@ -558,8 +563,16 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         )
         self._cache["lab"] = (state.labeled_logits, state.labeled_embedding)
         self._cache["cand"] = (state.candidate_logits, state.candidate_embedding)
-        self._cache["obs"] = state.rows
-        return state.rows.copy()
+        rows = state.rows
+        if self.config.state_scores:  # the experts' own scores, on the context they select on
+            scores = [
+                self._expert(name).scores(self.selection_context(seed=self._expert_seed(name)))
+                for name in self.config.state_scores
+            ]
+            extra = torch.stack(scores, dim=1).float().cpu().numpy()
+            rows = np.concatenate([rows, extra], axis=1).astype(np.float32)
+        self._cache["obs"] = rows
+        return rows.copy()
 
     def _info(self) -> dict[str, Any]:
         return {

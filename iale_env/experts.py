@@ -93,6 +93,25 @@ class Expert:
         """Positions (``int64``, length ``ctx.k``, distinct) of the selected candidates."""
         raise NotImplementedError
 
+    def scores(self, ctx: SelectionContext) -> torch.Tensor:
+        """Per-candidate acquisition scores ``(n,)``, higher = wanted more, in ``[0, 1]``
+        (experts that rank candidates by a score; the env can put them in its state)."""
+        raise NotImplementedError(f"the {self.name!r} expert has no per-candidate score")
+
+
+class ScoringExpert(Expert):
+    """An expert that selects the k highest of a per-candidate score: ``_ranking(ctx)`` gives
+    the score and a tie-breaker; :meth:`select` and :meth:`scores` share it."""
+
+    def _ranking(self, ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def select(self, ctx: SelectionContext) -> np.ndarray:
+        return top_k_uncertain(*self._ranking(ctx), ctx.k)
+
+    def scores(self, ctx: SelectionContext) -> torch.Tensor:
+        return self._ranking(ctx)[0]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -121,7 +140,7 @@ class RandomExpert(Expert):
         return np.sort(rng.choice(len(ctx.candidates), size=ctx.k, replace=False)).astype(np.int64)
 
 
-class MCDropoutExpert(Expert):
+class MCDropoutExpert(ScoringExpert):
     """MC-Dropout (Gal et al., 2017): variation ratio over ``passes`` dropout-on forward passes."""
 
     name = "mc_dropout"
@@ -133,14 +152,14 @@ class MCDropoutExpert(Expert):
     def from_settings(cls, *, mc_dropout_passes: int = 20, ensemble_size: int = 5) -> Expert:
         return cls(mc_dropout_passes)
 
-    def select(self, ctx: SelectionContext) -> np.ndarray:
+    def _ranking(self, ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor]:
         g = make_generator(ctx.seed, ctx.x.device)
         probs = mc_dropout_probs(ctx.model, ctx.x[ctx.candidates], self.passes, g)
         vr = variation_ratio(probs.argmax(-1), probs.shape[-1])
-        return top_k_uncertain(vr, 1.0 - probs.mean(0).max(-1).values, ctx.k)
+        return vr, 1.0 - probs.mean(0).max(-1).values
 
 
-class EnsembleExpert(Expert):
+class EnsembleExpert(ScoringExpert):
     """Deep ensemble (Beluch et al., 2018): variation ratio of the members' argmax votes."""
 
     name = "ensemble"
@@ -152,12 +171,12 @@ class EnsembleExpert(Expert):
     def from_settings(cls, *, mc_dropout_passes: int = 20, ensemble_size: int = 5) -> Expert:
         return cls(ensemble_size)
 
-    def select(self, ctx: SelectionContext) -> np.ndarray:
+    def _ranking(self, ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor]:
         members = ctx.ensemble(self.size)
         logits, _ = predict_models(members, ctx.x[ctx.candidates])
         probs = F.softmax(logits, dim=-1)
         vr = variation_ratio(probs.argmax(-1), probs.shape[-1])
-        return top_k_uncertain(vr, 1.0 - probs.mean(0).max(-1).values, ctx.k)
+        return vr, 1.0 - probs.mean(0).max(-1).values
 
 
 class CoreSetExpert(Expert):

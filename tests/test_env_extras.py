@@ -81,3 +81,25 @@ def test_pairing_key_depends_on_seed_and_split_only(make_env):
     assert a.pairing_key == b.pairing_key
     a.reset(seed=2)
     assert a.pairing_key != b.pairing_key
+
+
+def test_state_scores_append_each_experts_own_score_to_every_row(make_env):
+    """With state_scores the rows end in the experts' per-candidate scores, the very scores
+    they select by (their picks hold the highest ones); without, the state is Eq. 2 alone."""
+    plain, scored = make_env(), make_env(state_scores=("mc_dropout", "ensemble"))
+    obs, _ = plain.reset(seed=3)
+    rich, _ = scored.reset(seed=3)
+    assert rich.shape == (obs.shape[0], obs.shape[1] + 2)
+    np.testing.assert_array_equal(rich[:, : obs.shape[1]], obs)
+    assert scored.observation_space.contains(rich)
+    for name in ("mc_dropout", "ensemble"):
+        score = rich[:, scored.columns[f"score:{name}"]].ravel()
+        picks = scored.expert_positions(name)
+        assert score[picks].min() >= np.delete(score, picks).max()
+        assert 0.0 <= score.min() and score.max() <= 1.0
+    # stepping keeps the columns (the scores of the next state)
+    rich, *_ = scored.step(scored.expert_action("random"))
+    assert rich.shape[1] == obs.shape[1] + 2
+    for bad in (("random",), ("mc_dropout", "mc_dropout"), ("nope",)):
+        with pytest.raises(ValueError, match="state_scores must name distinct experts"):
+            make_env(state_scores=bad)

@@ -25,7 +25,7 @@ from agents.evaluation import (
 )
 from agents.evaluation.summary import fieller_ratio, summarize, summary_markdown
 from agents.policy import IALEPolicy, InvariantRowFeatures, RelativeRowFeatures, load_policy
-from iale_env import ALConfig
+from iale_env import ActiveLearningEnv, ALConfig
 from iale_env.protocols import CPU
 from tests.conftest import ROOT, TINY, curve_rows
 
@@ -68,7 +68,7 @@ def test_invariant_views_ignore_class_order_and_embedding_basis(extractor):
     torch.testing.assert_close(view(torch.as_tensor(moved)), feats, atol=1e-4, rtol=1e-4)
     # a changed state (another candidate ranking) changes the features
     assert not torch.allclose(view(torch.as_tensor(obs[:, ::-1].copy())), feats)
-    with pytest.raises(ValueError, match="num_classes and embedding_dim"):
+    with pytest.raises(ValueError, match="num_classes, embedding_dim"):
         extractor(__import__("gymnasium").spaces.Box(0, 1, (20, 100)), 10, 128)
 
 
@@ -345,3 +345,26 @@ def test_committed_imitability_tables_match_their_pairs():
             value = agreement(top_k(s, 10), held_a)
             assert f"| {name} (one statistic of the state) | 0 |" in text
             assert f"| {value:.3f} |" in text.split(name, 1)[1].splitlines()[0]
+
+
+@pytest.mark.parametrize("view", ["invariant", "relative"])
+def test_a_policy_reading_expert_scores_trains_and_is_evaluated_with_them(idx_root, tmp_path, view):
+    """DAgger on a state extended by the experts' scores; evaluate.py runs the policy in an env
+    with the same extension (read from the run's config.json), next to a plain heuristic."""
+    from agents.cli.common import write_run_config
+
+    al = ALConfig(**{**TINY, "data_dir": str(idx_root), "state_scores": ("mc_dropout",)})
+    cfg = DAggerConfig(episodes=1, bc_batch_size=4, bc_epochs=1, view=view, normalize=True)
+    res = train_dagger(ActiveLearningEnv(al), cfg, tmp_path / "run", progress=False)
+    width = 16 + 2 if view == "invariant" else 12 + 1
+    assert res.policy.score_columns == 1
+    assert res.policy.features_extractor.features_dim == width
+    write_run_config(tmp_path / "run", "iale", al, dagger=cfg)
+    reloaded = load_policy(str(tmp_path / "run" / "policy.zip"))
+    assert reloaded.score_columns == 1 and reloaded.features_extractor.features_dim == width
+    sweep = EvalConfig(
+        ("MNIST",), ("random", f"iale:{tmp_path / 'run'}"), (0,), al.replace(state_scores=()), ()
+    )
+    rows = evaluate(sweep, tmp_path / "eval", log=None)
+    assert {r["method"] for r in rows} == {"random", "iale"}
+    assert len({r["pairing_key"] for r in rows}) == 1  # the extension does not change the split

@@ -53,6 +53,11 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
     if variant == "iale":
         p.add_argument("--experts", help="comma list of the oracle's experts")
     p.add_argument(
+        "--state-scores",
+        default="",
+        help="experts whose per-candidate scores extend the state (e.g. mc_dropout,ensemble)",
+    )
+    p.add_argument(
         "--subpool-mean-embedding",
         action="store_true",
         help="state ablation: append the sub-pool's mean embedding to every row",
@@ -129,6 +134,7 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
             # IALE's oracle runs at every step: train M and the ensemble's members together
             eager_ensemble=variant == "iale",
             subpool_mean_embedding=args.subpool_mean_embedding,
+            state_scores=args.state_scores,
         )
         dagger = DAggerConfig(
             episodes=s["episodes"],

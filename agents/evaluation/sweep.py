@@ -145,6 +145,8 @@ def policy_env_overrides(spec: MethodSpec) -> dict[str, Any]:
         env = read_json(config).get("env", {})
         if env.get("subpool_mean_embedding"):
             overrides["subpool_mean_embedding"] = True
+        if env.get("state_scores"):  # the experts' scores the policy reads in its state
+            overrides["state_scores"] = tuple(env["state_scores"])
         if spec.family == "alil":
             for key in ALIL_ENV:
                 overrides[key] = env.get(key, overrides[key])
