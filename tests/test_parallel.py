@@ -71,6 +71,14 @@ def test_ray_settings_that_cannot_run_fail_before_any_run(idx_root, tmp_path):
         assert any(m in last for m in message.split("|")), proc.stderr
         assert "Traceback" not in proc.stderr
     assert not (tmp_path / "e" / CURVES_CSV).exists()
+    dagger = ["--preset", "smoke", "--data-dir", str(idx_root), "--out", str(tmp_path / "d")]
+    for extra, message in [
+        (["--envs", "0"], "--envs must be >= 1"),
+        (["--envs", "2", "--address", "local", "--device", "cuda:1"], "cuda"),
+    ]:
+        proc = run_script("train_dagger.py", *dagger, *extra)
+        assert proc.returncode == 2, proc.stderr
+        assert message in proc.stderr.strip().splitlines()[-1] and "Traceback" not in proc.stderr
 
 
 def _digest(policy) -> str:
