@@ -125,7 +125,7 @@ def test_the_parallel_benchmark_refuses_settings_it_cannot_measure(tmp_path):
     for extra, message in [
         (["--workers", "1"], "--workers must be >= 2"),
         (["--workers", "2", "--threads", "1"], "at most the cores (1)"),
-        (["--runs", "1"], "--runs must be >= 2"),
+        (["--runs", "1", "--threads", "2"], "--runs must be >= 2"),
     ]:
         proc = run_script("benchmark_parallel.py", *extra, "--data-dir", str(tmp_path))
         assert proc.returncode == 2, proc.stderr

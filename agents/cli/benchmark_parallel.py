@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="JSON file of the figures")
     args = p.parse_args(argv)
     threads = args.threads or default_threads()
+    from iale_env import DatasetNotFoundError
+
     try:
         if args.workers < 2 or threads < args.workers:
             raise ValueError(
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--runs must be >= 2 and --rounds >= 1")
         from agents.evaluation import EvalConfig
         from agents.evaluation.parallel import RayRunner, import_ray
-        from iale_env import ALConfig, DatasetNotFoundError, load_dataset
+        from iale_env import ALConfig, load_dataset
 
         import_ray()
         load_dataset(args.dataset, args.data_dir)
