@@ -33,11 +33,15 @@ def make_worker_env(cfg: ALConfig, threads: int) -> gym.Env:
     return ActiveLearningEnv(cfg)
 
 
+def _check_sizes(n: int, threads: int) -> None:
+    if n < 1 or threads < 1:
+        raise ValueError(f"need at least one env and one thread each, got n={n}, threads={threads}")
+
+
 def parallel_envs(cfg: ALConfig, n: int, threads: int = 1) -> VecEnv:
     """``n`` IALE envs of ``cfg``, each in its own worker process with ``threads`` PyTorch
     threads (SB3's ``SubprocVecEnv``). Close it when done."""
-    if n < 1 or threads < 1:
-        raise ValueError(f"need at least one env and one thread each, got n={n}, threads={threads}")
+    _check_sizes(n, threads)
     return SubprocVecEnv([functools.partial(make_worker_env, cfg, threads) for _ in range(n)])
 
 
@@ -91,10 +95,7 @@ class RayVecEnv(VecEnv):
         from agents.evaluation.parallel import import_ray
 
         ray = self._ray = import_ray()
-        if n < 1 or threads < 1:
-            raise ValueError(
-                f"need at least one env and one thread each, got n={n}, threads={threads}"
-            )
+        _check_sizes(n, threads)
         if not ray.is_initialized():
             raise RuntimeError("connect to Ray first: ray.init() or ray.init(address=...)")
         actor = ray.remote(_EnvActor).options(num_cpus=threads, num_gpus=gpus)

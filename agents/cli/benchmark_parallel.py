@@ -33,9 +33,10 @@ SETTINGS = dict(budget=60, epochs=10, scoring_size=1000, test_size=2000, pool_si
 
 def _sweep(cfg, out: Path, runner=None) -> float:
     from agents.evaluation import evaluate
+    from agents.evaluation.sweep import sequential_runs
 
     t0 = time.perf_counter()
-    evaluate(cfg, out, log=None, **({"runner": runner} if runner else {}))
+    evaluate(cfg, out, log=None, runner=runner or sequential_runs)
     return time.perf_counter() - t0
 
 

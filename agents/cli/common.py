@@ -115,6 +115,18 @@ def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def worker_threads(threads: int | None, workers: int) -> int:
+    """PyTorch threads of each of ``workers`` workers: ``threads`` if given, else an equal
+    share of :func:`default_threads` (at least one)."""
+    return threads if threads is not None else max(1, default_threads() // workers)
+
+
+def check_ray_device(device: str) -> None:
+    """Ray workers see only the GPU Ray gives them, as ``cuda``: refuse ``cuda:N``."""
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"Ray workers get their GPU from Ray: use --device cuda, not {device!r}")
+
+
 def set_threads(threads: int | None) -> int:
     """Set PyTorch's CPU threads to ``threads`` (``None``: :func:`default_threads`); return it.
 

@@ -105,17 +105,16 @@ def _runner(args: argparse.Namespace, threads_given: bool):
         if args.gpus_per_run is not None:
             raise ValueError("--gpus-per-run needs a Ray sweep (--workers N or --address)")
         return contextlib.nullcontext(sequential_runs)
-    from agents.cli.common import default_threads
+    from agents.cli.common import check_ray_device, worker_threads
     from agents.evaluation.parallel import RayRunner, import_ray
 
     import_ray()
-    if args.device not in ("cpu", "cuda"):
-        raise ValueError(f"Ray runs get their GPU from Ray: use --device cuda, not {args.device!r}")
+    check_ray_device(args.device)
     workers = None if args.address and args.workers == 1 else args.workers
-    if threads_given:
-        threads = args.threads
+    if threads_given or (workers and not args.address):
+        threads = worker_threads(args.threads, workers or 1)
     else:
-        threads = max(1, default_threads() // workers) if workers and not args.address else 1
+        threads = 1
     gpus = args.gpus_per_run
     if gpus is None:
         gpus = 1.0 if args.device == "cuda" else 0.0

@@ -19,10 +19,11 @@ from pathlib import Path
 from agents.cli.common import (
     add_device_flags,
     add_env_flags,
+    check_ray_device,
     check_resume_config,
-    default_threads,
     env_config,
     resolve,
+    worker_threads,
     write_run_config,
 )
 from iale_env.protocols import PROTOCOLS
@@ -187,27 +188,20 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
 
 def _worker_envs(al, args: argparse.Namespace):
     """``--envs`` envs in worker processes, or as Ray actors with ``--address``."""
-    threads = args.threads or max(1, default_threads() // args.envs)
+    threads = worker_threads(args.threads, args.envs)
     if not args.address:
         from agents.vec_env import parallel_envs
 
         return parallel_envs(al, args.envs, threads)
-    from agents.evaluation.parallel import import_ray
+    from agents.evaluation.parallel import check_reservation, connect_ray, import_ray
     from agents.vec_env import RayVecEnv
 
-    ray = import_ray()
-    if args.device not in ("cpu", "cuda"):
-        raise ValueError(
-            f"Ray actors get their GPU from Ray: use --device cuda, not {args.device!r}"
-        )
-    try:
-        ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ValueError(
-            f"cannot connect to Ray at {args.address!r} ({exc}); start a cluster with "
-            f"`ray start --head`, or use --address local"
-        ) from None
-    return RayVecEnv(al, args.envs, threads, gpus=1.0 / args.envs if args.device == "cuda" else 0.0)
+    import_ray()
+    check_ray_device(args.device)
+    connect_ray(args.address, hint=", or use --address local")
+    gpus = 1.0 / args.envs if args.device == "cuda" else 0.0
+    check_reservation(threads, gpus)
+    return RayVecEnv(al, args.envs, threads, gpus=gpus)
 
 
 def _quiet_hf_datasets() -> None:

@@ -44,6 +44,41 @@ def import_ray() -> ModuleType:
     return ray
 
 
+def connect_ray(address: str | None, num_cpus: int | None = None, hint: str = "") -> bool:
+    """Connect this process to Ray unless it is already: a new local instance with
+    ``num_cpus`` CPUs (``address=None``), or the cluster at ``address``. Returns whether this
+    call connected (the caller then shuts Ray down). ``ValueError`` if it cannot connect,
+    with ``hint`` saying what else to do."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = dict(
+        include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False
+    )
+    if address is None:
+        kwargs["num_cpus"] = num_cpus
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ValueError(
+            f"cannot connect to the Ray cluster at {address!r} ({exc}); start one with "
+            f"`ray start --head`{hint}"
+        ) from None
+    return True
+
+
+def check_reservation(cpus: float, gpus: float) -> None:
+    """``ValueError`` if one worker's reservation does not fit the connected Ray cluster
+    (Ray would wait for it forever)."""
+    have = import_ray().cluster_resources()
+    for name, need in (("CPU", cpus), ("GPU", gpus)):
+        if need > have.get(name, 0):
+            raise ValueError(
+                f"each run reserves {need} {name}(s), but the Ray cluster has "
+                f"{have.get(name, 0):g}; lower --threads/--gpus-per-run or add nodes"
+            )
+
+
 def _remote_run(task: RunTask, data: ALDataset, threads: int) -> RunResult:
     """The body of one Ray task: this worker's PyTorch threads, then the episode."""
     import torch
@@ -88,29 +123,15 @@ class RayRunner:
             raise ValueError(f"gpus must be >= 0, got {self.gpus}")
 
     def __enter__(self) -> RayRunner:
-        ray = self._ray = import_ray()
-        if not ray.is_initialized():
-            kwargs: dict[str, Any] = dict(
-                include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False
-            )
-            if self.address is None:
-                kwargs["num_cpus"] = self.workers * self.threads  # type: ignore[operator]
-            try:
-                ray.init(address=self.address, **kwargs)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise ValueError(
-                    f"cannot connect to the Ray cluster at {self.address!r} ({exc}); start one "
-                    f"with `ray start --head`, or drop --address to run on this machine"
-                ) from None
-            self._started = True
-        have = ray.cluster_resources()
-        for name, need in (("CPU", self.threads), ("GPU", self.gpus)):
-            if need > have.get(name, 0):
-                self.__exit__()
-                raise ValueError(
-                    f"each run reserves {need} {name}(s), but the Ray cluster has "
-                    f"{have.get(name, 0):g}; lower --threads/--gpus-per-run or add nodes"
-                )
+        self._ray = import_ray()
+        cpus = None if self.workers is None else self.workers * self.threads
+        hint = ", or drop --address to run on this machine"
+        self._started = connect_ray(self.address, cpus, hint)
+        try:
+            check_reservation(self.threads, self.gpus)
+        except ValueError:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
