@@ -86,7 +86,8 @@ class ALConfig:
     classifier: str | None = None
 
     def __post_init__(self) -> None:
-        from iale_env.experts import EXPERTS  # late import: experts import the training module
+        # late import: experts import the training module
+        from iale_env.experts import EXPERTS, ScoringExpert
 
         for name in ("experts", "state_scores"):  # a comma string (CLI, JSON) or a sequence
             value = getattr(self, name)
@@ -123,8 +124,6 @@ class ALConfig:
         unknown = [e for e in self.experts if e not in EXPERTS]
         if unknown:
             raise ValueError(f"unknown expert(s) {unknown}; choose from {sorted(EXPERTS)}")
-        from iale_env.experts import ScoringExpert
-
         unscored = [
             e for e in self.state_scores if not issubclass(EXPERTS.get(e, object), ScoringExpert)
         ]

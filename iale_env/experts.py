@@ -98,6 +98,9 @@ class Expert:
         (experts that rank candidates by a score; the env can put them in its state)."""
         raise NotImplementedError(f"the {self.name!r} expert has no per-candidate score")
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
 
 class ScoringExpert(Expert):
     """An expert that selects the k highest of a per-candidate score: ``_ranking(ctx)`` gives
@@ -111,9 +114,6 @@ class ScoringExpert(Expert):
 
     def scores(self, ctx: SelectionContext) -> torch.Tensor:
         return self._ranking(ctx)[0]
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
 
 
 def top_k_uncertain(primary: torch.Tensor, secondary: torch.Tensor, k: int) -> np.ndarray:
