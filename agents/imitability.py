@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from agents.dagger import CHECKPOINT, HELDOUT, ConstantLR, agreement, load_round_demos
+from agents.files import read_json
 from agents.policy import IALEPolicy
 
 
@@ -130,9 +131,11 @@ def train_offline(
     batch_size: int = 8,
     lr: float = 1e-3,
     seed: int = 0,
+    score_columns: int = 0,
 ) -> IALEPolicy:
     """Train an :class:`IALEPolicy` with the loss of DAgger's updates (Eq. 3, or the weighted
-    variant) on ``(states, actions)`` for ``steps`` minibatch updates."""
+    variant) on ``(states, actions)`` for ``steps`` minibatch updates (``score_columns``: the
+    experts' scores that end each row, the run's ``state_scores``)."""
     import gymnasium as gym
 
     n, row = states.shape[1:]
@@ -147,6 +150,7 @@ def train_offline(
             class_weights=variant.class_weights,
             view=variant.view,
             normalize=variant.normalize,
+            score_columns=score_columns,
         )
     policy.fit_normalizer(states)
     opt = torch.optim.Adam(policy.parameters(), lr=lr)
@@ -175,6 +179,9 @@ def compare_scorers(
     variant's policy is saved as ``save_dir/<slug>/policy.zip`` (with a ``config.json``), so that
     ``evaluate.py`` can run it (``iale:save_dir/<slug>``)."""
     train_s, train_a, held_s, held_a = load_run(run_dir, rounds)
+    config = Path(run_dir) / "config.json"
+    env = read_json(config).get("env", {}) if config.is_file() else {}
+    state_scores = list(env.get("state_scores", []))
     k, n = int(held_a[0].sum()), held_a.shape[1]
     rows: list[dict[str, object]] = [
         dict(scorer="chance (k / n)", trained_on=0, train=k / n, heldout=k / n)
@@ -190,9 +197,11 @@ def compare_scorers(
             )
         )
     for variant in variants:
-        policy = train_offline(variant, train_s, train_a, steps=steps, seed=seed)
+        policy = train_offline(
+            variant, train_s, train_a, steps=steps, seed=seed, score_columns=len(state_scores)
+        )
         if save_dir is not None:
-            _save_policy(policy, Path(save_dir) / variant.slug)
+            _save_policy(policy, Path(save_dir) / variant.slug, state_scores)
         rows.append(
             dict(
                 scorer=f"policy: {variant.name}",
@@ -204,12 +213,13 @@ def compare_scorers(
     return rows
 
 
-def _save_policy(policy: IALEPolicy, folder: Path) -> None:
+def _save_policy(policy: IALEPolicy, folder: Path, state_scores: list[str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     if (folder / "policy.zip").exists():
         raise ValueError(f"{folder / 'policy.zip'} exists; save into another folder")
     policy.save(str(folder / "policy.zip"))
-    (folder / "config.json").write_text(json.dumps({"env": {"subpool_mean_embedding": False}}))
+    env = {"subpool_mean_embedding": False, "state_scores": state_scores}
+    (folder / "config.json").write_text(json.dumps({"env": env}))
 
 
 def markdown(rows: list[dict[str, object]]) -> str:

@@ -21,6 +21,7 @@ from agents.evaluation import (
     evaluate,
     merge_sweeps,
     parse_method,
+    policy_env_overrides,
     read_csv,
 )
 from agents.evaluation.summary import fieller_ratio, summarize, summary_markdown
@@ -354,7 +355,9 @@ def test_a_policy_reading_expert_scores_trains_and_is_evaluated_with_them(idx_ro
     from agents.cli.common import write_run_config
 
     al = ALConfig(**{**TINY, "data_dir": str(idx_root), "state_scores": ("mc_dropout",)})
-    cfg = DAggerConfig(episodes=1, bc_batch_size=4, bc_epochs=1, view=view, normalize=True)
+    cfg = DAggerConfig(
+        episodes=1, bc_batch_size=4, bc_epochs=1, view=view, normalize=True, heldout_episodes=1
+    )
     res = train_dagger(ActiveLearningEnv(al), cfg, tmp_path / "run", progress=False)
     width = 16 + 2 if view == "invariant" else 12 + 1
     assert res.policy.score_columns == 1
@@ -368,3 +371,11 @@ def test_a_policy_reading_expert_scores_trains_and_is_evaluated_with_them(idx_ro
     rows = evaluate(sweep, tmp_path / "eval", log=None)
     assert {r["method"] for r in rows} == {"random", "iale"}
     assert len({r["pairing_key"] for r in rows}) == 1  # the extension does not change the split
+    # offline policies trained on the run's states read the same columns, and say so to evaluate
+    from agents.imitability import VARIANTS, compare_scorers
+
+    variant = next(v for v in VARIANTS if v.view == view)
+    compare_scorers(tmp_path / "run", (variant,), steps=2, save_dir=tmp_path / "offline")
+    saved = tmp_path / "offline" / variant.slug
+    assert load_policy(str(saved / "policy.zip")).score_columns == 1
+    assert policy_env_overrides(parse_method(f"iale:{saved}"))["state_scores"] == ("mc_dropout",)
