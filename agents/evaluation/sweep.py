@@ -40,6 +40,8 @@ import numpy as np
 from agents import faults
 from agents.files import changed_settings, read_json
 from agents.locking import exclusive_folder
+from agents.pretrained import available as available_pretrained
+from agents.pretrained import pretrained_path
 from iale_env import EXPERTS, ActiveLearningEnv, ALConfig, ALDataset, load_dataset
 
 CURVES_CSV = "curves.csv"
@@ -98,7 +100,8 @@ class MethodSpec:
 
 def parse_method(text: str) -> MethodSpec:
     """Parse ``mc_dropout``, ``mc_dropout@pool``, ``oracle``, ``iale:PATH`` or
-    ``LABEL=iale:PATH``."""
+    ``LABEL=iale:PATH`` (PATH: a ``policy.zip``, its run folder, or the name of a pretrained
+    policy, :func:`agents.pretrained.available`)."""
     text = text.strip()
     label = None
     if "=" in text.split(":", 1)[0]:
@@ -111,12 +114,15 @@ def parse_method(text: str) -> MethodSpec:
                 f"as FAMILY:PATH"
             )
         file = Path(path)
+        if not file.exists() and path in available_pretrained():
+            file = pretrained_path(path)
         if file.is_dir():
             file = file / "policy.zip"
         if not file.is_file():
             raise ValueError(
-                f"no trained policy at {path!r} (expected a policy.zip or a run folder with "
-                f"one); train it with scripts/train_dagger.py, train_alil.py or train_rl.py"
+                f"no trained policy at {path!r} (expected a policy.zip, a run folder with "
+                f"one, or a pretrained policy: {available_pretrained()}); train it with "
+                f"scripts/train_dagger.py, train_alil.py or train_rl.py"
             )
         return MethodSpec(label or family, family, path=str(file))
     if text == ORACLE_METHOD:
