@@ -103,3 +103,25 @@ def test_baseline_scripts_reject_bad_flags(script, flags, message, tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"{script}: error:") and message in last  # one line, no traceback
     assert "Traceback" not in done.stderr
+
+
+def test_train_rl_trains_on_the_state_with_the_experts_scores(idx_root, tmp_path, capsys):
+    """PPO/A2C are benchmarked on the same state as the IALE policy: the experts' score
+    columns reach the policy, and evaluate.py rebuilds that state from config.json."""
+    import json
+
+    from agents.cli.train_rl import main
+    from agents.evaluation.sweep import parse_method, policy_env_overrides
+
+    out = tmp_path / "ppo"
+    flags = ["--preset", "smoke", "--budget", "30", "--epochs", "2", "--scoring-size", "50"]
+    flags += ["--test-size", "50", "--timesteps", "2", "--n-steps", "2", "--threads", "1"]
+    flags += ["--state-scores", "mc_dropout", "--data-dir", str(idx_root), "--out", str(out)]
+    assert main(flags) == 0
+    env = json.loads((out / "config.json").read_text())["env"]
+    assert env["state_scores"] == ["mc_dropout"] and env["eager_ensemble"] is False
+    assert load_policy(out / "policy.zip").score_columns == 1
+    assert policy_env_overrides(parse_method(f"ppo:{out}"))["state_scores"] == ("mc_dropout",)
+    # margin has no per-candidate score: one line, before any work
+    assert main([*flags, "--state-scores", "margin", "--out", str(tmp_path / "m")]) == 2
+    assert "state_scores must name distinct experts" in capsys.readouterr().err

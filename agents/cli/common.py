@@ -62,6 +62,22 @@ def add_env_flags(parser: argparse.ArgumentParser, pool_size: bool = False) -> N
         parser.add_argument("--pool-size", type=int, help="cap on the unlabeled pool")
 
 
+def add_state_flags(parser: argparse.ArgumentParser) -> None:
+    """The state's optional extensions a policy is trained on (recorded in ``config.json``,
+    from which ``evaluate.py`` rebuilds the same state): ``--state-scores`` and
+    ``--subpool-mean-embedding``."""
+    parser.add_argument(
+        "--state-scores",
+        default="",
+        help="experts whose per-candidate scores extend the state (e.g. mc_dropout,ensemble)",
+    )
+    parser.add_argument(
+        "--subpool-mean-embedding",
+        action="store_true",
+        help="state ablation: append the sub-pool's mean embedding to every row",
+    )
+
+
 def add_device_flags(parser: argparse.ArgumentParser, precision: bool = True) -> None:
     """``--device``, ``--data-dir``, ``--nondeterministic`` and ``--precision`` (the
     classifiers' arithmetic)."""

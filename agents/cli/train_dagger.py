@@ -19,6 +19,7 @@ from pathlib import Path
 from agents.cli.common import (
     add_device_flags,
     add_env_flags,
+    add_state_flags,
     check_ray_device,
     check_resume_config,
     env_config,
@@ -53,16 +54,7 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
     add_device_flags(p)
     if variant == "iale":
         p.add_argument("--experts", help="comma list of the oracle's experts")
-    p.add_argument(
-        "--state-scores",
-        default="",
-        help="experts whose per-candidate scores extend the state (e.g. mc_dropout,ensemble)",
-    )
-    p.add_argument(
-        "--subpool-mean-embedding",
-        action="store_true",
-        help="state ablation: append the sub-pool's mean embedding to every row",
-    )
+    add_state_flags(p)
     p.add_argument("--beta", type=float, help="probability of executing the expert's selection")
     p.add_argument("--beta-schedule", choices=["constant", "exponential"], default="constant")
     p.add_argument("--beta-decay", type=float, default=0.9, help="exponential schedule factor")

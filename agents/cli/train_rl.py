@@ -21,6 +21,7 @@ from pathlib import Path
 from agents.cli.common import (
     add_device_flags,
     add_env_flags,
+    add_state_flags,
     check_resume_config,
     env_config,
     resolve,
@@ -51,9 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--gamma", type=float, default=1.0)
     p.add_argument("--ent-coef", type=float, default=0.0)
-    p.add_argument(
-        "--subpool-mean-embedding", action="store_true", help="state ablation (extra block)"
-    )
+    add_state_flags(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/rl")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.zip")
@@ -69,7 +68,14 @@ def main(argv: list[str] | None = None) -> int:
         from agents.rl import RLConfig, check_out_dir, make_rl_env, train_rl
         from iale_env import DatasetNotFoundError
 
-        al = env_config(s, args, subpool_mean_embedding=args.subpool_mean_embedding)
+        al = env_config(
+            s,
+            args,
+            subpool_mean_embedding=args.subpool_mean_embedding,
+            state_scores=args.state_scores,
+            # the ensemble's score column: train M and the members together
+            eager_ensemble="ensemble" in args.state_scores.split(","),
+        )
         rl = RLConfig(
             algo=args.algo,
             timesteps=s["timesteps"],
