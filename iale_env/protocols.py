@@ -41,7 +41,10 @@ class Protocol:
         dagger_episodes: DAgger rounds (one AL episode each) of ``train_dagger.py``.
         bc_batch_size: States per minibatch of the policy's training.
         bc_batches: Minibatch updates per DAgger round (``None``: ``--bc-epochs`` epochs).
-        view: The IALE policy's input view (``"eq2"`` or ``"invariant"``).
+        view: The IALE policy's input view (``"eq2"``, ``"invariant"`` or ``"relative"``).
+        state_scores: Experts whose per-candidate scores extend the learned policies' state
+            (comma-separated; ``""``: the paper's Eq. 2 state). Evaluation reads it from each
+            policy's ``config.json``, so heuristic sweeps never pay for it.
         normalize: Standardise the policy's input features.
         heldout_episodes: Oracle-labeled held-out episodes whose agreement DAgger logs.
         rl_timesteps: AL steps of PPO/A2C training (``train_rl.py``). The ``cpu`` protocol
@@ -67,6 +70,7 @@ class Protocol:
     bc_batch_size: int = 32
     bc_batches: int | None = None
     view: str = "eq2"
+    state_scores: str = ""
     normalize: bool = False
     heldout_episodes: int = 0
     rl_timesteps: int = 9800
@@ -96,6 +100,7 @@ class Protocol:
             beta=self.beta,
             bc_batch_size=self.bc_batch_size,
             view=self.view,
+            state_scores=self.state_scores,
             normalize=self.normalize,
             bc_batches=self.bc_batches,
             heldout_episodes=self.heldout_episodes,
@@ -108,6 +113,7 @@ class Protocol:
                 subpool=10,
                 experts="mc_dropout",
                 bc_batches=None,
+                state_scores="",
             )
         elif variant != "iale":
             raise ValueError(f"variant must be 'iale' or 'alil', got {variant!r}")
@@ -120,6 +126,7 @@ class Protocol:
             timesteps=self.rl_timesteps,
             **self.env_settings(),
             view=self.view,
+            state_scores=self.state_scores,
         )
 
     def replace(self, **changes: Any) -> Protocol:
@@ -137,7 +144,10 @@ CPU = Protocol(
     dagger_episodes=40,
     bc_batch_size=8,
     bc_batches=300,
-    view="invariant",
+    # the experts' own scores in the state, every quantity relative to the sub-pool: what an
+    # MNIST policy needs to imitate the oracle and read another dataset (docs/transfer.md)
+    view="relative",
+    state_scores="mc_dropout,ensemble",
     normalize=True,
     heldout_episodes=3,
     rl_timesteps=40 * (200 - 20) // 10,  # as many AL steps as DAgger's 40 episodes hold

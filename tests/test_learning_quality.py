@@ -275,6 +275,10 @@ def test_cpu_protocol_is_one_definition_shared_by_every_script():
     # the method is the paper's: classifier epochs aside, k=10 of n=100, both experts
     assert (CPU.acquisition, CPU.subpool) == (10, 100)
     assert dagger.IALE_PRESETS["cpu"]["experts"] == "mc_dropout,ensemble"
+    # the learned policies (IALE, PPO/A2C) read the same state: Eq. 2 + the experts' scores
+    for preset in (dagger.IALE_PRESETS["cpu"], rl.PRESETS["cpu"]):
+        assert (preset["view"], preset["state_scores"]) == ("relative", "mc_dropout,ensemble")
+    assert alil["state_scores"] == "" and ev.PRESETS["cpu"].get("state_scores", "") == ""
 
 
 RESULTS = sorted((ROOT / "results").glob("**/summary.csv"))

@@ -68,8 +68,8 @@ def add_state_flags(parser: argparse.ArgumentParser) -> None:
     ``--subpool-mean-embedding``."""
     parser.add_argument(
         "--state-scores",
-        default="",
-        help="experts whose per-candidate scores extend the state (e.g. mc_dropout,ensemble)",
+        help="experts whose per-candidate scores extend the state (e.g. mc_dropout,ensemble; "
+        "'' for the paper's Eq. 2 state; default: the preset's)",
     )
     parser.add_argument(
         "--subpool-mean-embedding",

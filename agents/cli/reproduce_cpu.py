@@ -7,8 +7,9 @@
 Runs, as separate processes (``--jobs`` at a time, each with one CPU thread):
 
 1. training on MNIST: the IALE policy with DAgger (``train_dagger.py --preset cpu``) and its
-   ablations (the paper's Eq. 2 view, raw and standardised; the authors' 0.9/0.1 loss weights;
-   30 epochs per round instead of a fixed number of updates),
+   ablations (the paper's Eq. 2 state without the experts' scores, in the paper's view, raw and
+   standardised, and in the invariant view; the authors' 0.9/0.1 loss weights; 30 epochs per
+   round instead of a fixed number of updates),
    PPO and A2C (``train_rl.py --preset cpu``) and ALIL (``train_alil.py --preset cpu``);
    at the same time the heuristics and the best-expert oracle (``evaluate.py --preset cpu``) on
    MNIST, Fashion-MNIST and KMNIST, seeds 0-4;
@@ -38,8 +39,9 @@ HEURISTICS = "random,mc_dropout,ensemble,coreset,entropy,margin,badge,oracle"
 #: name -> extra train_dagger.py flags (on top of --preset cpu)
 IALE_VARIANTS = {
     "iale": [],
-    "iale_eq2": ["--view", "eq2", "--no-normalize"],
-    "iale_eq2_std": ["--view", "eq2", "--normalize"],
+    "iale_eq2": ["--view", "eq2", "--no-normalize", "--state-scores="],
+    "iale_eq2_std": ["--view", "eq2", "--normalize", "--state-scores="],
+    "iale_invariant": ["--view", "invariant", "--state-scores="],
     "iale_weighted": ["--class-weights"],
     "iale_epochs": ["--bc-batches", "0", "--bc-epochs", "30"],
 }
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-ablations",
         action="store_true",
-        help="train only the IALE policy, not its four DAgger ablations (each costs as much; "
+        help="train only the IALE policy, not its DAgger ablations (each costs as much; "
         "on a CPU compare the views offline with scripts/imitability.py instead)",
     )
     args = p.parse_args(argv)

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
             # IALE's oracle runs at every step: train M and the ensemble's members together
             eager_ensemble=variant == "iale",
             subpool_mean_embedding=args.subpool_mean_embedding,
-            state_scores=args.state_scores,
+            state_scores=s["state_scores"],
         )
         dagger = DAggerConfig(
             episodes=s["episodes"],

@@ -72,9 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             s,
             args,
             subpool_mean_embedding=args.subpool_mean_embedding,
-            state_scores=args.state_scores,
+            state_scores=s["state_scores"],
             # the ensemble's score column: train M and the members together
-            eager_ensemble="ensemble" in args.state_scores.split(","),
+            eager_ensemble="ensemble" in s["state_scores"].split(","),
         )
         rl = RLConfig(
             algo=args.algo,
