@@ -73,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
             args,
             subpool_mean_embedding=args.subpool_mean_embedding,
             state_scores=s["state_scores"],
-            # the ensemble's score column: train M and the members together
-            eager_ensemble="ensemble" in s["state_scores"].split(","),
         )
+        # the ensemble's score column: train M and the members together
+        al = al.replace(eager_ensemble="ensemble" in al.state_scores)
         rl = RLConfig(
             algo=args.algo,
             timesteps=s["timesteps"],

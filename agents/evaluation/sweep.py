@@ -114,11 +114,18 @@ def parse_method(text: str) -> MethodSpec:
                 f"as FAMILY:PATH"
             )
         file = Path(path)
-        if not file.exists() and path in available_pretrained():
+        pretrained = path in available_pretrained()
+        if pretrained and not file.exists():
             file = pretrained_path(path)
         if file.is_dir():
             file = file / "policy.zip"
         if not file.is_file():
+            if pretrained:  # a local path of that name hides the pretrained policy
+                raise ValueError(
+                    f"{path!r} here has no policy.zip and hides the pretrained policy of that "
+                    f"name; run from another folder or give the pretrained folder's path "
+                    f"(agents.pretrained.pretrained_path({path!r}))"
+                )
             raise ValueError(
                 f"no trained policy at {path!r} (expected a policy.zip, a run folder with "
                 f"one, or a pretrained policy: {available_pretrained()}); train it with "

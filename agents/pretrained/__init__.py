@@ -20,7 +20,9 @@ module does not import stable-baselines3 or imitation (only :func:`load_pretrain
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,9 +44,7 @@ STATE_SETTINGS = ("state_scores", "subpool_mean_embedding")
 
 def available() -> list[str]:
     """The names of the pretrained policies that ship with this package."""
-    return sorted(
-        p.name for p in PRETRAINED_ROOT.iterdir() if (p / "policy.zip").is_file() and p.is_dir()
-    )
+    return sorted(p.name for p in PRETRAINED_ROOT.iterdir() if (p / "policy.zip").is_file())
 
 
 def pretrained_path(name: str) -> Path:
@@ -92,13 +92,16 @@ def load_pretrained(
     """Load the pretrained policy ``name``, rebound to ``env``'s spaces when given.
 
     Raises:
-        ValueError: no such policy, or ``env``'s state is not the one the policy reads (make
-            it with ``**pretrained_env_kwargs(name)``).
+        ValueError: no such policy, ``env`` is not an IALE env, or its state is not the one the
+            policy reads (make it with ``**pretrained_env_kwargs(name)``).
     """
     from agents.policy import load_policy
+    from iale_env import ActiveLearningEnv
 
     folder = pretrained_path(name)
     if env is not None:
+        if not isinstance(env.unwrapped, ActiveLearningEnv):
+            raise ValueError(f"load_pretrained needs an IALE env, got {env.unwrapped!r}")
         wanted = pretrained_env_kwargs(name)
         config = env.unwrapped.config
         wrong = {k: v for k, v in wanted.items() if getattr(config, k) != v}
@@ -111,14 +114,23 @@ def load_pretrained(
     return load_policy(str(folder / "policy.zip"), env=env, device=device)
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def export_pretrained(run_dir: str | Path, name: str, root: str | Path | None = None) -> Path:
     """Copy a DAgger run's policy into the pretrained folder ``name`` (under ``root``, default
-    this package), with ``source.json`` recording the run and its number of rounds.
+    this package). ``source.json`` records the run (relative to the working directory when it
+    lies inside it: export from the repository's root), its number of finished rounds and the
+    SHA-256 of the exported ``policy.zip``.
 
     Raises:
-        ValueError: the run folder lacks a file, or ``name`` already exists (remove it first:
-            nothing is overwritten).
+        ValueError: ``name`` is not a plain folder name, the run folder lacks a file, or
+            ``name`` already exists (remove it first: nothing is overwritten).
     """
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise ValueError(f"a pretrained policy's name must be a plain folder name, got {name!r}")
     run_dir = Path(run_dir)
     missing = [f for f in RUN_FILES if not (run_dir / f).is_file()]
     if missing:
@@ -131,6 +143,12 @@ def export_pretrained(run_dir: str | Path, name: str, root: str | Path | None = 
     folder.mkdir(parents=True)
     for file in RUN_FILES:
         shutil.copyfile(run_dir / file, folder / file)
-    source = {"run": run_dir.as_posix(), "rounds": rounds}
+    where = Path(os.path.relpath(run_dir.resolve()))
+    run = where.as_posix() if not where.as_posix().startswith("..") else run_dir.resolve()
+    source = {
+        "run": str(run),
+        "rounds": rounds,
+        "policy_sha256": file_sha256(folder / "policy.zip"),
+    }
     (folder / SOURCE_JSON).write_text(json.dumps(source, indent=2) + "\n")
     return folder
