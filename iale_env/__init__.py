@@ -17,7 +17,7 @@ from iale_env.data import (
     load_dataset,
     resolve_data_dir,
 )
-from iale_env.env import ActiveLearningEnv
+from iale_env.env import ActiveLearningEnv, check_data_fits
 from iale_env.experts import EXPERTS, Expert, SelectionContext, make_expert, register_expert
 from iale_env.oracles import OracleResult
 from iale_env.training import TrainConfig, fit_models, predict_models
@@ -40,6 +40,7 @@ __all__ = [
     "ALDataset",
     "CUSTOM_ENV_ID",
     "ActiveLearningEnv",
+    "check_data_fits",
     "Classifier",
     "ClassifierSpec",
     "DatasetNotFoundError",

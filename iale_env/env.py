@@ -31,6 +31,29 @@ from iale_env.training import accuracy_of, fit_models
 _MAIN, _ENSEMBLE, _ORACLE, _EXPERT = 0, 1, 2, 3
 
 
+def check_data_fits(cfg: ALConfig, data: ALDataset) -> int:
+    """Refuse settings under which no episode can run on ``data``, before any training: a pool
+    (the training images not held out for scoring) too small for the budget plus a last
+    sub-pool, or a class too small for the class-balanced initial set. Returns the pool size.
+
+    Raises:
+        ValueError: what does not fit, and which setting to lower.
+    """
+    n_train = len(data.train_y)
+    pool = n_train - cfg.scoring_size
+    if cfg.pool_size is not None:
+        pool = min(pool, cfg.pool_size)
+    if pool - cfg.budget < cfg.subpool_size:
+        raise ValueError(
+            f"{data.name} has {n_train} training images; after holding out scoring_size="
+            f"{cfg.scoring_size} the pool has {pool}, too few for budget={cfg.budget} plus a "
+            f"last sub-pool of {cfg.subpool_size}: lower scoring_size, budget or subpool_size"
+        )
+    labels = data.train_y.cpu().numpy()
+    check_class_sizes(labels, data.num_classes, cfg.initial_labeled, data.name)
+    return pool
+
+
 class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
     """Batch-mode pool-based active learning (the IALE paper's setting) as a Gymnasium env.
 
@@ -88,18 +111,8 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
             data = load_dataset(cfg.dataset, cfg.data_dir)
         elif not isinstance(data, ALDataset):
             data = load_data_file(data)
-        n_train = len(data.train_y)
-        pool = n_train - cfg.scoring_size
-        if cfg.pool_size is not None:
-            pool = min(pool, cfg.pool_size)
-        if pool - cfg.budget < cfg.subpool_size:
-            raise ValueError(
-                f"{data.name} has {n_train} training images; after holding out scoring_size="
-                f"{cfg.scoring_size} the pool has {pool}, too few for budget={cfg.budget} plus a "
-                f"last sub-pool of {cfg.subpool_size}: lower scoring_size, budget or subpool_size"
-            )
+        pool = check_data_fits(cfg, data)
         self._train_labels = data.train_y.cpu().numpy()
-        check_class_sizes(self._train_labels, data.num_classes, cfg.initial_labeled, data.name)
         test_n = len(data.test_y) if cfg.test_size is None else min(cfg.test_size, len(data.test_y))
         self.data = data.to(self.device)
         self._test_x, self._test_y = self.data.test_x[:test_n], self.data.test_y[:test_n]

@@ -201,6 +201,13 @@ def test_scripts_evaluate_and_plot_end_to_end(idx_root, tmp_path):
     assert (tmp_path / "ev" / "curves_MNIST.png").exists()
     bad = run_script("evaluate.py", *methods, "randm", env=env)
     assert bad.returncode == 2 and "unknown method 'randm'" in bad.stderr
+    # a dataset too small for the protocol (KMNIST's 7,011 images here and a 10,000-image
+    # scoring set): one line before any run, no folder written
+    small = ["--scoring-size", "390", "--out", str(tmp_path / "small")]
+    big = run_script("evaluate.py", *methods, "random", *flags.split(), *small, env=env)
+    assert big.returncode == 2 and "Traceback" not in big.stderr
+    assert "MNIST has 400 training images" in big.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "small" / CURVES_CSV).exists()
     # the one resume rule: how runs compute (precision, device) may change, the protocol not
     before = (tmp_path / "ev" / CURVES_CSV).read_text()
     bf16 = run_script("evaluate.py", *args, "--precision", "bf16", env=env)

@@ -128,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     try:  # everything that checks the input: a mistake is one line, before any long work
         from agents.evaluation import EvalConfig, check_sweep, evaluate
         from agents.evaluation.report import write_report
+        from agents.evaluation.sweep import policy_env_overrides
         from agents.locking import exclusive_folder
-        from iale_env import DatasetNotFoundError, load_dataset
+        from iale_env import DatasetNotFoundError, check_data_fits, load_dataset
 
         env = env_config(
             s,
@@ -150,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         check_sweep(cfg, args.out)
         # every dataset is there before the first run starts (and is loaded once)
         datasets = {name: load_dataset(name, env.data_dir) for name in cfg.datasets}
+        for name, data in datasets.items():  # and every run fits its dataset
+            for spec in cfg.specs:
+                check_data_fits(env.replace(dataset=name, **policy_env_overrides(spec)), data)
         runner = stack.enter_context(runner)  # connects to Ray, checks its resources
     except (ValueError, ImportError, DatasetNotFoundError) as exc:
         stack.close()
