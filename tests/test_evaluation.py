@@ -233,3 +233,36 @@ def test_plot_bands_stay_inside_the_unit_interval():
     y = band.get_paths()[0].vertices[:, 1]
     plt.close(fig)
     assert y.min() == 0.0 and y.max() == 1.0  # a two-seed t-interval would reach about -4.6
+
+
+def test_plot_rewrites_only_its_results_block_of_a_readme(tmp_path):
+    from agents.cli.plot import main as plot_main
+    from agents.evaluation.report import readme_blocks
+
+    folder = tmp_path / "results" / "final"
+    folder.mkdir(parents=True)
+    rows = _fixed_rows() + [
+        dict(r, method="oracle", test_accuracy=str(float(r["test_accuracy"]) + 0.1))
+        for r in _fixed_rows()
+        if r["method"] == "random"
+    ]
+    with (folder / CURVES_CSV).open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    (folder / "config.json").write_text(json.dumps({"env": {}}))
+    readme = tmp_path / "README.md"
+    other = "<!-- results: results/other -->\nkept as is\n<!-- /results -->\n"
+    readme.write_text(f"# T\n\n<!-- results: results/final -->\nold\n<!-- /results -->\n\n{other}")
+    assert plot_main([str(folder), "--readme", str(readme)]) == 0
+    blocks = readme_blocks(readme)
+    assert blocks["results/other"] == "kept as is\n"
+    body = blocks["results/final"]
+    # m gains 0.075 over random on every seed, the oracle 0.1: m captures 3/4 of its gain
+    assert "| m | 3 | 0.700 ± 0.108 | 0.075 ± 0.000 | – | 0.75 [0.75, 0.75] |" in body
+    assert "| oracle | 3 |" in body and "![D](results/final/curves_D.png)" in body
+    again = readme.read_text()
+    assert plot_main([str(folder), "--readme", str(readme)]) == 0
+    assert readme.read_text() == again  # regenerating changes nothing
+    readme.write_text("# no block\n")
+    assert plot_main([str(folder), "--readme", str(readme)]) == 2

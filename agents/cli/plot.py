@@ -3,6 +3,7 @@
     python scripts/plot.py runs/eval_reduced                 # into the sweep folder
     python scripts/plot.py runs/eval_reduced --out figs --target 0.7
     python scripts/plot.py runs/eval_mnist runs/eval_fmnist --out results/cpu   # merge sweeps
+    python scripts/plot.py results/cpu/final --readme README.md   # and its README table
 
 Reads DIR/curves.csv (and DIR/overlap.csv) written by scripts/evaluate.py; writes
 summary.md, summary.csv, curves_<dataset>.png and overlap_<dataset>_<method>.png. With several
@@ -28,9 +29,14 @@ def main(argv: list[str] | None = None) -> int:
         default="100,200,500,1000",
         help="labeled-set sizes whose accuracy is tabulated",
     )
+    p.add_argument(
+        "--readme",
+        help="also rewrite this README's results block of the output folder "
+        "('<!-- results: FOLDER -->' ... '<!-- /results -->')",
+    )
     args = p.parse_args(argv)
     from agents.evaluation import merge_sweeps
-    from agents.evaluation.report import write_report
+    from agents.evaluation.report import update_readme, write_report
 
     try:
         checkpoints = tuple(int(c) for c in args.checkpoints.split(",") if c)
@@ -40,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("merging several sweeps needs --out (the merged folder)")
             sweep = merge_sweeps(args.sweep, args.out)
         files = write_report(sweep, args.out, args.target, checkpoints)
+        if args.readme:
+            files.append(update_readme(args.readme, args.out or sweep))
     except ValueError as exc:
         print(f"plot.py: error: {exc}", file=sys.stderr)
         return 2

@@ -311,7 +311,8 @@ def _fmt(value: object) -> object:
     return value
 
 
-def _cell(mean: float, ci: float, digits: int = 3) -> str:
+def format_estimate(mean: float, ci: float, digits: int = 3) -> str:
+    """``mean ± ci`` at ``digits`` decimals (``–`` for an undefined mean, no ``±`` without a CI)."""
     if math.isnan(mean):
         return "–"
     if math.isnan(ci):
@@ -348,19 +349,19 @@ def summary_markdown(summary: Sequence[SummaryRow]) -> str:
             cells = [
                 method,
                 str(mean_row.n),
-                _cell(mean_row.mean, mean_row.ci95),
-                _cell(mean_row.diff_mean, mean_row.diff_ci95),
+                format_estimate(mean_row.mean, mean_row.ci95),
+                format_estimate(mean_row.diff_mean, mean_row.diff_ci95),
             ]
-            cells += [_cell(m[a].mean, m[a].ci95) if a in m else "–" for a in acc_metrics]
+            cells += [format_estimate(m[a].mean, m[a].ci95) if a in m else "–" for a in acc_metrics]
             if final:
                 r = m.get(final)
-                cells.append(_cell(r.diff_mean, r.diff_ci95) if r else "–")
+                cells.append(format_estimate(r.diff_mean, r.diff_ci95) if r else "–")
             if not math.isnan(target):
                 r = m.get("labels_to_target")
                 if r is None or r.n == 0:
                     cells.append(f"not reached (0/{mean_row.n})")
                 else:
-                    cells.append(f"{_cell(r.mean, r.ci95, 0)} ({r.n}/{mean_row.n})")
+                    cells.append(f"{format_estimate(r.mean, r.ci95, 0)} ({r.n}/{mean_row.n})")
             lines.append("| " + " | ".join(cells) + " |")
         lines += _comparison_table([r for r in summary if r.dataset == dataset])
     return "\n".join(lines) + "\n"
@@ -390,8 +391,8 @@ def _comparison_table(rows: Sequence[SummaryRow]) -> list[str]:
         vs_best, share = comp.get((method, "vs_best_heuristic")), comp.get((method, "oracle_share"))
         cells = [
             method,
-            _cell(m.diff_mean, m.diff_ci95) if m else "–",
-            _cell(vs_best.mean, vs_best.ci95) if vs_best else "–",
+            format_estimate(m.diff_mean, m.diff_ci95) if m else "–",
+            format_estimate(vs_best.mean, vs_best.ci95) if vs_best else "–",
         ]
         if share is None or math.isnan(share.mean):
             cells.append("–")
@@ -493,7 +494,7 @@ def comparison_markdown(
     for c in comparisons:
         lines.append(
             f"| {c.dataset} | {c.method} | {c.metric} | {c.n_pairs} | {c.reference_mean:.4f} | "
-            f"{c.reference_sd:.4f} | {_cell(c.diff_mean, c.diff_ci95, 4)} | "
+            f"{c.reference_sd:.4f} | {format_estimate(c.diff_mean, c.diff_ci95, 4)} | "
             f"{c.max_abs_point_diff:.4f} | {'yes' if c.within_noise else 'no'} |"
         )
     return "\n".join(lines) + "\n"
