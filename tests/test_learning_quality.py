@@ -297,6 +297,17 @@ def test_committed_summaries_are_recomputed_from_their_curves(summary_csv, tmp_p
     assert fresh.read_text() == summary_csv.read_text()
 
 
+def test_the_readme_results_are_generated_from_committed_curves():
+    """The README's results tables equal what plot.py --readme computes from the committed
+    curves.csv of the folder each one names."""
+    from agents.evaluation.report import readme_blocks, results_markdown
+
+    blocks = readme_blocks(ROOT / "README.md")
+    assert "results/cpu/final" in blocks
+    for folder, body in blocks.items():
+        assert body == results_markdown(summarize(read_csv(ROOT / folder / CURVES_CSV)), folder)
+
+
 def test_reproduce_pipeline_commands_are_valid_script_invocations(tmp_path):
     """Every command that reproduce_cpu.py runs parses with its script's own argument parser,
     trains into its own folder, and every trained policy is evaluated on every dataset."""
