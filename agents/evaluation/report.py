@@ -3,7 +3,6 @@ block of a README (:func:`update_readme`)."""
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from agents.evaluation.summary import (
     CHECKPOINTS,
     SummaryRow,
     format_estimate,
+    format_share,
     summarize,
     summary_markdown,
     write_summary_csv,
@@ -76,12 +76,7 @@ def results_markdown(summary: Sequence[SummaryRow], folder: str) -> str:
                 format_estimate(acc.diff_mean, acc.diff_ci95),
                 format_estimate(vs_best.mean, vs_best.ci95) if vs_best else "–",
             ]
-            if share is None or math.isnan(share.mean):
-                cells.append("–")
-            elif math.isnan(share.low):
-                cells.append(f"{share.mean:.2f} [–]")
-            else:
-                cells.append(f"{share.mean:.2f} [{share.low:.2f}, {share.high:.2f}]")
+            cells.append(format_share(share))
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", f"![{dataset}]({folder}/curves_{dataset}.png)", ""]
     return "\n".join(lines)

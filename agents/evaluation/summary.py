@@ -394,14 +394,18 @@ def _comparison_table(rows: Sequence[SummaryRow]) -> list[str]:
             format_estimate(m.diff_mean, m.diff_ci95) if m else "–",
             format_estimate(vs_best.mean, vs_best.ci95) if vs_best else "–",
         ]
-        if share is None or math.isnan(share.mean):
-            cells.append("–")
-        elif math.isnan(share.low):
-            cells.append(f"{share.mean:.2f} [–]")
-        else:
-            cells.append(f"{share.mean:.2f} [{share.low:.2f}, {share.high:.2f}]")
+        cells.append(format_share(share))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def format_share(share: SummaryRow | None) -> str:
+    """An ``oracle_share`` row as ``mean [low, high]`` (``–`` where undefined or unbounded)."""
+    if share is None or math.isnan(share.mean):
+        return "–"
+    if math.isnan(share.low):
+        return f"{share.mean:.2f} [–]"
+    return f"{share.mean:.2f} [{share.low:.2f}, {share.high:.2f}]"
 
 
 @dataclass(frozen=True)
