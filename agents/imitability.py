@@ -101,19 +101,29 @@ def load_run(
 
 
 def statistic_scores(
-    states: np.ndarray, num_classes: int = 10, embedding_dim: int = 128
+    states: np.ndarray,
+    num_classes: int = 10,
+    embedding_dim: int = 128,
+    state_scores: tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
-    """Uncertainty scores read off the state's softmax block (M's softmax on the candidate, the
-    fifth block of an Eq. 2 row): least confidence, smallest margin, entropy (higher =
-    select)."""
+    """Scores read off one statistic of the state (higher = select): least confidence, smallest
+    margin and entropy of the state's softmax block (M's softmax on the candidate, the fifth
+    block of an Eq. 2 row), and each of the experts' score columns that end the rows
+    (``state_scores``, in their order), ties broken by least confidence (the experts break the
+    ties of their variation ratios by a mean-probability uncertainty)."""
     start = 2 * embedding_dim + 2 * num_classes
     probs = states[..., start : start + num_classes].astype(np.float64)
     top = np.sort(probs, axis=-1)[..., ::-1]
-    return {
-        "least confidence": 1.0 - top[..., 0],
+    least_confidence = 1.0 - top[..., 0]
+    scores = {
+        "least confidence": least_confidence,
         "smallest margin": -(top[..., 0] - top[..., 1]),
         "entropy": -(probs * np.log(np.clip(probs, 1e-12, None))).sum(-1),
     }
+    for i, name in enumerate(state_scores):  # variation ratios: steps of at least 1 / passes
+        column = states[..., states.shape[-1] - len(state_scores) + i].astype(np.float64)
+        scores[f"{name} score column"] = column + 1e-3 * least_confidence
+    return scores
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -186,7 +196,9 @@ def compare_scorers(
     rows: list[dict[str, object]] = [
         dict(scorer="chance (k / n)", trained_on=0, train=k / n, heldout=k / n)
     ]
-    stats_train, stats_held = statistic_scores(train_s), statistic_scores(held_s)
+    named = tuple(state_scores)
+    stats_train = statistic_scores(train_s, state_scores=named)
+    stats_held = statistic_scores(held_s, state_scores=named)
     for name in stats_held:
         rows.append(
             dict(

@@ -364,6 +364,23 @@ def test_committed_imitability_tables_match_their_pairs():
             assert f"| {value:.3f} |" in text.split(name, 1)[1].splitlines()[0]
 
 
+def test_the_experts_score_columns_are_one_statistic_scorers():
+    """Each score column of the state ranks the candidates, its ties (variation ratios take few
+    values) broken by least confidence."""
+    from agents.imitability import statistic_scores
+
+    states = np.zeros((1, 4, 2 * 128 + 3 * 10 + 2), np.float32)
+    for i, p1 in enumerate((0.9, 0.5, 0.7, 0.6)):  # least confidence 0.1, 0.5, 0.3, 0.4
+        states[0, i, 276:286] = [p1] + [(1 - p1) / 9] * 9
+    states[0, :, -2] = [0.2, 0.2, 0.4, 0.0]  # mc_dropout's variation ratios
+    states[0, :, -1] = [0.0, 0.0, 0.0, 0.2]  # the ensemble's
+    scores = statistic_scores(states, state_scores=("mc_dropout", "ensemble"))
+    rank = {name: list(np.argsort(-s[0], kind="stable")) for name, s in scores.items()}
+    assert rank["mc_dropout score column"] == [2, 1, 0, 3]
+    assert rank["ensemble score column"] == [3, 1, 2, 0]
+    assert rank["least confidence"] == [1, 3, 2, 0]
+
+
 @pytest.mark.parametrize("view", ["invariant", "relative"])
 def test_a_policy_reading_expert_scores_trains_and_is_evaluated_with_them(idx_root, tmp_path, view):
     """DAgger on a state extended by the experts' scores; evaluate.py runs the policy in an env
