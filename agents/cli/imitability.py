@@ -8,8 +8,8 @@
 Trains the policy offline on the run's aggregated oracle-labeled states (checkpoint.pt) with each
 input view, feature scaling and loss weighting, and prints each one's agreement with the oracle
 on the run's held-out states (heldout.npz), next to one-statistic scorers (least confidence,
-margin, entropy of M's softmax) and chance. Agreement = share of the oracle's k picks that the
-scorer's top k hit.
+margin, entropy of M's softmax; each expert's score column of a --state-scores run) and
+chance. Agreement = share of the oracle's k picks that the scorer's top k hit.
 """
 
 from __future__ import annotations
