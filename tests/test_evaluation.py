@@ -266,3 +266,30 @@ def test_plot_rewrites_only_its_results_block_of_a_readme(tmp_path):
     assert readme.read_text() == again  # regenerating changes nothing
     readme.write_text("# no block\n")
     assert plot_main([str(folder), "--readme", str(readme)]) == 2
+
+
+def test_plot_into_a_folder_that_holds_a_sweep_merges_with_it(tmp_path):
+    """plot.py A B --out C merges; then plot.py D --out C adds D's runs to C: C's summary always
+    describes its own curves.csv, never D's runs alone."""
+    from agents.cli.plot import main as plot_main
+
+    steps = {"20": 0, "60": 1, "100": 2}  # finished runs: every point, numbered
+    rows = [dict(r, step=steps[r["labeled"]], points=3) for r in _fixed_rows()]
+    for name, method in (("a", "random"), ("b", "m"), ("d", "m2")):
+        folder = tmp_path / name
+        folder.mkdir()
+        with (folder / CURVES_CSV).open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            source = "m" if method == "m2" else method
+            w.writerows(dict(r, method=method) for r in rows if r["method"] == source)
+        (folder / "config.json").write_text(json.dumps({"env": {}}))
+    out = tmp_path / "c"
+    assert plot_main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
+    assert plot_main([str(tmp_path / "d"), "--out", str(out)]) == 0
+    methods = {r["method"] for r in read_csv(out / "summary.csv")}
+    assert methods == {"random", "m", "m2"}
+    assert {r["method"] for r in read_csv(out / CURVES_CSV)} == methods
+    # a folder of figures only (no curves.csv) is simply redrawn from the one sweep
+    assert plot_main([str(tmp_path / "d"), "--out", str(tmp_path / "figs")]) == 0
+    assert {r["method"] for r in read_csv(tmp_path / "figs" / "summary.csv")} == {"m2"}

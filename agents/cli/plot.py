@@ -7,14 +7,16 @@
 
 Reads DIR/curves.csv (and DIR/overlap.csv) written by scripts/evaluate.py; writes
 summary.md, summary.csv, curves_<dataset>.png and overlap_<dataset>_<method>.png. With several
-folders (sweeps run in parallel, with the same settings) their finished runs are first merged
-into --out (each run once; duplicates are an error).
+folders (sweeps run in parallel, with the same settings), or an --out folder that already holds
+a sweep, their finished runs are first merged into --out (each run once; duplicates are an
+error).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,11 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from agents.evaluation import merge_sweeps
     from agents.evaluation.report import update_readme, write_report
+    from agents.evaluation.sweep import CURVES_CSV
 
     try:
         checkpoints = tuple(int(c) for c in args.checkpoints.split(",") if c)
         sweep = args.sweep[0]
-        if len(args.sweep) > 1:
+        # an --out folder that holds a sweep of its own is merged with the given ones, so that
+        # its summary always describes its curves.csv
+        into_sweep = args.out and (Path(args.out) / CURVES_CSV).exists()
+        if len(args.sweep) > 1 or (
+            into_sweep and Path(args.out).resolve() != Path(sweep).resolve()
+        ):
             if not args.out:
                 raise ValueError("merging several sweeps needs --out (the merged folder)")
             sweep = merge_sweeps(args.sweep, args.out)
