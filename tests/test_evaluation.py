@@ -173,6 +173,9 @@ def test_report_writes_summary_and_plots(tmp_path):
             assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f.stat().st_size > 10_000
     rows = read_csv(tmp_path / "report" / "summary.csv")
     assert {r["metric"] for r in rows} >= {"mean_accuracy", "acc@100", "labels_to_target"}
+    # Fig. 5 in numbers: seed means over steps 0.05 and 0.15; t(1) = 12.706, sem = 0.05
+    md = (tmp_path / "report" / "summary.md").read_text()
+    assert "| method | seeds | mc_dropout |" in md and "| m | 2 | 0.100 ± 0.635 |" in md
 
 
 def test_scripts_evaluate_and_plot_end_to_end(idx_root, tmp_path):

@@ -287,14 +287,16 @@ RESULTS = sorted((ROOT / "results").glob("**/summary.csv"))
 
 @pytest.mark.parametrize("summary_csv", RESULTS, ids=[str(p.parent.name) for p in RESULTS])
 def test_committed_summaries_are_recomputed_from_their_curves(summary_csv, tmp_path):
-    """No number of a committed summary can be edited by hand: it equals the summary that the
-    code computes from the committed ``curves.csv`` next to it."""
-    from agents.evaluation.summary import write_summary_csv
+    """No number of a committed summary can be edited by hand: ``summary.csv`` and
+    ``summary.md`` equal what the code computes from the committed ``curves.csv`` (and
+    ``overlap.csv``) next to them."""
+    from agents.evaluation.report import write_report
 
-    rows = read_csv(summary_csv.parent / CURVES_CSV)
-    assert rows, f"{summary_csv.parent} has a summary but no curves"
-    fresh = write_summary_csv(summarize(rows), tmp_path / "summary.csv")  # plot.py's defaults
-    assert fresh.read_text() == summary_csv.read_text()
+    folder = summary_csv.parent
+    assert read_csv(folder / CURVES_CSV), f"{folder} has a summary but no curves"
+    write_report(folder, tmp_path, plots=False)  # plot.py's defaults
+    for name in ("summary.csv", "summary.md"):
+        assert (tmp_path / name).read_text() == (folder / name).read_text(), name
 
 
 def test_the_readme_results_are_generated_from_committed_curves():

@@ -15,6 +15,7 @@ from agents.evaluation.summary import (
     format_estimate,
     format_share,
     summarize,
+    summarize_overlap,
     summary_markdown,
     write_summary_csv,
 )
@@ -37,12 +38,13 @@ def write_report(
     out = Path(out_dir) if out_dir is not None else sweep
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(rows, checkpoints, target)
+    overlap_rows = read_csv(sweep / OVERLAP_CSV)
     md = out / "summary.md"
-    md.write_text(summary_markdown(summary))
+    md.write_text(summary_markdown(summary, summarize_overlap(overlap_rows)))
     written = [md, write_summary_csv(summary, out / "summary.csv")]
     if plots:
         written += plot_curves(rows, out)
-        written += plot_overlap(read_csv(sweep / OVERLAP_CSV), out)
+        written += plot_overlap(overlap_rows, out)
     return written
 
 

@@ -320,8 +320,10 @@ def format_estimate(mean: float, ci: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {ci:.{digits}f}"
 
 
-def summary_markdown(summary: Sequence[SummaryRow]) -> str:
-    """Markdown tables, one per dataset: mean ± 95% CI of every metric, paired Δ to random."""
+def summary_markdown(summary: Sequence[SummaryRow], overlap: Sequence[OverlapRow] = ()) -> str:
+    """Markdown tables, one per dataset: mean ± 95% CI of every metric, paired Δ to random, the
+    comparisons with the best heuristic and the oracle, and the learned policies' overlap with
+    the heuristics (:func:`summarize_overlap`)."""
     lines = ["# Summary", ""]
     lines.append(
         "Mean ± 95% CI over seeds (Student t). `mean acc` = area under the learning curve / "
@@ -364,10 +366,68 @@ def summary_markdown(summary: Sequence[SummaryRow]) -> str:
                     cells.append(f"{format_estimate(r.mean, r.ci95, 0)} ({r.n}/{mean_row.n})")
             lines.append("| " + " | ".join(cells) + " |")
         lines += _comparison_table([r for r in summary if r.dataset == dataset])
+        lines += _overlap_table([r for r in overlap if r.dataset == dataset])
     return "\n".join(lines) + "\n"
 
 
 _COMPARISONS = ("vs_best_heuristic", "oracle_share")
+
+
+@dataclass(frozen=True)
+class OverlapRow:
+    """How much a learned policy's picks overlap a heuristic's on the same states (Fig. 5).
+
+    ``mean``/``ci95``: over seeds, of each seed's mean overlap over its AL steps (the share of
+    the policy's k picks that the heuristic also picks; random's is about k / n).
+    """
+
+    dataset: str
+    method: str
+    heuristic: str
+    n: int
+    mean: float
+    ci95: float
+
+
+def summarize_overlap(rows: Iterable[dict[str, str]]) -> list[OverlapRow]:
+    """Per dataset, learned method and heuristic: the mean overlap of ``overlap.csv`` rows."""
+    per_seed: dict[tuple[str, str, str], dict[int, list[float]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for r in rows:
+        key = (r["dataset"], r["method"], r["heuristic"])
+        per_seed[key][int(r["seed"])].append(float(r["overlap"]))
+    out = []
+    for (dataset, method, heuristic), seeds in per_seed.items():
+        mean, ci = mean_ci([float(np.mean(v)) for _, v in sorted(seeds.items())])
+        out.append(OverlapRow(dataset, method, heuristic, len(seeds), mean, ci))
+    return out
+
+
+def _overlap_table(rows: Sequence[OverlapRow]) -> list[str]:
+    """One row per learned method, one column per heuristic."""
+    if not rows:
+        return []
+    heuristics = list(dict.fromkeys(r.heuristic for r in rows))
+    cell = {(r.method, r.heuristic): r for r in rows}
+    lines = [
+        "",
+        "Overlap of each learned policy's picks with each heuristic's on the same states (share "
+        "of its k picks, mean over the AL steps, then mean ± 95% CI over seeds; Fig. 5):",
+        "",
+        "| method | seeds | " + " | ".join(heuristics) + " |",
+        "|---|---:|" + "---:|" * len(heuristics),
+    ]
+    for method in dict.fromkeys(r.method for r in rows):
+        n = max(r.n for r in rows if r.method == method)
+        cells = [
+            format_estimate(cell[(method, h)].mean, cell[(method, h)].ci95)
+            if (method, h) in cell
+            else "–"
+            for h in heuristics
+        ]
+        lines.append(f"| {method} | {n} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _comparison_table(rows: Sequence[SummaryRow]) -> list[str]:
