@@ -8,6 +8,7 @@ import dataclasses
 import importlib.util
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -332,6 +333,17 @@ def test_reproduce_pipeline_commands_are_valid_script_invocations(tmp_path):
         trained = [j for j in jobs if j.name.startswith("train_")]
         evals = [j for j in jobs if j.stage == 2]
         assert len(evals) == len(trained) * len(pipeline.DATASETS)
+    # a dataset too small for the protocol's scoring set: its own size, its own results folder
+    jobs = pipeline.build_jobs(tmp_path, "cpu", "0", False, False, {"KMNIST": 3000})
+    for job in (j for j in jobs if j.name.startswith("eval_")):
+        args = parsers[job.args[2]].parse_args(job.args[3:])
+        assert args.scoring_size == (3000 if args.datasets == ("KMNIST",) else None), job.name
+        folder = pipeline.result_folder(Path(args.out).name, {"KMNIST": 3000})
+        assert folder == ("results_KMNIST" if args.datasets == ("KMNIST",) else "results")
+    assert pipeline.parse_scoring_sizes("KMNIST=3000") == {"KMNIST": 3000}
+    for bad in ("KMNIST", "CIFAR=10", "KMNIST=-1"):
+        with pytest.raises(ValueError, match="DATASET=N"):
+            pipeline.parse_scoring_sizes(bad)
 
 
 def test_the_protocol_table_in_the_docs_is_the_one_the_committed_sweeps_give():

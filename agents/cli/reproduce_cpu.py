@@ -14,7 +14,9 @@ Runs, as separate processes (``--jobs`` at a time, each with one CPU thread):
    at the same time the heuristics and the best-expert oracle (``evaluate.py --preset cpu``) on
    MNIST, Fashion-MNIST and KMNIST, seeds 0-4;
 2. the trained policies on the same datasets and seeds (paired with the heuristics' runs);
-3. ``plot.py`` merges the sweeps into ``RUNS/results`` and writes the summary and plots.
+3. ``plot.py`` merges the sweeps into ``RUNS/results`` and writes the summary and plots (a
+   dataset given its own scoring-set size with ``--scoring-sizes``, as this project's
+   7,011-image KMNIST needs, into ``RUNS/results_<dataset>``).
 
 Every step resumes: rerun the same command after a kill (or after ``--deadline``) and only the
 missing work runs. The exact commands are written to ``RUNS/commands.txt``.
@@ -61,10 +63,17 @@ class Job:
 
 
 def build_jobs(
-    runs: Path, device: str, seeds: str, quick: bool, ablations: bool = True
+    runs: Path,
+    device: str,
+    seeds: str,
+    quick: bool,
+    ablations: bool = True,
+    scoring_sizes: dict[str, int] | None = None,
 ) -> list[Job]:
     """Every command of the pipeline, in launch order (``ablations=False``: the IALE policy
-    without its DAgger ablations, which cost as much as it each)."""
+    without its DAgger ablations, which cost as much as it each; ``scoring_sizes``: a dataset's
+    scoring-set size where the protocol's does not fit, as for a KMNIST subset)."""
+    scoring_sizes = scoring_sizes or {}
     py = sys.executable
     dev = ["--device", device]
     env = QUICK_ENV if quick else []
@@ -102,11 +111,15 @@ def build_jobs(
     )
     eval_base = [py, "-m", "agents.cli.evaluate", "--preset", "cpu", *env, *dev, "--seeds", seeds]
     eval_base += ["--no-plots"]
+    per_dataset = {
+        ds: ["--scoring-size", str(scoring_sizes[ds])] if ds in scoring_sizes else []
+        for ds in DATASETS
+    }
     for ds in DATASETS:
         jobs.append(
             Job(
                 f"eval_heuristics_{ds}",
-                [*eval_base, "--datasets", ds, "--methods", HEURISTICS]
+                [*eval_base, *per_dataset[ds], "--datasets", ds, "--methods", HEURISTICS]
                 + ["--out", str(runs / "eval" / f"{ds}_heuristics")],
                 1,
             )
@@ -119,12 +132,32 @@ def build_jobs(
             jobs.append(
                 Job(
                     f"eval_{name}_{ds}",
-                    [*eval_base, "--datasets", ds, "--methods", method]
+                    [*eval_base, *per_dataset[ds], "--datasets", ds, "--methods", method]
                     + ["--out", str(runs / "eval" / f"{ds}_{name}")],
                     2,
                 )
             )
     return jobs
+
+
+def result_folder(sweep_name: str, scoring_sizes: dict[str, int]) -> str:
+    """The merged results folder of an ``eval/<dataset>_<name>`` sweep: ``results``, or
+    ``results_<dataset>`` for a dataset run with its own scoring-set size."""
+    dataset = sweep_name.split("_", 1)[0]
+    return f"results_{dataset}" if dataset in scoring_sizes else "results"
+
+
+def parse_scoring_sizes(text: str) -> dict[str, int]:
+    """``"KMNIST=3000"`` (comma-separated) -> ``{"KMNIST": 3000}``; ``ValueError`` if malformed."""
+    sizes = {}
+    for item in filter(None, text.split(",")):
+        name, _, size = item.partition("=")
+        if name not in DATASETS or not size.isdigit() or int(size) < 1:
+            raise ValueError(
+                f"--scoring-sizes takes DATASET=N items with DATASET in {DATASETS}, got {item!r}"
+            )
+        sizes[name] = int(size)
+    return sizes
 
 
 def run_stage(jobs: list[Job], n_parallel: int, deadline: float, logs: Path) -> None:
@@ -176,19 +209,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deadline", type=float, help="seconds after which everything stops")
     p.add_argument("--no-report", action="store_true", help="skip merging and plotting")
     p.add_argument(
+        "--scoring-sizes",
+        default="",
+        help="DATASET=N[,...]: a dataset's own scoring-set size where the protocol's 10,000 do "
+        "not fit (e.g. KMNIST=3000 for a KMNIST subset); its results go to RUNS/results_DATASET",
+    )
+    p.add_argument(
         "--no-ablations",
         action="store_true",
         help="train only the IALE policy, not its DAgger ablations (each costs as much; "
         "on a CPU compare the views offline with scripts/imitability.py instead)",
     )
     args = p.parse_args(argv)
-    if args.jobs < 1:
-        print("reproduce_cpu.py: error: --jobs must be >= 1", file=sys.stderr)
+    try:
+        if args.jobs < 1:
+            raise ValueError("--jobs must be >= 1")
+        scoring_sizes = parse_scoring_sizes(args.scoring_sizes)
+    except ValueError as exc:
+        print(f"reproduce_cpu.py: error: {exc}", file=sys.stderr)
         return 2
     runs = Path(args.runs)
     logs = runs / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    jobs = build_jobs(runs, args.device, args.seeds, args.quick, not args.no_ablations)
+    jobs = build_jobs(
+        runs, args.device, args.seeds, args.quick, not args.no_ablations, scoring_sizes
+    )
     with (runs / "commands.txt").open("w") as fh:
         for job in jobs:
             fh.write(f"# stage {job.stage}: {job.name}\n{' '.join(job.args[1:])}\n")
@@ -201,15 +246,23 @@ def main(argv: list[str] | None = None) -> int:
     sweeps = [j for j in stage1 if j.name.startswith("eval_")]
     stage2 = [j for j in jobs if j.stage == 2] + [Job(j.name, j.args, 2) for j in sweeps]
     run_stage(stage2, args.jobs, end, logs)
-    sweeps = sorted(str(d) for d in (runs / "eval").iterdir() if (d / "curves.csv").exists())
-    if sweeps and not args.no_report:
+    sweeps = sorted(d for d in (runs / "eval").iterdir() if (d / "curves.csv").exists())
+    # one merged folder per protocol: a dataset with its own scoring-set size gets its own
+    groups = {
+        out: [str(d) for d in sweeps if result_folder(d.name, scoring_sizes) == out]
+        for out in dict.fromkeys(result_folder(d.name, scoring_sizes) for d in sweeps)
+    }
+    for out, group in groups.items():
+        if args.no_report:
+            break
         merged = subprocess.run(
-            [sys.executable, "-m", "agents.cli.plot", *sweeps, "--out", str(runs / "results")],
+            [sys.executable, "-m", "agents.cli.plot", *group, "--out", str(runs / out)],
             env={**os.environ, "PYTHONPATH": str(_PACKAGE_ROOT)},
         )
         if merged.returncode:
             return merged.returncode
-    print(f"finished in {time.monotonic() - t0:.0f}s; results in {runs / 'results'}")
+    where = ", ".join(str(runs / out) for out in groups) or "nowhere (no finished sweep)"
+    print(f"finished in {time.monotonic() - t0:.0f}s; results in {where}")
     return 0
 
 
