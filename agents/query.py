@@ -3,7 +3,8 @@
 One round of pool-based active learning outside the simulation: train the classifier M from
 scratch on the images labeled so far (labels come from the user), draw a sub-pool of candidates
 from the unlabeled pool, build the Eq. 2 state exactly as the env does
-(:func:`iale_env.state.eq2_state`), and return the k candidates the policy scores highest::
+(:func:`iale_env.state.eq2_state`, with the experts' score columns for a policy trained on
+them), and return the k candidates the policy scores highest::
 
     from agents.query import query
 
@@ -27,8 +28,9 @@ import torch
 
 from agents.files import read_json
 from agents.policy import IALEPolicy, load_policy
-from iale_env.classifier import ClassifierSpec
+from iale_env.classifier import Classifier, ClassifierSpec
 from iale_env.data import _images, _labels
+from iale_env.experts import SelectionContext, make_expert
 from iale_env.state import eq2_state
 from iale_env.training import TrainConfig, fit_models
 
@@ -50,6 +52,11 @@ class QueryConfig:
         lr: M's learning rate.
         seed: Seeds M's initialisation and dropout and the sub-pool draw.
         device: Torch device of M and the policy.
+        state_scores: The experts whose scores end the state's rows, for a policy trained on
+            them; ``None``: those of the run that trained the policy (its ``config.json``).
+        mc_dropout_passes: MC-Dropout's forward passes for its score column.
+        ensemble_size: The ensemble's members (M and ``ensemble_size - 1`` more, trained on
+            the labeled images) for its score column.
     """
 
     acquisition_size: int | None = None
@@ -58,6 +65,9 @@ class QueryConfig:
     lr: float = 1e-3
     seed: int = 0
     device: str = "cpu"
+    state_scores: tuple[str, ...] | None = None
+    mc_dropout_passes: int = 20
+    ensemble_size: int = 5
 
     def __post_init__(self) -> None:
         for name in ("acquisition_size", "epochs"):
@@ -117,10 +127,12 @@ def query(
     cfg = config or QueryConfig()
     path = None if isinstance(policy, IALEPolicy) else Path(policy)
     pol = load_policy(str(path), device=cfg.device) if path is not None else policy
-    if pol.score_columns:
+    experts = _state_scores(cfg, path)
+    if len(experts) != pol.score_columns:
         raise ValueError(
-            "this policy reads experts' scores in its state (trained with --state-scores), "
-            "which the labeling loop does not compute; use a policy trained without them"
+            f"the policy reads {pol.score_columns} expert score column(s) in its state but "
+            f"{len(experts)} are known ({list(experts)}); pass QueryConfig(state_scores=...) "
+            f"with the experts it was trained with (its run's config.json records them)"
         )
     lab_x, pool = _images(labeled_x, "labeled_x"), _images(pool_x, "pool_x")
     lab_y = _labels(labeled_y, "labeled_y")
@@ -158,17 +170,71 @@ def query(
     rng = np.random.default_rng(cfg.seed)
     candidates = np.sort(rng.choice(len(pool), size=n, replace=False))
     state = eq2_state(model, lab_x, lab_y, pool[torch.as_tensor(candidates)], k_classes)
-    if state.rows.shape[1] != pol.observation_space.shape[1]:
+    rows = state.rows
+    if experts:  # the experts' own scores of the candidates, as the env appends them
+        columns = _expert_scores(experts, cfg, model, lab_x, lab_y, pool, candidates, spec, train)
+        rows = np.concatenate([rows, columns], axis=1).astype(np.float32)
+    if rows.shape[1] != pol.observation_space.shape[1]:
         raise ValueError(
             f"the policy was trained on rows of {pol.observation_space.shape[1]} features but "
-            f"these images give rows of {state.rows.shape[1]}; it cannot score them"
+            f"these images give rows of {rows.shape[1]}; it cannot score them"
         )
     with torch.no_grad():
-        obs = torch.as_tensor(state.rows, device=pol.device)[None]
+        obs = torch.as_tensor(rows, device=pol.device)[None]
         scores = pol.scores(obs)[0].cpu().numpy().astype(np.float64)
     order = np.argsort(-scores, kind="stable")[:k]
     accuracy = float((state.labeled_logits.argmax(-1) == lab_y).float().mean())
     return QueryResult(candidates[order], scores[order], candidates, scores, accuracy)
+
+
+def _expert_scores(
+    experts: tuple[str, ...],
+    cfg: QueryConfig,
+    model: Classifier,
+    lab_x: torch.Tensor,
+    lab_y: torch.Tensor,
+    pool: torch.Tensor,
+    candidates: np.ndarray,
+    spec: ClassifierSpec,
+    train: TrainConfig,
+) -> np.ndarray:
+    """``(n, len(experts))``: each expert's per-candidate score (the env's state columns)."""
+    x = torch.cat([lab_x, pool])
+    labeled = torch.arange(len(lab_x), device=x.device)
+    members: list[Classifier] = [model]
+
+    def ensemble(size: int) -> list[Classifier]:
+        missing = size - len(members)
+        if missing > 0:  # trained on the labeled images like M, from other seeds
+            seeds = [cfg.seed + 1 + i for i in range(len(members) - 1, size - 1)]
+            members.extend(fit_models(lab_x, lab_y, [labeled] * missing, seeds, spec, train))
+        return members[:size]
+
+    ctx = SelectionContext(
+        model=model,
+        x=x,
+        labeled=labeled,
+        candidates=torch.as_tensor(candidates + len(lab_x), device=x.device),
+        k=1,
+        seed=cfg.seed,
+        ensemble=ensemble,
+    )
+    settings = dict(mc_dropout_passes=cfg.mc_dropout_passes, ensemble_size=cfg.ensemble_size)
+    scores = [make_expert(name, **settings).scores(ctx) for name in experts]
+    return torch.stack(scores, dim=1).float().cpu().numpy()
+
+
+def _state_scores(cfg: QueryConfig, policy_path: Path | None) -> tuple[str, ...]:
+    """The experts whose scores the policy reads: ``cfg``'s, else its run's ``config.json``."""
+    if cfg.state_scores is not None:
+        return tuple(cfg.state_scores)
+    if policy_path is None or not policy_path.with_name(_RUN_CONFIG).is_file():
+        return ()
+    try:
+        recorded = read_json(policy_path.with_name(_RUN_CONFIG)).get("env", {})
+    except ValueError:  # an unreadable config: nothing recorded
+        return ()
+    return tuple(recorded.get("state_scores") or ())
 
 
 def _trained_epochs(policy_path: Path | None) -> int | None:

@@ -8,9 +8,11 @@ let explicit flags override them.
 
 - ``cpu``: the smallest setting measured in which the best-expert oracle beats random with a
   paired 95% interval that excludes 0 on MNIST and on Fashion-MNIST (5 seeds each): budget 200
-  with the authors' 10,000-image scoring set. The paper's method is unchanged (the same classifier,
-  state, experts, acquisition size 10 and sub-pool 100). A DAgger episode takes several times
-  the few minutes first hoped for on a 2-core CPU; ``docs/protocol.md`` has the candidates and
+  with the authors' 10,000-image scoring set. The paper's method is kept (the same classifier,
+  experts, best-expert oracle, acquisition size 10 and sub-pool 100); its learned policies read
+  the Eq. 2 state extended by the experts' scores, in the ``relative`` view
+  (``docs/transfer.md`` says why). A DAgger episode takes many minutes on a 2-core CPU (the
+  run's ``log.csv`` records each round's time); ``docs/protocol.md`` has the candidates and
   their costs.
 - ``paper``: the IALE paper's protocol (budget 1000, 100 epochs), for a GPU.
 - ``smoke`` and ``reduced``: small checks of the whole pipeline (minutes / tens of minutes on a

@@ -121,3 +121,39 @@ def test_cli_reads_an_image_folder_and_labels_csv(policy_file, tmp_path, capsys)
     assert "not found under" in capsys.readouterr().err
     assert query_main([*argv, "--k", "0"]) == 2  # a bad setting: a one-line error, exit 2
     assert "acquisition_size must be a positive integer" in capsys.readouterr().err
+
+
+def test_query_builds_the_experts_score_columns_a_policy_reads(make_env, tiny_data, tmp_path):
+    """A policy trained on the state extended by the experts' scores (the cpu preset's, the
+    shipped one's) ranks a user's images too: the labeling loop computes the same columns."""
+    from agents.pretrained import pretrained_path
+
+    experts = ("mc_dropout", "ensemble")
+    env = make_env(state_scores=experts)
+    policy = IALEPolicy(
+        env.observation_space,
+        env.action_space,
+        ConstantLR(1e-3),
+        acquisition_size=5,
+        view="relative",
+        score_columns=2,
+    )
+    path = tmp_path / "run" / "policy.zip"
+    path.parent.mkdir()
+    policy.save(str(path))
+    config = path.parent / "config.json"
+    config.write_text(json.dumps({"env": {"epochs": 3, "state_scores": list(experts)}}))
+    lab_x, lab_y, pool_x = _split(tiny_data)
+    settings = dict(seed=1, mc_dropout_passes=5, ensemble_size=3)
+    result = query(path, lab_x, lab_y, pool_x, QueryConfig(**settings))
+    assert len(set(result.picks.tolist())) == 5
+    # without a record of the experts it says what to pass; given them, the same choice
+    config.write_text(json.dumps({"env": {"epochs": 3}}))
+    with pytest.raises(ValueError, match=r"QueryConfig\(state_scores=...\)"):
+        query(path, lab_x, lab_y, pool_x, QueryConfig(**settings))
+    given = query(path, lab_x, lab_y, pool_x, QueryConfig(state_scores=experts, **settings))
+    np.testing.assert_array_equal(given.candidate_scores, result.candidate_scores)
+    # the shipped policy, on images it never saw
+    shipped = pretrained_path("iale-mnist-cpu") / "policy.zip"
+    picks = query(shipped, lab_x, lab_y, pool_x, QueryConfig(epochs=3, **settings)).picks
+    assert len(set(picks.tolist())) == 10

@@ -1,4 +1,4 @@
-"""Paired active-learning curves of heuristics, the IALE policy, ALIL and RL agents.
+r"""Paired active-learning curves of heuristics, the IALE policy, ALIL and RL agents.
 
     python scripts/evaluate.py --preset reduced --datasets FashionMNIST \
         --methods random,mc_dropout,iale:runs/smoke --out runs/eval_reduced
@@ -9,7 +9,8 @@
 Methods: a heuristic on the sub-pool (random, mc_dropout, ensemble, coreset, entropy, margin,
 badge), HEURISTIC@pool on the whole unlabeled pool, oracle (the best-expert oracle executed at
 every step: the ceiling of imitation), or FAMILY:PATH for a trained policy
-(iale, alil, ppo, a2c; PATH = policy.zip or its run folder); LABEL=FAMILY:PATH names the curve.
+(iale, alil, ppo, a2c; PATH = policy.zip, its run folder, or a shipped policy's name such as
+iale-mnist-cpu); LABEL=FAMILY:PATH names the curve.
 For one dataset and seed every method starts from the same split, initial set and classifier
 initialisation. Finished runs are appended to OUT/curves.csv; rerunning the same command skips
 them (resume after a kill). Writes OUT/summary.md, summary.csv and PNG plots; redraw them with

@@ -1,7 +1,7 @@
 """How well can the IALE policy imitate the oracle? Offline, on a DAgger run's states.
 
     python scripts/imitability.py runs/cpu/iale                  # a run with --heldout-episodes
-    python scripts/imitability.py runs/cpu/iale --steps 4000 --out docs/imitability.md
+    python scripts/imitability.py runs/cpu/iale --steps 4000 --out runs/cpu/imitability.md
     python scripts/imitability.py runs/cpu/iale --export pairs.npz   # the run's pairs, to share
     python scripts/imitability.py pairs.npz                          # the same table from them
 

@@ -1,8 +1,9 @@
 """Reproduce ``results/cpu``: train every learner with the ``cpu`` protocol, evaluate everything.
 
-    python scripts/reproduce_cpu.py --device cuda --jobs 12      # a GPU machine: minutes
-    python scripts/reproduce_cpu.py --jobs 1                     # this protocol on a CPU: hours
+    python scripts/reproduce_cpu.py --device cuda --jobs 12      # a GPU machine
+    python scripts/reproduce_cpu.py --jobs 2                     # a 2-core CPU: days
     python scripts/reproduce_cpu.py --quick --jobs 2             # a tiny end-to-end check
+    python scripts/reproduce_cpu.py --scoring-sizes KMNIST=3000  # a 7,011-image KMNIST copy
 
 Runs, as separate processes (``--jobs`` at a time, each with one CPU thread):
 

@@ -5,8 +5,8 @@
     python scripts/train_dagger.py --preset paper --out runs/paper --resume   # after a kill
 
 Explicit flags override the preset. Writes ``policy.zip`` (load it with
-``agents.policy.load_policy(path, env=...)``), ``checkpoint.pt``, ``log.csv`` and TensorBoard scalars
-(``tb/``) into ``--out``.
+``agents.policy.load_policy(path, env=...)``), ``checkpoint.pt``, ``log.csv``, ``config.json``
+and SB3/imitation's logs (CSV and TensorBoard, ``logs/``) into ``--out``.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
     p.add_argument(
         "--view",
         choices=["eq2", "invariant", "relative"],
-        help="policy input: the paper's Eq. 2 rows or class-order-free features",
+        help="policy input: the paper's Eq. 2 rows (eq2), class-order-free features (invariant) "
+        "or the same standardised over the sub-pool (relative)",
     )
     p.add_argument(
         "--normalize",

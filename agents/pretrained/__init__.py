@@ -8,7 +8,8 @@ Each pretrained policy is a folder of this package holding the files its trainin
     import iale_env
     from agents.pretrained import load_pretrained, pretrained_env_kwargs
 
-    env = gym.make("IALE-FashionMNIST-v0", **pretrained_env_kwargs("iale-mnist-cpu"))
+    state = pretrained_env_kwargs("iale-mnist-cpu")
+    env = gym.make("IALE-FashionMNIST-v0", budget=200, epochs=30, **state)  # the cpu protocol
     policy = load_pretrained("iale-mnist-cpu", env=env)
     obs, info = env.reset(seed=0)
     obs, reward, terminated, truncated, info = env.step(policy.select(obs))
