@@ -41,7 +41,7 @@ from agents import faults
 from agents.files import changed_settings, read_json
 from agents.locking import exclusive_folder
 from agents.pretrained import available as available_pretrained
-from agents.pretrained import pretrained_path
+from agents.pretrained import pretrained_path, state_env_kwargs
 from iale_env import EXPERTS, ActiveLearningEnv, ALConfig, ALDataset, load_dataset
 
 CURVES_CSV = "curves.csv"
@@ -156,10 +156,7 @@ def policy_env_overrides(spec: MethodSpec) -> dict[str, Any]:
     config = Path(spec.path).with_name(CONFIG_JSON)  # type: ignore[arg-type]
     if config.is_file():
         env = read_json(config).get("env", {})
-        if env.get("subpool_mean_embedding"):
-            overrides["subpool_mean_embedding"] = True
-        if env.get("state_scores"):  # the experts' scores the policy reads in its state
-            overrides["state_scores"] = tuple(env["state_scores"])
+        overrides.update(state_env_kwargs(env))  # the state's extra columns, as trained
         if spec.family == "alil":
             for key in ALIL_ENV:
                 overrides[key] = env.get(key, overrides[key])
