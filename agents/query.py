@@ -22,6 +22,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -127,7 +128,9 @@ def query(
     cfg = config or QueryConfig()
     path = None if isinstance(policy, IALEPolicy) else Path(policy)
     pol = load_policy(str(path), device=cfg.device) if path is not None else policy
-    experts = _state_scores(cfg, path)
+    run_env = _run_env(path)
+    recorded = tuple(run_env.get("state_scores") or ())
+    experts = recorded if cfg.state_scores is None else tuple(cfg.state_scores)
     if len(experts) != pol.score_columns:
         raise ValueError(
             f"the policy reads {pol.score_columns} expert score column(s) in its state but "
@@ -162,7 +165,8 @@ def query(
             f"the policy expects {pol.embedding_dim}-d embeddings, the classifier gives "
             f"{spec.embedding_dim}"
         )
-    epochs = cfg.epochs or _trained_epochs(path) or 100
+    trained = run_env.get("epochs")  # M's epochs in the run that trained the policy
+    epochs = cfg.epochs or (trained if isinstance(trained, int) and trained > 0 else 100)
     device = torch.device(cfg.device)
     train = TrainConfig(epochs=epochs, lr=cfg.lr)
     lab_x, lab_y, pool = lab_x.to(device), lab_y.to(device), pool.to(device)
@@ -224,28 +228,12 @@ def _expert_scores(
     return torch.stack(scores, dim=1).float().cpu().numpy()
 
 
-def _state_scores(cfg: QueryConfig, policy_path: Path | None) -> tuple[str, ...]:
-    """The experts whose scores the policy reads: ``cfg``'s, else its run's ``config.json``."""
-    if cfg.state_scores is not None:
-        return tuple(cfg.state_scores)
+def _run_env(policy_path: Path | None) -> dict[str, Any]:
+    """The env settings recorded by the run that trained the policy (its ``config.json``);
+    empty if there is none or it cannot be read."""
     if policy_path is None or not policy_path.with_name(_RUN_CONFIG).is_file():
-        return ()
+        return {}
     try:
-        recorded = read_json(policy_path.with_name(_RUN_CONFIG)).get("env", {})
+        return read_json(policy_path.with_name(_RUN_CONFIG)).get("env", {})
     except ValueError:  # an unreadable config: nothing recorded
-        return ()
-    return tuple(recorded.get("state_scores") or ())
-
-
-def _trained_epochs(policy_path: Path | None) -> int | None:
-    """M's epochs in the run that trained the policy (its ``config.json``), if recorded."""
-    if policy_path is None:
-        return None
-    config = policy_path.with_name(_RUN_CONFIG)
-    if not config.is_file():
-        return None
-    try:
-        epochs = read_json(config).get("env", {}).get("epochs")
-    except ValueError:  # an unreadable config: the caller's default
-        return None
-    return int(epochs) if isinstance(epochs, int) and epochs > 0 else None
+        return {}
