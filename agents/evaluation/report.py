@@ -12,8 +12,8 @@ from agents.evaluation.plots import plot_curves, plot_overlap
 from agents.evaluation.summary import (
     CHECKPOINTS,
     SummaryRow,
+    comparison_cells,
     format_estimate,
-    format_share,
     summarize,
     summarize_overlap,
     summary_markdown,
@@ -69,16 +69,8 @@ def results_markdown(summary: Sequence[SummaryRow], folder: str) -> str:
         ]
         for method in methods:
             acc = rows[(method, "mean_accuracy")]
-            vs_best = rows.get((method, "vs_best_heuristic"))
-            share = rows.get((method, "oracle_share"))
-            cells = [
-                method,
-                str(acc.n),
-                format_estimate(acc.mean, acc.ci95),
-                format_estimate(acc.diff_mean, acc.diff_ci95),
-                format_estimate(vs_best.mean, vs_best.ci95) if vs_best else "–",
-            ]
-            cells.append(format_share(share))
+            cells = [method, str(acc.n), format_estimate(acc.mean, acc.ci95)]
+            cells += comparison_cells(rows, method)
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", f"![{dataset}]({folder}/curves_{dataset}.png)", ""]
     return "\n".join(lines)

@@ -30,7 +30,7 @@ import csv
 import math
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -436,7 +436,7 @@ def _comparison_table(rows: Sequence[SummaryRow]) -> list[str]:
     if not comp:
         return []
     best = next((r.reference for r in rows if r.metric == "vs_best_heuristic"), "")
-    main = {r.method: r for r in rows if r.metric == "mean_accuracy"}
+    by_metric = {(r.method, r.metric): r for r in rows}
     methods = list(dict.fromkeys(m for m, _ in comp))
     lines = [
         "",
@@ -447,16 +447,20 @@ def _comparison_table(rows: Sequence[SummaryRow]) -> list[str]:
         "|---|---:|---:|---:|",
     ]
     for method in methods:
-        m = main.get(method)
-        vs_best, share = comp.get((method, "vs_best_heuristic")), comp.get((method, "oracle_share"))
-        cells = [
-            method,
-            format_estimate(m.diff_mean, m.diff_ci95) if m else "–",
-            format_estimate(vs_best.mean, vs_best.ci95) if vs_best else "–",
-        ]
-        cells.append(format_share(share))
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join([method, *comparison_cells(by_metric, method)]) + " |")
     return lines
+
+
+def comparison_cells(rows: Mapping[tuple[str, str], SummaryRow], method: str) -> list[str]:
+    """``method``'s mean accuracy against random, the best heuristic and the oracle, as table
+    cells: paired Δ random, Δ best heuristic, share of the oracle's gain (``rows``: one
+    dataset's summary rows by ``(method, metric)``)."""
+    acc, vs_best = rows.get((method, "mean_accuracy")), rows.get((method, "vs_best_heuristic"))
+    return [
+        format_estimate(acc.diff_mean, acc.diff_ci95) if acc else "–",
+        format_estimate(vs_best.mean, vs_best.ci95) if vs_best else "–",
+        format_share(rows.get((method, "oracle_share"))),
+    ]
 
 
 def format_share(share: SummaryRow | None) -> str:
