@@ -11,7 +11,9 @@ the oracle does" from "DAgger did not train it enough".
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.dagger import CHECKPOINT, HELDOUT, ConstantLR, agreement, load_round_demos
+from agents.dagger import CHECKPOINT, HELDOUT, LOG_CSV, ConstantLR, agreement, load_round_demos
 from agents.files import read_json
 from agents.policy import IALEPolicy
 
@@ -223,6 +225,58 @@ def compare_scorers(
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class ImitationCurve:
+    """A DAgger run's imitation quality over its rounds, next to scorers that need no training.
+
+    Attributes:
+        rounds: The finished rounds, 1, 2, ...
+        heldout: Agreement with the oracle on the run's held-out states after each round's update.
+        new_states: Agreement on each round's newly visited states, before the round's update
+            (the policy meets them for the first time, so this is a second held-out measure).
+        references: Held-out agreement of chance and of each one-statistic scorer
+            (:func:`statistic_scores`), which the policy's curve can be read against.
+    """
+
+    rounds: np.ndarray
+    heldout: np.ndarray
+    new_states: np.ndarray
+    references: dict[str, float]
+
+
+def imitation_curve(run_dir: str | os.PathLike) -> ImitationCurve:
+    """The :class:`ImitationCurve` of a ``train_dagger.py`` run folder (its ``log.csv``,
+    ``heldout.npz`` and ``config.json``); no training."""
+    run = Path(run_dir)
+    if not (run / LOG_CSV).is_file() or not (run / HELDOUT).is_file():
+        raise ValueError(
+            f"{run} needs {LOG_CSV} and {HELDOUT}: a train_dagger.py run with "
+            f"--heldout-episodes > 0 that finished at least one round"
+        )
+    with open(run / LOG_CSV, newline="") as f:
+        log = list(csv.DictReader(f))
+    if not log or math.isnan(float(log[0].get("heldout_agreement") or "nan")):
+        raise ValueError(
+            f"{run / LOG_CSV} logs no held-out agreement (run with --heldout-episodes)"
+        )
+    with np.load(run / HELDOUT) as held:
+        states, actions = held["states"], held["actions"]
+    config = run / "config.json"
+    env = read_json(config).get("env", {}) if config.is_file() else {}
+    k, n = int(actions[0].sum()), actions.shape[1]
+    references = {"chance (k / n)": k / n}
+    for name, scores in statistic_scores(
+        states, state_scores=tuple(env.get("state_scores", []))
+    ).items():
+        references[name] = agreement(top_k(scores, k), actions)
+    return ImitationCurve(
+        rounds=np.array([int(r["episode"]) for r in log]),
+        heldout=np.array([float(r["heldout_agreement"]) for r in log]),
+        new_states=np.array([float(r["agreement"]) for r in log]),
+        references=references,
+    )
 
 
 def _save_policy(policy: IALEPolicy, folder: Path, state_scores: list[str]) -> None:

@@ -138,6 +138,21 @@ def test_dagger_logs_held_out_agreement_and_trains_a_fixed_number_of_updates(mak
     assert least["heldout"] == pytest.approx(agreement(top_k(1 - probs.max(-1), 5), actions))
     assert sum(str(r["scorer"]).startswith("policy:") for r in rows) == len(VARIANTS)
     assert "| chance (k / n) | 0 | 0.250 | 0.250 |" in markdown(rows)
+    # the imitation curve: the logged rounds against the same scorers, plotted by the CLI
+    from agents.cli.imitability import main as imitability_main
+    from agents.imitability import imitation_curve
+
+    curve = imitation_curve(tmp_path)
+    assert list(curve.rounds) == [1, 2, 3]
+    assert list(curve.heldout) == pytest.approx(logged + [res3.log[-1]["heldout_agreement"]])
+    assert list(curve.new_states) == pytest.approx([row["agreement"] for row in res3.log])
+    assert curve.references["least confidence"] == pytest.approx(least["heldout"])
+    assert curve.references["chance (k / n)"] == 0.25
+    png = tmp_path / "figs" / "curve.png"
+    assert imitability_main([str(tmp_path), "--curve", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="--heldout-episodes"):
+        imitation_curve(tmp_path / "figs")
     # the first round's pairs only, each policy saved where evaluate.py runs it
     first = compare_scorers(tmp_path, VARIANTS[-1:], steps=3, rounds=1, save_dir=tmp_path / "p")
     assert first[-1]["trained_on"] == rows[-1]["trained_on"] // 3  # 1 of 3 rounds

@@ -4,12 +4,14 @@
     python scripts/imitability.py runs/cpu/iale --steps 4000 --out runs/cpu/imitability.md
     python scripts/imitability.py runs/cpu/iale --export pairs.npz   # the run's pairs, to share
     python scripts/imitability.py pairs.npz                          # the same table from them
+    python scripts/imitability.py runs/cpu/iale --curve curve.png    # agreement over rounds
 
 Trains the policy offline on the run's aggregated oracle-labeled states (checkpoint.pt) with each
 input view, feature scaling and loss weighting, and prints each one's agreement with the oracle
 on the run's held-out states (heldout.npz), next to one-statistic scorers (least confidence,
 margin, entropy of M's softmax; each expert's score column of a --state-scores run) and
-chance. Agreement = share of the oracle's k picks that the scorer's top k hit.
+chance. Agreement = share of the oracle's k picks that the scorer's top k hit. With --curve it
+only plots the run's logged agreement over its DAgger rounds against those scorers (no training).
 """
 
 from __future__ import annotations
@@ -35,17 +37,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, help="PyTorch CPU threads (default: the process's cores)")
     p.add_argument("--out", help="also write the table to this Markdown file")
     p.add_argument("--export", help="write the run's oracle-labeled pairs to this .npz and stop")
+    p.add_argument(
+        "--curve",
+        help="plot the run's agreement over its rounds to this PNG and stop (no training)",
+    )
     args = p.parse_args(argv)
     if args.steps < 1:
         print("imitability.py: error: --steps must be >= 1", file=sys.stderr)
         return 2
     from agents.cli.common import set_threads
-    from agents.imitability import compare_scorers, export_pairs, markdown
+    from agents.imitability import compare_scorers, export_pairs, imitation_curve, markdown
 
     try:
         set_threads(args.threads)
         if args.export:
             print(f"wrote {export_pairs(args.run, args.export)}")
+            return 0
+        if args.curve:
+            from agents.evaluation.plots import plot_imitation
+
+            curve = imitation_curve(args.run)
+            title = f"{Path(args.run).name}: imitation quality over DAgger rounds"
+            print(f"wrote {plot_imitation(curve, args.curve, title)}")
             return 0
         rows = compare_scorers(
             args.run, steps=args.steps, seed=args.seed, rounds=args.rounds, save_dir=args.save

@@ -1,5 +1,6 @@
 """Plots of a sweep (PNG): learning curves with 95% bands (Figs. 3-4 of the paper) and the
-overlap of a learned policy's selections with the heuristics' on the same states (Fig. 5).
+overlap of a learned policy's selections with the heuristics' on the same states (Fig. 5), and a
+DAgger run's imitation quality over its rounds.
 
 Uses matplotlib's object API (``Figure``), no pyplot global state, so it is safe in scripts,
 tests and notebooks alike.
@@ -11,12 +12,15 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from agents.evaluation.summary import curves_from_rows, mean_ci
+
+if TYPE_CHECKING:  # the imitation stack is imported only by whoever builds a curve
+    from agents.imitability import ImitationCurve
 
 
 def _safe(name: str) -> str:
@@ -91,6 +95,36 @@ def plot_overlap(rows: Iterable[dict[str, str]], out_dir: str | os.PathLike) -> 
         path = out / f"overlap_{_safe(dataset)}_{_safe(method)}.png"
         paths.append(_save(fig, ax, path, "upper right"))
     return paths
+
+
+def plot_imitation(curve: ImitationCurve, path: str | os.PathLike, title: str = "") -> Path:
+    """A DAgger run's agreement with the oracle over its rounds (held out, and on each round's
+    new states before its update), with the held-out agreement of chance and of each
+    one-statistic scorer as dashed lines (:func:`agents.imitability.imitation_curve`)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(curve.rounds, curve.heldout, marker="o", linewidth=1.5, label="policy, held-out states")
+    ax.plot(
+        curve.rounds,
+        curve.new_states,
+        marker=".",
+        linewidth=1,
+        alpha=0.7,
+        label="policy, the round's new states (before its update)",
+    )
+    for i, (name, value) in enumerate(curve.references.items()):
+        ax.axhline(
+            value, color=f"C{i + 2}", linestyle="--", linewidth=1, label=f"{name}: {value:.3f}"
+        )
+    ax.set(
+        xlabel="DAgger round",
+        ylabel="agreement with the oracle's picks",
+        title=title or "imitation quality over DAgger rounds",
+        ylim=(0.0, 1.0),
+    )
+    return _save(fig, ax, out, "lower right")
 
 
 def _save(fig: Figure, ax: Any, path: Path, legend: str) -> Path:
