@@ -639,6 +639,20 @@ def load_round_demos(
     file: one trajectory per AL episode, with its rewards and infos), in the order imitation's
     DAgger trainer aggregates them.
     """
+    return [
+        (
+            np.concatenate([t.obs[:-1] for t in trajs]).astype(np.float32),
+            np.concatenate([t.acts for t in trajs]).astype(np.int8),
+        )
+        for trajs in load_round_trajectories(out, rounds, first)
+    ]
+
+
+def load_round_trajectories(
+    out: str | os.PathLike, rounds: int, first: int = 0
+) -> list[list[types.TrajectoryWithRew]]:
+    """Rounds ``first`` to ``rounds - 1``'s demonstrations from ``out/demos``, one list of
+    trajectories (AL episodes, with the env's infos) per round, in aggregation order."""
     per_round = []
     for r in range(first, rounds):
         folder = Path(out) / DEMOS / f"round-{r:03d}"
@@ -648,13 +662,7 @@ def load_round_demos(
                 f"{folder} holds no demonstrations, but the checkpoint says round {r + 1} "
                 f"finished; the run folder is incomplete: restore it, or start over elsewhere"
             )
-        trajs = [t for p in paths for t in _load_demo_file(p)]
-        per_round.append(
-            (
-                np.concatenate([t.obs[:-1] for t in trajs]).astype(np.float32),
-                np.concatenate([t.acts for t in trajs]).astype(np.int8),
-            )
-        )
+        per_round.append([t for p in paths for t in _load_demo_file(p)])
     return per_round
 
 

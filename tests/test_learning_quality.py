@@ -450,3 +450,91 @@ def test_a_policy_reading_expert_scores_trains_and_is_evaluated_with_them(idx_ro
     saved = tmp_path / "offline" / variant.slug
     assert load_policy(str(saved / "policy.zip")).score_columns == 1
     assert policy_env_overrides(parse_method(f"iale:{saved}"))["state_scores"] == ("mc_dropout",)
+
+
+def test_the_oracles_decisions_are_read_from_a_runs_demonstrations(idx_root, tmp_path):
+    """Each training state's winner and experts' scores come from the env's infos, agree with
+    the per-round wins of log.csv, and the table follows the score columns of the state."""
+    from agents.cli.imitability import main as imitability_main
+    from agents.imitability import decisions_markdown, oracle_decisions
+
+    scores = ("mc_dropout", "ensemble")
+    al = ALConfig(**{**TINY, "data_dir": str(idx_root), "state_scores": scores})
+    cfg = DAggerConfig(episodes=2, bc_batch_size=4, bc_epochs=1, view="relative")
+    from agents.cli.common import write_run_config
+
+    res = train_dagger(ActiveLearningEnv(al), cfg, tmp_path, progress=False)
+    write_run_config(tmp_path, "iale", al, dagger=cfg)
+    d = oracle_decisions(tmp_path)
+    steps = al.steps_per_episode
+    assert d.experts == scores and list(d.rounds) == [1] * steps + [2] * steps
+    for rnd, row in enumerate(res.log, start=1):
+        won = np.bincount(d.winners[d.rounds == rnd], minlength=2)
+        assert dict(zip(scores, won)) == {e: json.loads(row["wins"]).get(e, 0) for e in scores}
+    assert (d.scores.argmax(1) == d.winners).all()  # ties go to the first expert
+    assert d.column_agreement.shape == (2 * steps, 2)
+    assert ((0 <= d.column_agreement) & (d.column_agreement <= 1)).all()
+    assert len(oracle_decisions(tmp_path, rounds=1).winners) == steps
+    with pytest.raises(ValueError, match="--rounds 3"):
+        oracle_decisions(tmp_path, rounds=3)
+    table = decisions_markdown(d)
+    assert f"| states (rounds) | {2 * steps} (2) |" in table
+    assert "the winner's score column (the winner known)" in table
+    out = tmp_path / "decisions.md"
+    assert imitability_main([str(tmp_path), "--decisions", str(out)]) == 0
+    assert out.read_text() == table
+    assert imitability_main([str(tmp_path / "nothing"), "--decisions", str(out)]) == 2
+
+
+def test_predicting_the_winner_from_state_features():
+    """Leave-one-round-out: a feature that decides the winner is learned from the other rounds;
+    features that carry nothing leave the majority winner."""
+    from agents.imitability import OracleDecisions, predict_winners
+
+    rng = np.random.default_rng(0)
+    rounds = np.repeat(np.arange(1, 6), 20)
+    signal = rng.normal(size=100)
+    winners = (signal > 0).astype(int)
+
+    def decisions(features: np.ndarray) -> OracleDecisions:
+        return OracleDecisions(
+            ("a", "b"), rounds, winners, np.zeros((100, 2)), ("f",), features[:, None]
+        )
+
+    predicted, majority = predict_winners(decisions(signal))
+    assert (predicted == winners).mean() >= 0.95
+    constant, _ = predict_winners(decisions(np.ones(100)))
+    for held in range(1, 6):  # the other rounds' more frequent winner
+        others = winners[rounds != held]
+        assert (majority[rounds == held] == int(others.mean() > 0.5)).all()
+    assert (constant == majority).all()
+    with pytest.raises(ValueError, match="at least 2 rounds"):
+        one = OracleDecisions(
+            ("a", "b"), np.ones(4, int), np.zeros(4, int), np.zeros((4, 2)), ("f",), np.ones((4, 1))
+        )
+        predict_winners(one)
+
+
+#: Committed tables of the oracle's decisions -> the run folder they were computed from.
+DECISION_SOURCES = {
+    "decisions_scores_": "results/cpu/dagger/iale_mnist_scores",
+    "decisions_paper_state_": "results/cpu/dagger/iale_mnist",
+}
+
+
+def test_committed_decision_tables_match_their_runs():
+    """Each committed table of the oracle's decisions is recomputed from the committed run (its
+    first N rounds, as the table says), and docs/imitability.md shows it verbatim."""
+    import re
+
+    from agents.imitability import decisions_markdown, oracle_decisions
+
+    doc = (ROOT / "docs" / "imitability.md").read_text()
+    tables = sorted((ROOT / "results" / "cpu" / "imitability").glob("decisions_*.md"))
+    assert len(tables) == len(DECISION_SOURCES)
+    for table in tables:
+        run = next(v for k, v in DECISION_SOURCES.items() if table.name.startswith(k))
+        text = table.read_text()
+        rounds = int(re.search(r"\| states \(rounds\) \| \d+ \((\d+)\) \|", text).group(1))
+        assert decisions_markdown(oracle_decisions(ROOT / run, rounds)) == text, table.name
+        assert text in doc, table.name

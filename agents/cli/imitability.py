@@ -5,13 +5,17 @@
     python scripts/imitability.py runs/cpu/iale --export pairs.npz   # the run's pairs, to share
     python scripts/imitability.py pairs.npz                          # the same table from them
     python scripts/imitability.py runs/cpu/iale --curve curve.png    # agreement over rounds
+    python scripts/imitability.py runs/cpu/iale --decisions table.md # can the state tell the winner?
 
 Trains the policy offline on the run's aggregated oracle-labeled states (checkpoint.pt) with each
 input view, feature scaling and loss weighting, and prints each one's agreement with the oracle
 on the run's held-out states (heldout.npz), next to one-statistic scorers (least confidence,
 margin, entropy of M's softmax; each expert's score column of a --state-scores run) and
 chance. Agreement = share of the oracle's k picks that the scorer's top k hit. With --curve it
-only plots the run's logged agreement over its DAgger rounds against those scorers (no training).
+only plots the run's logged agreement over its DAgger rounds against those scorers (no training);
+with --decisions it only tabulates the oracle's decisions on the run's states: each expert's wins,
+the winner's margin, how well state-level features predict the winner (leave one round out), and
+the agreement of following each expert's score column, the predicted winner's or the winner's.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="also write the table to this Markdown file")
     p.add_argument("--export", help="write the run's oracle-labeled pairs to this .npz and stop")
     p.add_argument(
+        "--decisions",
+        help="tabulate the oracle's decisions on the run's states to this Markdown file and stop",
+    )
+    p.add_argument(
         "--curve",
         help="plot the run's agreement over its rounds to this PNG and stop (no training)",
     )
@@ -46,12 +54,24 @@ def main(argv: list[str] | None = None) -> int:
         print("imitability.py: error: --steps must be >= 1", file=sys.stderr)
         return 2
     from agents.cli.common import set_threads
-    from agents.imitability import compare_scorers, export_pairs, imitation_curve, markdown
+    from agents.imitability import (
+        compare_scorers,
+        decisions_markdown,
+        export_pairs,
+        imitation_curve,
+        markdown,
+        oracle_decisions,
+    )
 
     try:
         set_threads(args.threads)
         if args.export:
             print(f"wrote {export_pairs(args.run, args.export)}")
+            return 0
+        if args.decisions:
+            table = decisions_markdown(oracle_decisions(args.run, args.rounds))
+            Path(args.decisions).write_text(table)
+            print(table, end="")
             return 0
         if args.curve:
             from agents.evaluation.plots import plot_imitation
