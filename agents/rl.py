@@ -9,6 +9,7 @@ producing selections of the wrong size. The reward is the env's accuracy gain; w
 Training saves ``checkpoint.zip`` (the whole algorithm) after every policy update and
 ``policy.zip`` (the IALE policy, loadable with :func:`agents.policy.load_policy` on any IALE env);
 ``resume=True`` continues from the checkpoint (the rollout in progress at a kill is lost).
+``log`` (``print`` in ``train_rl.py``) gets one line per saved update.
 SB3's training log is written to ``logs/`` in the run directory: ``progress-<start timestep>.csv``
 (one per start) and TensorBoard events, as DAgger's.
 """
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import math
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,15 +92,45 @@ def make_rl_env(config: ALConfig, data: ALDataset | None = None) -> gym.Env:
 
 
 class _SaveAfterUpdate(BaseCallback):
-    """Save the algorithm and its IALE policy after every update (at the next rollout start)."""
+    """Save the algorithm and its IALE policy after every update (at the next rollout start,
+    or at the end of training), then report the update as one line to ``log`` (if given)."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, total: int, log: Callable[[str], None] | None) -> None:
         super().__init__()
-        self.out = out
+        self.out, self.total, self.report = out, total, log
+        self.saved_at = 0
+        self.clock = 0.0
+
+    def _on_training_start(self) -> None:
+        self.saved_at = self.model.num_timesteps  # a resumed run's checkpoint is already saved
+        self.clock = time.perf_counter()
 
     def _on_rollout_start(self) -> None:
-        if self.model.num_timesteps > 0:
+        self._save_new_update()
+
+    def _on_training_end(self) -> None:
+        self._save_new_update()
+
+    def _save_new_update(self) -> None:
+        if self.model.num_timesteps > self.saved_at:
             save_rl(self.model, self.out)
+            self.saved_at = self.model.num_timesteps
+            self._report()
+
+    def _report(self) -> None:
+        if self.report is None:
+            return
+        now, returns = time.perf_counter(), [ep["r"] for ep in self.model.ep_info_buffer]
+        last = (
+            f"{returns[-1]:+.4f} (mean of {len(returns)}: {sum(returns) / len(returns):+.4f})"
+            if returns
+            else "none yet"
+        )
+        self.report(
+            f"AL steps {self.model.num_timesteps:5d}/{self.total} | checkpoint saved | "
+            f"last episode return {last} | {now - self.clock:.1f}s"
+        )
+        self.clock = now
 
     def _on_step(self) -> bool:
         return True
@@ -115,18 +148,24 @@ def save_rl(model: BaseAlgorithm, out_dir: str | os.PathLike) -> None:
 
 
 def train_rl(
-    env: gym.Env, cfg: RLConfig, out_dir: str | os.PathLike, resume: bool = False
+    env: gym.Env,
+    cfg: RLConfig,
+    out_dir: str | os.PathLike,
+    resume: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> BaseAlgorithm:
     """Train PPO or A2C with :class:`IALEPolicy` on ``env`` (from :func:`make_rl_env`).
 
     ``out_dir`` is locked for the run (one writer); a folder that already holds a run needs
     ``resume`` (see :func:`check_out_dir`). A fresh run writes its checkpoint before the first
-    update, so a kill at any point leaves a folder that ``resume`` continues.
+    update, so a kill at any point leaves a folder that ``resume`` continues. ``log`` (e.g.
+    ``print``) receives one line per saved update: AL steps done, the last episode's return and
+    the time since the previous line.
     """
     out = Path(out_dir)
     check_out_dir(out, resume)
     with exclusive_folder(out):
-        return _train_rl(env, cfg, out, resume)
+        return _train_rl(env, cfg, out, resume, log)
 
 
 def check_out_dir(out: Path, resume: bool) -> None:
@@ -134,7 +173,9 @@ def check_out_dir(out: Path, resume: bool) -> None:
     check_run_folder(out, resume, CHECKPOINT, (POLICY, "logs"))
 
 
-def _train_rl(env: gym.Env, cfg: RLConfig, out: Path, resume: bool) -> BaseAlgorithm:
+def _train_rl(
+    env: gym.Env, cfg: RLConfig, out: Path, resume: bool, log: Callable[[str], None] | None
+) -> BaseAlgorithm:
     algo_cls = ALGOS[cfg.algo]
     al = env.unwrapped.config
     spec = env.unwrapped.classifier_spec
@@ -177,6 +218,11 @@ def _train_rl(env: gym.Env, cfg: RLConfig, out: Path, resume: bool) -> BaseAlgor
                 ],
             )
         )
-        model.learn(remaining, callback=_SaveAfterUpdate(out), reset_num_timesteps=not resume)
-    save_rl(model, out)
+        model.learn(
+            remaining,
+            callback=_SaveAfterUpdate(out, cfg.timesteps, log),
+            reset_num_timesteps=not resume,
+        )  # the callback saved the last update
+    else:
+        save_rl(model, out)
     return model

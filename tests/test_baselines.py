@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from stable_baselines3 import PPO
 
 from agents.alil import ALIL_ENV, alil_config, train_alil
 from agents.dagger import ConstantLR
@@ -52,12 +53,25 @@ def test_alil_trains_on_the_lookahead_oracle_and_transfers(make_env, tmp_path):
 def test_ppo_and_a2c_train_save_resume_and_load_as_iale_policy(tiny_data, tmp_path):
     cfg_env = ALConfig(**TINY)
     env = make_rl_env(cfg_env, tiny_data)
-    model = train_rl(env, RLConfig("ppo", timesteps=6, n_epochs=2, seed=0), tmp_path / "ppo")
+    lines: list[str] = []
+    cfg = RLConfig("ppo", timesteps=6, n_epochs=2, seed=0)
+    model = train_rl(env, cfg, tmp_path / "ppo", log=lines.append)
     assert model.num_timesteps == 6 and (tmp_path / "ppo" / CHECKPOINT).exists()
+    saved = PPO.load(tmp_path / "ppo" / CHECKPOINT)
+    assert saved.num_timesteps == 6  # the checkpoint holds the last update
     resumed = train_rl(
-        env, RLConfig("ppo", timesteps=12, n_epochs=2, seed=0), tmp_path / "ppo", resume=True
+        env,
+        RLConfig("ppo", timesteps=12, n_epochs=2, seed=0),
+        tmp_path / "ppo",
+        resume=True,
+        log=lines.append,
     )
-    assert resumed.num_timesteps == 12
+    assert (
+        resumed.num_timesteps == 12 and PPO.load(tmp_path / "ppo" / CHECKPOINT).num_timesteps == 12
+    )
+    # one line per saved update, none for the resumed run's start
+    assert [line.split("|")[0].split()[-1] for line in lines] == ["6/6", "12/12"]
+    assert all("checkpoint saved | last episode return" in line for line in lines)
     # SB3's training log lands in the run directory, one CSV per (re)start, none is overwritten
     for start in (0, 6):
         log = (tmp_path / "ppo" / "logs" / f"progress-{start}.csv").read_text().splitlines()
@@ -71,8 +85,12 @@ def test_ppo_and_a2c_train_save_resume_and_load_as_iale_policy(tiny_data, tmp_pa
     policy = load_policy(tmp_path / "ppo" / "policy.zip", env=plain)
     action = policy.select(obs)
     assert action.shape == (30,) and action.sum() == 5
-    a2c = train_rl(env, RLConfig("a2c", timesteps=4, n_steps=2, seed=0), tmp_path / "a2c")
+    lines.clear()
+    a2c = train_rl(
+        env, RLConfig("a2c", timesteps=4, n_steps=2, seed=0), tmp_path / "a2c", log=lines.append
+    )
     assert a2c.num_timesteps == 4 and (tmp_path / "a2c" / "policy.zip").exists()
+    assert [line.split("|")[0].split()[-1] for line in lines] == ["2/4", "4/4"]
     # never overwritten: a finished run needs --resume; results without a checkpoint are refused
     with pytest.raises(ValueError, match="already holds a run; pass --resume"):
         train_rl(env, RLConfig("a2c", timesteps=4, n_steps=2, seed=0), tmp_path / "a2c")

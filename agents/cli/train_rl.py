@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from functools import partial
 from pathlib import Path
 
 from agents.cli.common import (
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_rl.py: error: {exc}", file=sys.stderr)
         return 2
     with stack:  # the run itself: an error here keeps its traceback (exit code 1)
-        model = train_rl(env, rl, out, resume=args.resume)
+        model = train_rl(env, rl, out, resume=args.resume, log=partial(print, flush=True))
     returns = [ep["r"] for ep in model.ep_info_buffer] if model.ep_info_buffer else []
     print(
         f"{args.algo} trained {model.num_timesteps} AL steps; episode returns (accuracy gain): "
