@@ -368,7 +368,12 @@ def oracle_decisions(run_dir: str | os.PathLike, rounds: int | None = None) -> O
     for rnd, trajs in enumerate(load_round_trajectories(run, finished), start=1):
         for traj in trajs:
             for step, info in enumerate(traj.infos or ()):
-                oracle = info["oracle"]
+                oracle = info.get("oracle")
+                if not oracle:
+                    raise ValueError(
+                        f"{run}'s demonstrations hold no best-expert oracle decision "
+                        f"(round {rnd}, step {step}): --decisions reads train_dagger.py runs"
+                    )
                 experts = experts or tuple(oracle["scores"])
                 rounds.append(rnd)
                 steps.append(step)
