@@ -46,6 +46,10 @@ def test_alil_trains_on_the_lookahead_oracle_and_transfers(make_env, tmp_path):
     # the stored labels are the lookahead oracle's picks on those states
     loaded = load_policy(tmp_path / "policy.zip", env=make_env(**ALIL_ENV, budget=14))
     assert loaded.selection == "softmax"
+    from agents.imitability import oracle_decisions  # reads only the best-expert oracle's
+
+    with pytest.raises(ValueError, match="no best-expert oracle decision"):
+        oracle_decisions(tmp_path)
     with pytest.raises(ValueError, match="selection='softmax'"):
         train_alil(env, alil_config().__class__(episodes=1), tmp_path / "x", progress=False)
 
