@@ -39,11 +39,13 @@ class OracleResult:
     action: np.ndarray
 
 
-def score_selections(env: ActiveLearningEnv, selections: list[np.ndarray]) -> list[float]:
+def score_selections(
+    env: ActiveLearningEnv, selections: list[np.ndarray], seed: int | None = None
+) -> list[float]:
     """Scoring-set accuracy of a fresh model trained on labeled + each selection.
 
-    ``selections`` are positions into the env's current sub-pool. Every model starts from the
-    env's oracle seed; identical selections are trained once.
+    ``selections`` are positions into the env's current sub-pool. Every model starts from
+    ``seed`` (default: the env's oracle seed); identical selections are trained once.
     """
     keys = [tuple(sorted(np.asarray(sel).tolist())) for sel in selections]
     unique: dict[tuple[int, ...], int] = {}
@@ -59,7 +61,7 @@ def score_selections(env: ActiveLearningEnv, selections: list[np.ndarray]) -> li
         env.data.train_x,
         env.data.train_y,
         index_sets,
-        [env.oracle_seed] * len(index_sets),
+        [env.oracle_seed if seed is None else seed] * len(index_sets),
         env.classifier_spec,
         env.config.train,
     )
@@ -67,17 +69,18 @@ def score_selections(env: ActiveLearningEnv, selections: list[np.ndarray]) -> li
     return [accs[unique[key]] for key in keys]
 
 
-def best_expert(env: ActiveLearningEnv) -> OracleResult:
+def best_expert(env: ActiveLearningEnv, seed: int | None = None) -> OracleResult:
     """The IALE oracle: every expert of ``env.config.experts`` selects, each selection is scored
-    (:func:`score_selections`), and the best expert's selection wins (ties: the first expert in
-    config order)."""
+    (:func:`score_selections`, models from ``seed``, default the env's oracle seed), and the
+    best expert's selection wins (ties: the first expert in config order)."""
+    seed = env.oracle_seed if seed is None else seed
     names = list(env.config.experts)
     selections = {n: env.expert_positions(n) for n in names}
-    scores = dict(zip(names, score_selections(env, [selections[n] for n in names])))
+    scores = dict(zip(names, score_selections(env, [selections[n] for n in names], seed)))
     winner = max(names, key=lambda n: (scores[n], -names.index(n)))
     action = np.zeros(env.config.subpool_size, dtype=np.int8)
     action[selections[winner]] = 1
-    return OracleResult(winner, scores, selections, env.oracle_seed, action)
+    return OracleResult(winner, scores, selections, seed, action)
 
 
 def lookahead(env: ActiveLearningEnv) -> np.ndarray:

@@ -1,0 +1,94 @@
+"""How stable are the best-expert oracle's labels? Re-make its decisions from other seeds.
+
+    python scripts/oracle_noise.py --preset cpu --dataset MNIST --seeds 100 --reseeds 3 \
+        --out runs/oracle_noise
+    python scripts/oracle_noise.py ... --out runs/oracle_noise --resume     # after a kill
+
+Runs one oracle-executed episode per seed; at every state the oracle's decision (which
+expert's selection retrains best on the scoring set) is made again with models from --reseeds
+other seeds. Writes OUT/oracle_noise.csv (one row per state and seed, as each state finishes),
+OUT/config.json and OUT/summary.md: how often another seed names another winner, the oracle's
+margin between the best two experts, and how much one selection's accuracy moves between seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from functools import partial
+from pathlib import Path
+
+from agents.cli.common import (
+    add_device_flags,
+    add_env_flags,
+    check_resume_config,
+    env_config,
+    int_list,
+    resolve,
+    write_run_config,
+)
+from iale_env.protocols import PROTOCOLS
+
+#: ``--preset`` settings (the AL protocol), from :mod:`iale_env.protocols`.
+PRESETS: dict[str, dict] = {p: PROTOCOLS[p].env_settings() for p in ("paper", "reduced", "cpu")}
+NOISE_CSV = "oracle_noise.csv"
+SUMMARY = "summary.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="oracle_noise.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    p.add_argument("--dataset", default="MNIST")
+    p.add_argument("--seeds", type=int_list, default=(100,), help="episode seeds")
+    p.add_argument("--reseeds", type=int, default=3, help="other seeds per state")
+    add_env_flags(p)
+    add_device_flags(p)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--resume", action="store_true", help="continue the measurement in --out")
+    args = p.parse_args(argv)
+    s = resolve(PRESETS[args.preset], args)
+    out = Path(args.out)
+    stack = contextlib.ExitStack()
+    try:  # everything that checks the input: a mistake is one line, before any long work
+        from agents.locking import exclusive_folder
+        from agents.oracle_noise import measure, noise_markdown
+        from iale_env import DatasetNotFoundError, check_data_fits, load_dataset
+
+        if args.reseeds < 1:
+            raise ValueError(f"--reseeds must be >= 1, got {args.reseeds}")
+        al = env_config(s, args).replace(dataset=args.dataset)
+        if (out / NOISE_CSV).exists() and not args.resume:
+            raise ValueError(f"{out} holds a measurement; pass --resume or use another --out")
+        stack.enter_context(exclusive_folder(out))
+        if args.resume:
+            check_resume_config(out, "oracle_noise", al)
+        data = load_dataset(args.dataset, al.data_dir)
+        check_data_fits(al, data)
+        write_run_config(out, "oracle_noise", al)
+    except (ValueError, DatasetNotFoundError) as exc:
+        stack.close()
+        print(f"oracle_noise.py: error: {exc}", file=sys.stderr)
+        return 2
+    with stack:  # the measurement itself: an error here keeps its traceback (exit code 1)
+        rows = measure(
+            al,
+            args.seeds,
+            args.reseeds,
+            out / NOISE_CSV,
+            data=data,
+            resume=args.resume,
+            log=partial(print, flush=True),
+        )
+        table = noise_markdown(rows)
+        (out / SUMMARY).write_text(table)
+    print(table, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

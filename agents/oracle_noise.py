@@ -1,0 +1,165 @@
+"""How stable are the best-expert oracle's labels? Its decisions retrained from other seeds.
+
+The oracle trains one fresh model per expert's selection, all from one seed, and labels the
+state with the selection whose model scores best on the scoring set. :func:`measure` runs
+oracle-executed episodes and, at every state, makes the same decision again with models from
+``reseeds`` other seeds. If another seed often names another winner, the label that DAgger
+imitates depends on the retraining's randomness as much as on the state, and no policy reading
+the state can follow it closely.
+
+Rows go to a CSV as each state is measured (``measure(..., resume=True)`` redoes only the
+episodes that did not finish); :func:`noise_markdown` summarises them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from iale_env import ActiveLearningEnv, ALConfig, ALDataset
+from iale_env.oracles import OracleResult, best_expert
+
+#: The columns of the measurement's CSV: one row per (state, seed); ``own_seed`` is 1 on the
+#: row of the oracle's own seed (the decision it executes).
+FIELDS = ("dataset", "episode_seed", "step", "labeled", "seed", "own_seed", "winner", "scores")
+
+
+def reseeded_decisions(env: ActiveLearningEnv, reseeds: int) -> list[OracleResult]:
+    """The oracle's decision at the env's current state from its own seed, then from each of
+    ``reseeds`` other seeds (the oracle seed + 1, + 2, ...); the experts' selections are the
+    same in all, only the retrained models differ."""
+    env.oracle_action()
+    own = env.last_oracle
+    assert own is not None
+    return [own] + [best_expert(env, seed=own.seed + j) for j in range(1, reseeds + 1)]
+
+
+def measure(
+    config: ALConfig,
+    episode_seeds: Sequence[int],
+    reseeds: int,
+    out_csv: str | os.PathLike,
+    data: ALDataset | None = None,
+    resume: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> list[dict[str, str]]:
+    """Run one oracle-executed episode per seed and write every state's decisions from the
+    oracle's seed and ``reseeds`` others to ``out_csv`` (see :data:`FIELDS`); returns all rows.
+
+    An existing ``out_csv`` needs ``resume``: its finished episodes are kept, an unfinished
+    one's rows are dropped and the episode is run again."""
+    if reseeds < 1:
+        raise ValueError(f"reseeds must be >= 1, got {reseeds}")
+    path = Path(out_csv)
+    done: list[dict[str, str]] = []
+    if path.exists():
+        if not resume:
+            raise ValueError(f"{path} exists; pass resume=True (--resume) to continue it")
+        rows = _read(path)
+        first = (rows[0]["episode_seed"], rows[0]["step"]) if rows else None
+        measured = sum((r["episode_seed"], r["step"]) == first for r in rows) if rows else 0
+        if rows and measured != 1 + reseeds:
+            raise ValueError(
+                f"{path} was measured with {measured - 1} other seeds per state; "
+                f"resume it with reseeds={measured - 1} (--reseeds {measured - 1})"
+            )
+        per_episode = defaultdict(list)
+        for row in rows:
+            per_episode[int(row["episode_seed"])].append(row)
+        whole = config.steps_per_episode * (1 + reseeds)
+        done = [r for episode in per_episode.values() if len(episode) == whole for r in episode]
+    _write(path, done)
+    finished = {int(r["episode_seed"]) for r in done}
+    env = ActiveLearningEnv(config, data=data)
+    for seed in episode_seeds:
+        if seed in finished:
+            continue
+        _, info = env.reset(seed=seed)
+        terminated = False
+        while not terminated:
+            decisions = reseeded_decisions(env, reseeds)
+            rows = [
+                {
+                    "dataset": config.dataset,
+                    "episode_seed": seed,
+                    "step": info["step"],
+                    "labeled": info["labeled"],
+                    "seed": d.seed,
+                    "own_seed": int(i == 0),
+                    "winner": d.winner,
+                    "scores": json.dumps({n: round(v, 6) for n, v in d.scores.items()}),
+                }
+                for i, d in enumerate(decisions)
+            ]
+            _append(path, rows)
+            flips = sum(d.winner != decisions[0].winner for d in decisions[1:])
+            if log is not None:
+                log(
+                    f"{config.dataset} episode {seed} step {info['step']:2d}: winner "
+                    f"{decisions[0].winner}, another under {flips} of {reseeds} other seeds"
+                )
+            _, _, terminated, _, info = env.step(decisions[0].action)
+    return _read(path)
+
+
+def noise_markdown(rows: Iterable[dict[str, str]]) -> str:
+    """A Markdown table of a measurement's rows: how often another seed names another winner,
+    the oracle's margin between the best two experts, and how much one selection's accuracy
+    moves between seeds (the retraining's own noise)."""
+    states: dict[tuple[str, str, str], list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        states[(row["dataset"], row["episode_seed"], row["step"])].append(row)
+    if not states:
+        raise ValueError("no measured states")
+    flips, unanimous, margins, spreads = [], [], [], []
+    for decisions in states.values():
+        own = next(d for d in decisions if d["own_seed"] == "1")
+        others = [d for d in decisions if d["own_seed"] != "1"]
+        flips += [d["winner"] != own["winner"] for d in others]
+        unanimous.append(all(d["winner"] == own["winner"] for d in others))
+        best_two = sorted(json.loads(own["scores"]).values())[-2:]
+        margins.append(best_two[1] - best_two[0])
+        scores = [json.loads(d["scores"]) for d in decisions]
+        spreads += [np.std([s[e] for s in scores], ddof=1) for e in scores[0]]
+    episodes = {(d, e) for d, e, _ in states}
+    reseeds = len(next(iter(states.values()))) - 1
+    lines = [
+        "| quantity | value |",
+        "|---|---:|",
+        f"| states (episodes) | {len(states)} ({len(episodes)}) |",
+        f"| other seeds per state | {reseeds} |",
+        f"| another seed names another winner: share of (state, seed) | {np.mean(flips):.3f} |",
+        f"| states whose winner is the same under every seed | {np.mean(unanimous):.3f} |",
+        f"| the oracle's margin between the best two experts: median | {np.median(margins):.4f} |",
+        "| one selection's scoring-set accuracy over seeds, SD: median | "
+        f"{np.median(spreads):.4f} |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return [r for r in csv.DictReader(fh) if None not in r.values()]
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _append(path: Path, rows: list[dict]) -> None:
+    with path.open("a", newline="") as fh:
+        csv.DictWriter(fh, fieldnames=FIELDS).writerows(rows)
+        fh.flush()
+        os.fsync(fh.fileno())

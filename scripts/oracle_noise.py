@@ -1,0 +1,12 @@
+"""How stable are the best-expert oracle's labels? Re-make its decisions from other seeds.
+
+The command lives in ``agents/cli/oracle_noise.py``; after ``pip install`` it is also
+``iale-oracle-noise``.
+"""
+
+import sys
+
+from agents.cli.oracle_noise import main
+
+if __name__ == "__main__":
+    sys.exit(main())
