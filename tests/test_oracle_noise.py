@@ -98,3 +98,19 @@ def test_noise_table_counts_flips_margins_and_spread():
     assert f"SD: median | {np.median(spreads):.4f} |" in table
     with pytest.raises(ValueError, match="no measured states"):
         noise_markdown([])
+
+
+def test_committed_oracle_noise_summaries_match_their_csv():
+    """Every committed measurement's summary.md is recomputed from its oracle_noise.csv, and
+    docs/imitability.md shows it verbatim."""
+    from agents.cli.oracle_noise import NOISE_CSV, SUMMARY
+    from agents.evaluation import read_csv
+    from tests.conftest import ROOT
+
+    folders = sorted((ROOT / "results" / "cpu" / "oracle_noise").glob("*/"))
+    assert folders
+    doc = (ROOT / "docs" / "imitability.md").read_text()
+    for folder in folders:
+        table = noise_markdown(read_csv(folder / NOISE_CSV))
+        assert (folder / SUMMARY).read_text() == table, folder.name
+        assert table in doc, folder.name
