@@ -32,12 +32,14 @@ FIELDS = ("dataset", "episode_seed", "step", "labeled", "seed", "own_seed", "win
 
 def reseeded_decisions(env: ActiveLearningEnv, reseeds: int) -> list[OracleResult]:
     """The oracle's decision at the env's current state from its own seed, then from each of
-    ``reseeds`` other seeds (the oracle seed + 1, + 2, ...); the experts' selections are the
-    same in all, only the retrained models differ."""
+    ``reseeds`` other seeds (the oracle seed + R, + 2 R, ... with R = ``oracle_seeds``, so that
+    an averaging oracle's seed groups do not overlap); the experts' selections are the same in
+    all, only the retrained models differ."""
     env.oracle_action()
     own = env.last_oracle
     assert own is not None
-    return [own] + [best_expert(env, seed=own.seed + j) for j in range(1, reseeds + 1)]
+    step = env.config.oracle_seeds
+    return [own] + [best_expert(env, seed=own.seed + j * step) for j in range(1, reseeds + 1)]
 
 
 def measure(

@@ -28,6 +28,11 @@ class ALConfig:
         scoring_size: Labeled training images held out of the pool; rewards and the oracle's
             expert comparison are measured on them (the authors' code used 10,000).
         experts: Names of the heuristics the best-expert oracle chooses from.
+        oracle_seeds: Models per selection that the oracles (best-expert and lookahead) train,
+            from the oracle seed, + 1, ..., and average the scoring-set accuracy over. 1 (the
+            paper's): one model per selection, the same seed for all selections. More label a
+            state by the selection that is better in expectation over the retraining's seed,
+            not for one seed; each costs one more model per selection at every oracle call.
         action_mode: ``"repair"``: a binary action with the wrong number of ones is fixed by
             keeping or adding candidates at random; ``"strict"``: it raises ``ValueError``.
         device: Torch device for all data and models.
@@ -70,6 +75,7 @@ class ALConfig:
     lr: float = 1e-3
     scoring_size: int = 1000
     experts: tuple[str, ...] = ("mc_dropout", "ensemble")
+    oracle_seeds: int = 1
     action_mode: ActionMode = "repair"
     device: str = "cpu"
     test_size: int | None = None
@@ -96,7 +102,7 @@ class ALConfig:
             object.__setattr__(self, name, tuple(value))
         positive = (
             "budget initial_labeled acquisition_size subpool_size epochs batch_size "
-            "scoring_size mc_dropout_passes"
+            "scoring_size mc_dropout_passes oracle_seeds"
         ).split()
         for name in positive:
             value = getattr(self, name)

@@ -45,7 +45,9 @@ def score_selections(
     """Scoring-set accuracy of a fresh model trained on labeled + each selection.
 
     ``selections`` are positions into the env's current sub-pool. Every model starts from
-    ``seed`` (default: the env's oracle seed); identical selections are trained once.
+    ``seed`` (default: the env's oracle seed); identical selections are trained once. With
+    ``env.config.oracle_seeds`` = R > 1 each selection's accuracy is the mean over R models,
+    from ``seed``, ``seed + 1``, ..., ``seed + R - 1``.
     """
     keys = [tuple(sorted(np.asarray(sel).tolist())) for sel in selections]
     unique: dict[tuple[int, ...], int] = {}
@@ -57,16 +59,19 @@ def score_selections(
         torch.cat([labeled, torch.as_tensor(subpool[list(key)], device=env.device)])
         for key in unique
     ]
+    base = env.oracle_seed if seed is None else seed
+    repeats = env.config.oracle_seeds
     models = fit_models(
         env.data.train_x,
         env.data.train_y,
-        index_sets,
-        [env.oracle_seed if seed is None else seed] * len(index_sets),
+        index_sets * repeats,
+        [base + j for j in range(repeats) for _ in index_sets],
         env.classifier_spec,
         env.config.train,
     )
-    accs = env.scoring_accuracies(models)
-    return [accs[unique[key]] for key in keys]
+    accs = np.asarray(env.scoring_accuracies(models)).reshape(repeats, len(index_sets))
+    mean = accs[0] if repeats == 1 else accs.mean(axis=0)
+    return [float(mean[unique[key]]) for key in keys]
 
 
 def best_expert(env: ActiveLearningEnv, seed: int | None = None) -> OracleResult:

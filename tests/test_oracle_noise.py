@@ -114,3 +114,41 @@ def test_committed_oracle_noise_summaries_match_their_csv():
         table = noise_markdown(read_csv(folder / NOISE_CSV))
         assert (folder / SUMMARY).read_text() == table, folder.name
         assert table in doc, folder.name
+
+
+def test_an_averaging_oracle_scores_each_selection_by_its_mean_over_seeds(make_env):
+    """oracle_seeds = R: each selection's accuracy is the mean of the one-seed oracle's
+    accuracies from the oracle seed, + 1, ..., + R - 1 (the same selections)."""
+    env = make_env()
+    env.reset(seed=0)
+    single = [best_expert(env, seed=env.oracle_seed + j) for j in range(3)]
+    averaging = make_env(oracle_seeds=3)
+    averaging.reset(seed=0)
+    averaging.oracle_action()
+    decision = averaging.last_oracle
+    for name, score in decision.scores.items():
+        assert score == pytest.approx(np.mean([s.scores[name] for s in single]), abs=1e-9)
+    best = max(decision.scores, key=lambda n: (decision.scores[n], -list(decision.scores).index(n)))
+    assert decision.winner == best
+    with pytest.raises(ValueError, match="oracle_seeds must be a positive integer"):
+        ALConfig(**{**TINY, "oracle_seeds": 0})
+
+
+def test_oracle_noise_cli_measures_writes_its_config_and_refuses_bad_input(idx_root, tmp_path):
+    from agents.cli.oracle_noise import main
+    from agents.evaluation import read_csv
+
+    out = tmp_path / "noise"
+    small = ["--preset", "cpu", "--data-dir", str(idx_root), "--budget", "20", "--initial", "10"]
+    small += ["--acquisition", "5", "--subpool", "20", "--epochs", "2", "--scoring-size", "60"]
+    small += ["--test-size", "60", "--out", str(out)]
+    assert main([*small, "--reseeds", "0"]) == 2 and not out.exists()
+    assert main([*small, "--reseeds", "1", "--oracle-seeds", "2"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["env"]["oracle_seeds"] == 2 and config["env"]["budget"] == 20
+    rows = read_csv(out / "oracle_noise.csv")
+    assert len(rows) == 2 * 2  # 2 states x (own seed + 1 other)
+    assert (out / "summary.md").read_text() == noise_markdown(rows)
+    assert main([*small, "--reseeds", "1", "--oracle-seeds", "2"]) == 2  # needs --resume
+    assert main([*small, "--reseeds", "1", "--oracle-seeds", "2", "--resume"]) == 0
+    assert main([*small, "--reseeds", "1", "--resume"]) == 2  # other settings

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", type=name_list, default=("MNIST",))
     p.add_argument("--methods", type=name_list, default=("random", "mc_dropout"))
     p.add_argument("--seeds", type=int_list, default=(0, 1, 2))
-    add_env_flags(p, pool_size=True)
+    add_env_flags(p, pool_size=True, oracle=False)
     add_device_flags(p, precision=False)
     p.add_argument("--out", default="runs/precision", help="output folder")
     p.add_argument("--no-plots", action="store_true")

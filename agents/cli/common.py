@@ -49,8 +49,11 @@ def resolve(preset: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
-def add_env_flags(parser: argparse.ArgumentParser, pool_size: bool = False) -> None:
-    """The AL-protocol flags that override a preset (``None`` keeps the preset's value)."""
+def add_env_flags(
+    parser: argparse.ArgumentParser, pool_size: bool = False, oracle: bool = True
+) -> None:
+    """The AL-protocol flags that override a preset (``None`` keeps the preset's value);
+    ``oracle``: also ``--oracle-seeds``, for the scripts that ask an oracle."""
     parser.add_argument("--budget", type=int, help="labeled-set size that ends an episode")
     parser.add_argument("--initial", type=int, help="class-balanced initial labeled set")
     parser.add_argument("--acquisition", type=int, help="images labeled per AL step (k)")
@@ -60,6 +63,13 @@ def add_env_flags(parser: argparse.ArgumentParser, pool_size: bool = False) -> N
     parser.add_argument("--test-size", type=int, help="test images (default: the full split)")
     if pool_size:
         parser.add_argument("--pool-size", type=int, help="cap on the unlabeled pool")
+    if oracle:
+        parser.add_argument(
+            "--oracle-seeds",
+            type=int,
+            help="models per selection the oracle averages its scoring-set accuracy over "
+            "(default 1, the paper's: one seed)",
+        )
 
 
 def add_state_flags(parser: argparse.ArgumentParser) -> None:
@@ -169,6 +179,8 @@ def env_config(settings: dict[str, Any], args: argparse.Namespace, **extra: Any)
     if getattr(args, "precision", None) is not None:
         fields["precision"] = args.precision
     fields["deterministic"] = not getattr(args, "nondeterministic", False)
+    if getattr(args, "oracle_seeds", None) is not None:
+        fields["oracle_seeds"] = args.oracle_seeds
     return ALConfig(**fields, data_dir=args.data_dir, device=args.device, **extra)
 
 

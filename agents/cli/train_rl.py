@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=sorted(PRESETS), default="smoke")
     p.add_argument("--dataset")
     p.add_argument("--timesteps", type=int, help="total AL steps of training")
-    add_env_flags(p)
+    add_env_flags(p, oracle=False)
     add_device_flags(p)
     p.add_argument("--n-steps", type=int, help="env steps per update (default: one episode)")
     p.add_argument(
