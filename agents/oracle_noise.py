@@ -110,16 +110,18 @@ def measure(
     return _read(path)
 
 
-def noise_markdown(rows: Iterable[dict[str, str]]) -> str:
+def noise_markdown(rows: Iterable[dict[str, str]], oracle_seeds: int = 1) -> str:
     """A Markdown table of a measurement's rows: how often another seed names another winner,
-    the oracle's margin between the best two experts, and how much one selection's accuracy
-    moves between seeds (the retraining's own noise)."""
+    the oracle's margin between the best two experts, with 4 or more seeds per state how often
+    two averaging oracles over disjoint halves of them disagree, and how much one selection's
+    accuracy moves between seeds (the retraining's own noise). ``oracle_seeds``: the models
+    each row's scores already average over (the measured env's ``oracle_seeds``)."""
     states: dict[tuple[str, str, str], list[dict[str, str]]] = defaultdict(list)
     for row in rows:
         states[(row["dataset"], row["episode_seed"], row["step"])].append(row)
     if not states:
         raise ValueError("no measured states")
-    flips, unanimous, margins, spreads = [], [], [], []
+    flips, unanimous, margins, spreads, halves = [], [], [], [], []
     for decisions in states.values():
         own = next(d for d in decisions if d["own_seed"] == "1")
         others = [d for d in decisions if d["own_seed"] != "1"]
@@ -129,6 +131,16 @@ def noise_markdown(rows: Iterable[dict[str, str]]) -> str:
         margins.append(best_two[1] - best_two[0])
         scores = [json.loads(d["scores"]) for d in decisions]
         spreads += [np.std([s[e] for s in scores], ddof=1) for e in scores[0]]
+        ordered = [json.loads(d["scores"]) for d in sorted(decisions, key=lambda d: int(d["seed"]))]
+        half = len(ordered) // 2
+        if half >= 2:  # an averaging oracle from each half of the seeds: do they agree?
+            means = [
+                {e: np.mean([s[e] for s in group]) for e in group[0]}
+                for group in (ordered[:half], ordered[-half:])
+            ]
+            names = list(means[0])
+            best = [max(names, key=lambda n: (m[n], -names.index(n))) for m in means]
+            halves.append(best[0] != best[1])
     episodes = {(d, e) for d, e, _ in states}
     reseeds = len(next(iter(states.values()))) - 1
     lines = [
@@ -139,6 +151,13 @@ def noise_markdown(rows: Iterable[dict[str, str]]) -> str:
         f"| another seed names another winner: share of (state, seed) | {np.mean(flips):.3f} |",
         f"| states whose winner is the same under every seed | {np.mean(unanimous):.3f} |",
         f"| the oracle's margin between the best two experts: median | {np.median(margins):.4f} |",
+    ]
+    if halves:
+        lines.append(
+            f"| two oracles averaging {half * oracle_seeds} models each (disjoint seeds) name "
+            f"different winners: share of states | {np.mean(halves):.3f} |"
+        )
+    lines += [
         "| one selection's scoring-set accuracy over seeds, SD: median | "
         f"{np.median(spreads):.4f} |",
     ]

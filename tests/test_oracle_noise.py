@@ -96,8 +96,24 @@ def test_noise_table_counts_flips_margins_and_spread():
         for v in ([0.8, 0.7, 0.82], [0.7, 0.75, 0.7], [0.6, 0.6, 0.59], [0.61, 0.62, 0.63])
     ]
     assert f"SD: median | {np.median(spreads):.4f} |" in table
+    assert "disjoint seeds" not in table  # 3 seeds per state: no two groups of 2
     with pytest.raises(ValueError, match="no measured states"):
         noise_markdown([])
+    four = [  # state 0: halves (5, 6) and (7, 8) agree on a; state 1: b, then a
+        row(0, 5, True, 0.80, 0.70),
+        row(0, 6, False, 0.70, 0.75),
+        row(0, 7, False, 0.82, 0.70),
+        row(0, 8, False, 0.70, 0.71),
+        row(1, 9, True, 0.60, 0.61),
+        row(1, 10, False, 0.60, 0.62),
+        row(1, 11, False, 0.66, 0.63),
+        row(1, 12, False, 0.60, 0.60),
+    ]
+    table = noise_markdown(four, oracle_seeds=3)
+    assert (
+        "averaging 6 models each (disjoint seeds) name different winners: share of states | 0.500 |"
+        in table
+    )
 
 
 def test_committed_oracle_noise_summaries_match_their_csv():
@@ -111,7 +127,8 @@ def test_committed_oracle_noise_summaries_match_their_csv():
     assert folders
     doc = (ROOT / "docs" / "imitability.md").read_text()
     for folder in folders:
-        table = noise_markdown(read_csv(folder / NOISE_CSV))
+        env = json.loads((folder / "config.json").read_text())["env"]
+        table = noise_markdown(read_csv(folder / NOISE_CSV), env.get("oracle_seeds", 1))
         assert (folder / SUMMARY).read_text() == table, folder.name
         assert table in doc, folder.name
 

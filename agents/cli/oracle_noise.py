@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             resume=args.resume,
             log=partial(print, flush=True),
         )
-        table = noise_markdown(rows)
+        table = noise_markdown(rows, al.oracle_seeds)
         (out / SUMMARY).write_text(table)
     print(table, end="")
     return 0
