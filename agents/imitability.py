@@ -95,11 +95,7 @@ def load_run(
     if "states" in ckpt:  # an older checkpoint holds the pairs itself
         states, actions = ckpt["states"], ckpt["actions"]
     elif ckpt["round"]:
-        if rounds is not None and not 1 <= rounds <= ckpt["round"]:
-            raise ValueError(
-                f"{run} has finished {ckpt['round']} rounds; --rounds {rounds} is not among them"
-            )
-        pairs = load_round_demos(run, ckpt["round"] if rounds is None else rounds)
+        pairs = load_round_demos(run, _rounds_to_read(run, ckpt["round"], rounds))
         states = np.concatenate([p[0] for p in pairs])
         actions = np.concatenate([p[1] for p in pairs])
     else:
@@ -108,6 +104,26 @@ def load_run(
         raise ValueError(f"{run} has not finished a DAgger round yet")
     with np.load(run / HELDOUT) as held:
         return states, actions, held["states"], held["actions"]
+
+
+def _rounds_to_read(run: Path, finished: int, rounds: int | None) -> int:
+    """How many of a run's ``finished`` rounds to read: ``rounds`` (``None``: all), which must
+    be among them."""
+    if rounds is None:
+        return finished
+    if not 1 <= rounds <= finished:
+        raise ValueError(
+            f"{run} has finished {finished} rounds; --rounds {rounds} is not among them"
+        )
+    return rounds
+
+
+def _recorded_state_scores(run: Path) -> tuple[str, ...]:
+    """The experts' score columns of a run's states, as its ``config.json`` records them (none
+    without one)."""
+    config = run / "config.json"
+    env = read_json(config).get("env", {}) if config.is_file() else {}
+    return tuple(env.get("state_scores", []))
 
 
 def statistic_scores(
@@ -199,9 +215,7 @@ def compare_scorers(
     variant's policy is saved as ``save_dir/<slug>/policy.zip`` (with a ``config.json``), so that
     ``evaluate.py`` can run it (``iale:save_dir/<slug>``)."""
     train_s, train_a, held_s, held_a = load_run(run_dir, rounds)
-    config = Path(run_dir) / "config.json"
-    env = read_json(config).get("env", {}) if config.is_file() else {}
-    state_scores = list(env.get("state_scores", []))
+    state_scores = list(_recorded_state_scores(Path(run_dir)))
     k, n = int(held_a[0].sum()), held_a.shape[1]
     rows: list[dict[str, object]] = [
         dict(scorer="chance (k / n)", trained_on=0, train=k / n, heldout=k / n)
@@ -271,13 +285,9 @@ def imitation_curve(run_dir: str | os.PathLike) -> ImitationCurve:
         )
     with np.load(run / HELDOUT) as held:
         states, actions = held["states"], held["actions"]
-    config = run / "config.json"
-    env = read_json(config).get("env", {}) if config.is_file() else {}
     k, n = int(actions[0].sum()), actions.shape[1]
     references = {"chance (k / n)": k / n}
-    for name, scores in statistic_scores(
-        states, state_scores=tuple(env.get("state_scores", []))
-    ).items():
+    for name, scores in statistic_scores(states, state_scores=_recorded_state_scores(run)).items():
         references[name] = agreement(top_k(scores, k), actions)
     return ImitationCurve(
         rounds=np.array([int(r["episode"]) for r in log]),
@@ -354,18 +364,11 @@ def oracle_decisions(run_dir: str | os.PathLike, rounds: int | None = None) -> O
     finished = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)["round"]
     if not finished or not (run / "demos").is_dir():
         raise ValueError(f"{run} has no finished DAgger round with demonstrations to read")
-    if rounds is not None:
-        if not 1 <= rounds <= finished:
-            raise ValueError(
-                f"{run} has finished {finished} rounds; --rounds {rounds} is not among them"
-            )
-        finished = rounds
-    config = run / "config.json"
-    env = read_json(config).get("env", {}) if config.is_file() else {}
-    state_scores = tuple(env.get("state_scores", []))
+    read = _rounds_to_read(run, finished, rounds)
+    state_scores = _recorded_state_scores(run)
     experts: tuple[str, ...] = ()
-    rounds, steps, winners, scores, states, acts = [], [], [], [], [], []
-    for rnd, trajs in enumerate(load_round_trajectories(run, finished), start=1):
+    round_of, steps, winners, scores, states, acts = [], [], [], [], [], []
+    for rnd, trajs in enumerate(load_round_trajectories(run, read), start=1):
         for traj in trajs:
             for step, info in enumerate(traj.infos or ()):
                 oracle = info.get("oracle")
@@ -375,7 +378,7 @@ def oracle_decisions(run_dir: str | os.PathLike, rounds: int | None = None) -> O
                         f"(round {rnd}, step {step}): --decisions reads train_dagger.py runs"
                     )
                 experts = experts or tuple(oracle["scores"])
-                rounds.append(rnd)
+                round_of.append(rnd)
                 steps.append(step)
                 winners.append(experts.index(oracle["winner"]))
                 scores.append([oracle["scores"][e] for e in experts])
@@ -399,7 +402,7 @@ def oracle_decisions(run_dir: str | os.PathLike, rounds: int | None = None) -> O
         )
     return OracleDecisions(
         experts=experts,
-        rounds=np.array(rounds),
+        rounds=np.array(round_of),
         winners=np.array(winners),
         scores=np.array(scores, dtype=np.float64),
         feature_names=names,
