@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset
-from iale_env.oracles import OracleResult, best_expert
+from iale_env.oracles import OracleResult, best_expert, pick_winner
 
 #: The columns of the measurement's CSV: one row per (state, seed); ``own_seed`` is 1 on the
 #: row of the oracle's own seed (the decision it executes).
@@ -138,9 +138,7 @@ def noise_markdown(rows: Iterable[dict[str, str]], oracle_seeds: int = 1) -> str
                 {e: np.mean([s[e] for s in group]) for e in group[0]}
                 for group in (ordered[:half], ordered[-half:])
             ]
-            names = list(means[0])
-            best = [max(names, key=lambda n: (m[n], -names.index(n))) for m in means]
-            halves.append(best[0] != best[1])
+            halves.append(pick_winner(means[0]) != pick_winner(means[1]))
     episodes = {(d, e) for d, e, _ in states}
     reseeds = len(next(iter(states.values()))) - 1
     lines = [

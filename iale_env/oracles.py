@@ -70,8 +70,14 @@ def score_selections(
         env.config.train,
     )
     accs = np.asarray(env.scoring_accuracies(models)).reshape(repeats, len(index_sets))
-    mean = accs[0] if repeats == 1 else accs.mean(axis=0)
+    mean = accs.mean(axis=0)  # one seed: the accuracies themselves, exactly
     return [float(mean[unique[key]]) for key in keys]
+
+
+def pick_winner(scores: dict[str, float]) -> str:
+    """The expert with the best score (ties: the first in ``scores``' order, the config's)."""
+    names = list(scores)
+    return max(names, key=lambda n: (scores[n], -names.index(n)))
 
 
 def best_expert(env: ActiveLearningEnv, seed: int | None = None) -> OracleResult:
@@ -82,7 +88,7 @@ def best_expert(env: ActiveLearningEnv, seed: int | None = None) -> OracleResult
     names = list(env.config.experts)
     selections = {n: env.expert_positions(n) for n in names}
     scores = dict(zip(names, score_selections(env, [selections[n] for n in names], seed)))
-    winner = max(names, key=lambda n: (scores[n], -names.index(n)))
+    winner = pick_winner(scores)
     action = np.zeros(env.config.subpool_size, dtype=np.int8)
     action[selections[winner]] = 1
     return OracleResult(winner, scores, selections, seed, action)
