@@ -1,10 +1,13 @@
-"""A run folder's small files: JSON read with errors that name the file, and the one rule for
-what a resumed run must match (:func:`changed_settings`)."""
+"""A run folder's small files: JSON read with errors that name the file, CSV logs appended
+durably and rewritten atomically, and the one rule for what a resumed run must match
+(:func:`changed_settings`)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,38 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"{path} holds {type(value).__name__}, not a JSON object")
     return value
+
+
+def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
+    """Rows of a CSV file with a header (``[]`` if it does not exist)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def append_csv(path: Path, fields: Sequence[str], rows: list[dict[str, Any]]) -> None:
+    """Append ``rows`` to ``path`` (the header first if the file is new or empty), flushed to
+    disk before returning, so a kill loses no row that was reported written."""
+    new = not path.exists() or path.stat().st_size == 0
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def rewrite_csv(path: Path, fields: Sequence[str], rows: list[dict[str, Any]]) -> None:
+    """Replace ``path`` with a header and ``rows``, atomically (a kill leaves the old file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
 
 
 #: Settings a resumed run may change: where and how fast it computes, and how long it runs.

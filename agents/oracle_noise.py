@@ -13,7 +13,6 @@ episodes that did not finish); :func:`noise_markdown` summarises them.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections import defaultdict
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.files import append_csv, read_csv, rewrite_csv
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset
 from iale_env.oracles import OracleResult, best_expert, pick_winner
 
@@ -63,7 +63,7 @@ def measure(
     if path.exists():
         if not resume:
             raise ValueError(f"{path} exists; pass resume=True (--resume) to continue it")
-        rows = _read(path)
+        rows = _finished_rows(path)
         first = (rows[0]["episode_seed"], rows[0]["step"]) if rows else None
         measured = sum((r["episode_seed"], r["step"]) == first for r in rows) if rows else 0
         if rows and measured != 1 + reseeds:
@@ -76,7 +76,8 @@ def measure(
             per_episode[int(row["episode_seed"])].append(row)
         whole = config.steps_per_episode * (1 + reseeds)
         done = [r for episode in per_episode.values() if len(episode) == whole for r in episode]
-    _write(path, done)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rewrite_csv(path, FIELDS, done)
     finished = {int(r["episode_seed"]) for r in done}
     env = ActiveLearningEnv(config, data=data)
     for seed in episode_seeds:
@@ -99,7 +100,7 @@ def measure(
                 }
                 for i, d in enumerate(decisions)
             ]
-            _append(path, rows)
+            append_csv(path, FIELDS, rows)
             flips = sum(d.winner != decisions[0].winner for d in decisions[1:])
             if log is not None:
                 log(
@@ -107,7 +108,7 @@ def measure(
                     f"{decisions[0].winner}, another under {flips} of {reseeds} other seeds"
                 )
             _, _, terminated, _, info = env.step(decisions[0].action)
-    return _read(path)
+    return _finished_rows(path)
 
 
 def noise_markdown(rows: Iterable[dict[str, str]], oracle_seeds: int = 1) -> str:
@@ -162,23 +163,6 @@ def noise_markdown(rows: Iterable[dict[str, str]], oracle_seeds: int = 1) -> str
     return "\n".join(lines) + "\n"
 
 
-def _read(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as fh:
-        return [r for r in csv.DictReader(fh) if None not in r.values()]
-
-
-def _write(path: Path, rows: list[dict[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
-def _append(path: Path, rows: list[dict]) -> None:
-    with path.open("a", newline="") as fh:
-        csv.DictWriter(fh, fieldnames=FIELDS).writerows(rows)
-        fh.flush()
-        os.fsync(fh.fileno())
+def _finished_rows(path: Path) -> list[dict[str, str]]:
+    """The CSV's rows, without a last line cut short by a kill."""
+    return [r for r in read_csv(path) if None not in r.values()]

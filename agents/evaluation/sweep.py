@@ -24,7 +24,6 @@ killed sweep continues where it stopped and loses at most the run in progress.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import json
@@ -38,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from agents import faults
-from agents.files import changed_settings, read_json
+from agents.files import append_csv, changed_settings, read_csv, read_json, rewrite_csv
 from agents.locking import exclusive_folder
 from agents.pretrained import available as available_pretrained
 from agents.pretrained import pretrained_path, state_env_kwargs
@@ -342,15 +341,6 @@ def _point(
 
 
 # ---------------------------------------------------------------------- CSV log and resume
-def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
-    """Rows of a CSV file written by this module (``[]`` if it does not exist)."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def finished_runs(rows: Iterable[dict[str, str]]) -> set[tuple[str, str, int]]:
     """``(dataset, method, seed)`` of every run whose points are all in ``rows``: as many rows
     as each of them says the run has, with distinct steps."""
@@ -385,26 +375,6 @@ def _torn_tail(path: Path) -> bool:
         return fh.read(1) != b"\n"
 
 
-def _append_rows(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
-    new = not path.exists() or path.stat().st_size == 0
-    with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _rewrite(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
 def _clean_logs(out: Path) -> set[tuple[str, str, int]]:
     """Drop rows of unfinished runs (a kill mid-run or mid-write) and a torn last line; return
     the finished runs."""
@@ -427,7 +397,7 @@ def _clean_logs(out: Path) -> set[tuple[str, str, int]]:
         rows, torn = tables[name]
         kept = [r for r in rows if keep(r) and None not in r and None not in r.values()]
         if (out / name).exists() and (torn or len(kept) != len(rows)):
-            _rewrite(out / name, fields, kept)
+            rewrite_csv(out / name, fields, kept)
     return done
 
 
@@ -573,10 +543,10 @@ def _evaluate(
     written = 0
     for task, result in runner(sweep_tasks(cfg, done, device), load):
         written += 1
-        _append_rows(out / OVERLAP_CSV, OVERLAP_FIELDS, result.overlap)
-        _append_rows(out / ORACLE_CSV, ORACLE_FIELDS, result.decisions)
+        append_csv(out / OVERLAP_CSV, OVERLAP_FIELDS, result.overlap)
+        append_csv(out / ORACLE_CSV, ORACLE_FIELDS, result.decisions)
         faults.reached(f"evaluate:overlap-appended:{written}")
-        _append_rows(out / CURVES_CSV, CURVE_FIELDS, result.curve)
+        append_csv(out / CURVES_CSV, CURVE_FIELDS, result.curve)
         faults.reached(f"evaluate:curves-appended:{written}")
         if log is not None:
             first, last = result.curve[0], result.curve[-1]
@@ -647,5 +617,5 @@ def merge_sweeps(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     out.mkdir(parents=True, exist_ok=True)
     (out / CONFIG_JSON).write_text(json.dumps({"env": settings, "policies": policies}, indent=2))
     for name, fields in zip(names, (CURVE_FIELDS, OVERLAP_FIELDS, ORACLE_FIELDS)):
-        _rewrite(out / name, fields, [r for _, rows in merged.values() for r in rows[name]])
+        rewrite_csv(out / name, fields, [r for _, rows in merged.values() for r in rows[name]])
     return out
