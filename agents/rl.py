@@ -221,6 +221,7 @@ def _train_rl(
         model.learn(
             remaining,
             callback=_SaveAfterUpdate(out, cfg.timesteps, log),
+            log_interval=1,  # a row per update for both algorithms (A2C's default is 100)
             reset_num_timesteps=not resume,
         )  # the callback saved the last update
     else:

@@ -95,6 +95,8 @@ def test_ppo_and_a2c_train_save_resume_and_load_as_iale_policy(tiny_data, tmp_pa
     )
     assert a2c.num_timesteps == 4 and (tmp_path / "a2c" / "policy.zip").exists()
     assert [line.split("|")[0].split()[-1] for line in lines] == ["2/4", "4/4"]
+    rows = (tmp_path / "a2c" / "logs" / "progress-0.csv").read_text().splitlines()[1:]
+    assert len(rows) == 2  # SB3's training log has a row per update for A2C too
     # never overwritten: a finished run needs --resume; results without a checkpoint are refused
     with pytest.raises(ValueError, match="already holds a run; pass --resume"):
         train_rl(env, RLConfig("a2c", timesteps=4, n_steps=2, seed=0), tmp_path / "a2c")
