@@ -53,7 +53,11 @@ class Protocol:
             gives RL as many AL steps (environment interactions) as DAgger's episodes hold;
             an RL step costs less than a DAgger step, which also asks the oracle.
         alil_episodes: DAgger rounds of ALIL (``train_alil.py``; 1 of 10 per step).
-        alil_budget: ALIL's labeling budget (``None``: ``budget``).
+        alil_budget: ALIL's labeling budget in training (``None``: ``budget``).
+        alil_scoring_size: The scoring set of ALIL's lookahead oracle in training (``None``:
+            ``scoring_size``). ALIL labels one image per step and its oracle trains and scores
+            ten models per label, so on a CPU its training needs a smaller set; the policy is
+            still evaluated at ``budget`` and ``scoring_size``, paired with every other method.
         experts: The experts the best-expert oracle chooses from (comma-separated).
         beta: DAgger's probability of executing the oracle's selection.
         train_dataset: The dataset the learned policies train on.
@@ -78,6 +82,7 @@ class Protocol:
     rl_timesteps: int = 9800
     alil_episodes: int = 100
     alil_budget: int | None = None
+    alil_scoring_size: int | None = None
     experts: str = "mc_dropout,ensemble"
     beta: float = 0.5
     train_dataset: str = "MNIST"
@@ -111,11 +116,15 @@ class Protocol:
             settings.update(
                 episodes=self.alil_episodes,
                 budget=self.alil_budget or self.budget,
+                scoring_size=self.alil_scoring_size or self.scoring_size,
                 acquisition=1,
                 subpool=10,
                 experts="mc_dropout",
                 bc_batches=None,
                 state_scores="",
+                # the held-out agreement is IALE's diagnostic: with the lookahead oracle at
+                # every step it would cost ALIL as much as its training
+                heldout_episodes=0,
             )
         elif variant != "iale":
             raise ValueError(f"variant must be 'iale' or 'alil', got {variant!r}")
@@ -153,7 +162,11 @@ CPU = Protocol(
     normalize=True,
     heldout_episodes=3,
     rl_timesteps=40 * (200 - 20) // 10,  # as many AL steps as DAgger's 40 episodes hold
+    # ALIL labels 1 image per step and trains and scores 10 models per label: on a CPU, 3
+    # episodes of 80 labels with a 2,000-image lookahead scoring set (evaluated as above)
     alil_episodes=3,
+    alil_budget=100,
+    alil_scoring_size=2000,
 )
 
 #: The IALE paper's protocol (the authors' 10,000-image scoring set; full test split).

@@ -283,11 +283,20 @@ def test_cpu_protocol_is_one_definition_shared_by_every_script():
             env = PROTOCOLS[name].env_settings()
             assert {k: preset[k] for k in env} == env, name
     for name, preset in dagger.ALIL_PRESETS.items():
-        assert preset["epochs"] == PROTOCOLS[name].epochs
-        assert preset["scoring_size"] == PROTOCOLS[name].scoring_size
+        p = PROTOCOLS[name]
+        assert preset["epochs"] == p.epochs
+        assert preset["scoring_size"] == (p.alil_scoring_size or p.scoring_size)
+        assert preset["budget"] == (p.alil_budget or p.budget) and preset["heldout_episodes"] == 0
     assert dagger.IALE_PRESETS["cpu"]["episodes"] == CPU.dagger_episodes >= 30
     alil = dagger.ALIL_PRESETS["cpu"]
-    assert (alil["acquisition"], alil["subpool"], alil["budget"]) == (1, 10, CPU.budget)
+    assert (alil["acquisition"], alil["subpool"]) == (1, 10)
+    # on the CPU, ALIL trains on shorter episodes with a smaller lookahead scoring set; it is
+    # evaluated, like every method, at the protocol's budget and scoring set
+    assert alil["budget"] < CPU.budget and alil["scoring_size"] < CPU.scoring_size
+    assert (ev.PRESETS["cpu"]["budget"], ev.PRESETS["cpu"]["scoring_size"]) == (
+        CPU.budget,
+        CPU.scoring_size,
+    )
     # the method is the paper's: classifier epochs aside, k=10 of n=100, both experts
     assert (CPU.acquisition, CPU.subpool) == (10, 100)
     assert dagger.IALE_PRESETS["cpu"]["experts"] == "mc_dropout,ensemble"
