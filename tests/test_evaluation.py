@@ -238,6 +238,28 @@ def test_plot_bands_stay_inside_the_unit_interval():
     assert y.min() == 0.0 and y.max() == 1.0  # a two-seed t-interval would reach about -4.6
 
 
+def test_learning_curve_plot_tells_more_than_ten_methods_apart(tmp_path, monkeypatch):
+    """The final evaluation plots a dozen methods in one figure: matplotlib's colour cycle has
+    ten colours, so the later methods must differ from the first ones by line style."""
+    from matplotlib.figure import Figure
+
+    from agents.evaluation.plots import plot_curves
+
+    drawn = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: drawn.append(fig))
+    rows = [
+        {"dataset": "MNIST", "method": f"m{i}", "seed": str(seed), "labeled": str(lab)}
+        | {"test_accuracy": str(0.5 + 0.01 * i + 0.001 * seed)}
+        for i in range(12)
+        for seed in range(2)
+        for lab in (20, 30)
+    ]
+    plot_curves(rows, tmp_path)
+    (ax,) = drawn[0].axes
+    styles = {(line.get_color(), line.get_linestyle()) for line in ax.get_lines()}
+    assert len(ax.get_lines()) == 12 and len(styles) == 12
+
+
 def test_plot_rewrites_only_its_results_block_of_a_readme(tmp_path):
     from agents.cli.plot import main as plot_main
     from agents.evaluation.report import readme_blocks
