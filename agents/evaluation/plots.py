@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from matplotlib import colormaps, cycler
 from matplotlib.figure import Figure
 
 from agents.evaluation.summary import curves_from_rows, mean_ci
@@ -27,32 +28,29 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
 
 
-_LINESTYLES = ("-", "--", ":", "-.")
+# matplotlib's ten default colours (tab10), then the same colours dashed, dotted and dash-dotted,
+# so that a figure with more than ten methods still tells every one apart (forty distinct styles)
+_SERIES_STYLES = cycler(linestyle=["-", "--", ":", "-."]) * cycler(color=colormaps["tab10"].colors)
 
 
-def _style(i: int) -> dict[str, str]:
-    """Colour and line style of a figure's ``i``-th series: matplotlib's ten default colours,
-    then the same colours dashed, dotted and dash-dotted, so that a figure with more than ten
-    methods still tells every one apart (forty distinct styles)."""
-    return {"color": f"C{i % 10}", "linestyle": _LINESTYLES[(i // 10) % len(_LINESTYLES)]}
+def _axes() -> tuple[Figure, Any]:
+    """A new figure's single axes, cycling through :data:`_SERIES_STYLES`."""
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_prop_cycle(_SERIES_STYLES)
+    return fig, ax
 
 
 def _band(
-    ax,
-    x: np.ndarray,
-    ys: list[np.ndarray],
-    label: str,
-    bounds: tuple[float, float] = (0.0, 1.0),
-    style: dict[str, str] | None = None,
+    ax, x: np.ndarray, ys: list[np.ndarray], label: str, bounds: tuple[float, float] = (0.0, 1.0)
 ) -> None:
     """Mean line and 95% band of ``ys``; the band is clipped to ``bounds`` (accuracies and
-    overlap fractions lie in [0, 1], a t-interval of two seeds need not). ``style``: the line's
-    matplotlib keywords (colour, line style); the band takes the line's colour."""
+    overlap fractions lie in [0, 1], a t-interval of two seeds need not)."""
     stacked = np.stack(ys)
     stats = [mean_ci(stacked[:, j]) for j in range(stacked.shape[1])]
     mean = np.array([s[0] for s in stats])
     ci = np.nan_to_num(np.array([s[1] for s in stats]))
-    (line,) = ax.plot(x, mean, label=f"{label} (n={len(ys)})", linewidth=1.5, **(style or {}))
+    (line,) = ax.plot(x, mean, label=f"{label} (n={len(ys)})", linewidth=1.5)
     low, high = np.clip(mean - ci, *bounds), np.clip(mean + ci, *bounds)
     ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
 
@@ -66,12 +64,11 @@ def plot_curves(rows: Iterable[dict[str, str]], out_dir: str | os.PathLike) -> l
         groups[c.dataset][c.method].append(c)
     paths = []
     for dataset, methods in groups.items():
-        fig = Figure(figsize=(7, 4.5), layout="constrained")
-        ax = fig.add_subplot()
-        for i, (method, curves) in enumerate(methods.items()):
+        fig, ax = _axes()
+        for method, curves in methods.items():
             x = curves[0].labeled
             same_grid = [c.accuracy for c in curves if np.array_equal(c.labeled, x)]
-            _band(ax, x, same_grid, method, style=_style(i))
+            _band(ax, x, same_grid, method)
         ax.set(xlabel="labeled images", ylabel="test accuracy", title=f"{dataset}: learning curves")
         paths.append(_save(fig, ax, out / f"curves_{_safe(dataset)}.png", "lower right"))
     return paths
@@ -91,9 +88,8 @@ def plot_overlap(rows: Iterable[dict[str, str]], out_dir: str | os.PathLike) -> 
         )
     paths = []
     for (dataset, method), heuristics in data.items():
-        fig = Figure(figsize=(7, 4.5), layout="constrained")
-        ax = fig.add_subplot()
-        for i, (heuristic, per_seed) in enumerate(heuristics.items()):
+        fig, ax = _axes()
+        for heuristic, per_seed in heuristics.items():
             grids = [sorted(points) for points in per_seed.values()]
             x = np.array(grids[0])
             ys = [
@@ -101,7 +97,7 @@ def plot_overlap(rows: Iterable[dict[str, str]], out_dir: str | os.PathLike) -> 
                 for points in per_seed.values()
                 if sorted(points) == list(x)
             ]
-            _band(ax, x, ys, heuristic, style=_style(i))
+            _band(ax, x, ys, heuristic)
         ax.set(
             xlabel="labeled images",
             ylabel="share of the policy's picks also picked",
@@ -119,8 +115,7 @@ def plot_imitation(curve: ImitationCurve, path: str | os.PathLike, title: str = 
     one-statistic scorer as dashed lines (:func:`agents.imitability.imitation_curve`)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = _axes()
     ax.plot(curve.rounds, curve.heldout, marker="o", linewidth=1.5, label="policy, held-out states")
     ax.plot(
         curve.rounds,
