@@ -112,3 +112,30 @@ def test_cuda_graphs_need_a_cuda_device(xy):
     with pytest.raises(ValueError, match="cuda_graphs=True needs a CUDA device"):
         ALConfig(cuda_graphs=True)
     assert not TrainConfig().graphed(torch.device("cpu"))  # the default never graphs on the CPU
+
+
+def test_inference_outputs_do_not_depend_on_the_chunk(xy, monkeypatch):
+    """The inference chunk is a speed setting: logits, embeddings and MC-Dropout's outputs are
+    bit-identical whatever it is (each image's arithmetic is its own)."""
+    from iale_env import training
+
+    x, _ = xy
+    model = build_classifier(ClassifierSpec(), seed=0)
+    logits, emb = predict_models([model], x[:150], chunk=4096)
+    for chunk in (17, 33, 64, 149):  # chunks of a few rows take other kernels (split_chunks)
+        lc, ec = predict_models([model], x[:150], chunk=chunk)
+        assert torch.equal(logits, lc) and torch.equal(emb, ec)
+    ref = mc_dropout_probs(model, x[:30], passes=5, generator=make_generator(1, "cpu"))
+    monkeypatch.setitem(training.EVAL_CHUNK, "cpu", 40)  # forward slices of 40 stacked images
+    assert torch.equal(ref, mc_dropout_probs(model, x[:30], 5, make_generator(1, "cpu")))
+
+
+def test_bf16_inference_is_close_to_fp32_and_refuses_unknown_precisions(xy):
+    x, _ = xy
+    model = build_classifier(ClassifierSpec(), seed=0)
+    exact, _ = predict_models([model], x[:64])
+    approx, _ = predict_models([model], x[:64], precision="bf16")
+    assert approx.dtype == torch.float32 and not torch.equal(exact, approx)
+    assert torch.allclose(exact, approx, atol=0.05)
+    with pytest.raises(ValueError, match="'fp32' or 'bf16'"):
+        predict_models([model], x[:4], precision="fp16")  # type: ignore[arg-type]
