@@ -69,6 +69,8 @@ def rewrite_csv(path: Path, fields: Sequence[str], rows: list[dict[str, Any]]) -
 RESUMABLE_CHANGES = frozenset(
     {"device", "deterministic", "precision", "cuda_graphs", "fit_mode", "vectorize", "threads"}
     | {"timesteps", "episodes"}
+    # evaluations a run skips, not results: M's reward and test accuracy between episode ends
+    | {"rewards", "test_every_step"}
 )
 
 

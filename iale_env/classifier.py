@@ -1,7 +1,12 @@
-"""The classifier M: Gal & Ghahramani's MNIST network, as used by the IALE authors.
+"""The classifier M: Gal & Ghahramani's MNIST network, as used by the IALE authors, and the
+fast track's small MLP.
 
-conv 32@4x4, ReLU, conv 32@4x4, ReLU, max-pool 2, dropout 0.25, dense 128 (ReLU; the
-*embedding*), dropout 0.5, dense ``num_classes``.
+``"cnn"`` (default): conv 32@4x4, ReLU, conv 32@4x4, ReLU, max-pool 2, dropout 0.25, dense 128
+(ReLU; the *embedding*), dropout 0.5, dense ``num_classes``.
+
+``"mlp"`` (the ``fast`` protocol's): pixels, dense 256, ReLU, dropout 0.25, dense 128 (ReLU; the
+embedding), dropout 0.5, dense ``num_classes``: the same dropout rates and embedding, about 37
+times fewer FLOPs per image (``docs/fast_track.md``).
 
 Dropout is driven by explicit masks drawn from a per-model ``torch.Generator`` rather than the
 global RNG, so that a model's training is a pure function of its seed: the batched and the
@@ -13,7 +18,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -22,14 +27,19 @@ from torch import nn
 DROPOUT_CONV = 0.25
 DROPOUT_DENSE = 0.5
 
+Arch = Literal["cnn", "mlp"]
+#: The built-in classifiers, by the names ``ALConfig.classifier`` takes.
+BUILTIN_CLASSIFIERS: tuple[str, ...] = ("cnn", "mlp")
+
 
 @dataclass(frozen=True)
 class ClassifierSpec:
     """Shape of the classifier: input image shape, number of classes, embedding width.
 
     ``module`` names a user's classifier factory as ``"package.module:function"`` (see
-    :func:`build_classifier` for the contract); ``None`` is the Gal & Ghahramani CNN, whose
-    layout ``conv_channels`` and ``kernel_size`` describe.
+    :func:`build_classifier` for the contract); ``None`` is a built-in network: ``arch="cnn"``,
+    the Gal & Ghahramani CNN, whose layout ``conv_channels`` and ``kernel_size`` describe, or
+    ``arch="mlp"``, the fast track's MLP with a first layer of ``hidden`` units.
     """
 
     image_shape: tuple[int, int, int] = (1, 28, 28)
@@ -38,6 +48,12 @@ class ClassifierSpec:
     conv_channels: int = 32
     kernel_size: int = 4
     module: str | None = None
+    arch: Arch = "cnn"
+    hidden: int = 256
+
+    def __post_init__(self) -> None:
+        if self.arch not in BUILTIN_CLASSIFIERS:
+            raise ValueError(f"arch must be one of {BUILTIN_CLASSIFIERS}, got {self.arch!r}")
 
     @property
     def conv_out_hw(self) -> tuple[int, int]:
@@ -52,9 +68,46 @@ class ClassifierSpec:
         return (h - shrink) // 2, (w - shrink) // 2
 
     @property
-    def conv_mask_shape(self) -> tuple[int, int, int]:
-        """Shape of one image's dropout mask after the max-pool."""
+    def conv_mask_shape(self) -> tuple[int, ...]:
+        """Shape of one image's first dropout mask: after the max-pool (CNN), or after the
+        first dense layer (MLP)."""
+        if self.arch == "mlp":
+            return (self.hidden,)
         return (self.conv_channels, *self.conv_out_hw)
+
+    @property
+    def input_size(self) -> int:
+        """Pixels per image (C * H * W)."""
+        c, h, w = self.image_shape
+        return c * h * w
+
+    def forward_flops(self) -> float:
+        """Multiply-add FLOPs (x2) of one image's forward pass (built-in networks)."""
+        d, k = self.embedding_dim, self.num_classes
+        if self.arch == "mlp":
+            return 2.0 * (self.input_size * self.hidden + self.hidden * d + d * k)
+        c, h, w = self.image_shape
+        ks, ch = self.kernel_size, self.conv_channels
+        h1, w1 = h - ks + 1, w - ks + 1
+        h2, w2 = h1 - ks + 1, w1 - ks + 1
+        ph, pw = self.conv_out_hw
+        return 2.0 * (
+            c * ks * ks * ch * h1 * w1 + ch * ks * ks * ch * h2 * w2 + ch * ph * pw * d + d * k
+        )
+
+
+def classifier_spec(
+    classifier: str | None, image_shape: tuple[int, int, int], num_classes: int
+) -> ClassifierSpec:
+    """The spec an env or a labeling loop builds for ``ALConfig.classifier``: ``None`` or
+    ``"cnn"`` (the CNN), ``"mlp"`` (the fast track's MLP), or a user's ``"package.module:function"``
+    (its embedding width read off a forward pass of two blank images)."""
+    if classifier is None or classifier == "cnn":
+        return ClassifierSpec(image_shape, num_classes)
+    if classifier == "mlp":
+        return ClassifierSpec(image_shape, num_classes, arch="mlp")
+    dim = user_embedding_dim(classifier, image_shape, num_classes)
+    return ClassifierSpec(image_shape, num_classes, embedding_dim=dim, module=classifier)
 
 
 class Classifier(nn.Module):
@@ -63,6 +116,11 @@ class Classifier(nn.Module):
     def __init__(self, spec: ClassifierSpec) -> None:
         super().__init__()
         self.spec = spec
+        if spec.arch == "mlp":
+            self.fc0 = nn.Linear(spec.input_size, spec.hidden)
+            self.fc1 = nn.Linear(spec.hidden, spec.embedding_dim)
+            self.fc2 = nn.Linear(spec.embedding_dim, spec.num_classes)
+            return
         c, _, _ = spec.image_shape
         h, w = spec.conv_out_hw
         self.conv1 = nn.Conv2d(c, spec.conv_channels, spec.kernel_size)
@@ -100,6 +158,13 @@ def functional_forward(
     Returns:
         Logits ``(B, num_classes)`` and the embedding ``(B, embedding_dim)``.
     """
+    if "fc0.weight" in params:  # the MLP
+        h = F.relu(F.linear(x.flatten(1), params["fc0.weight"], params["fc0.bias"]))
+        if masks is not None:
+            h = h * masks[0]
+        emb = F.relu(F.linear(h, params["fc1.weight"], params["fc1.bias"]))
+        out = emb * masks[1] if masks is not None else emb
+        return F.linear(out, params["fc2.weight"], params["fc2.bias"]), emb
     h = F.relu(F.conv2d(x, params["conv1.weight"], params["conv1.bias"]))
     h = F.max_pool2d(F.relu(F.conv2d(h, params["conv2.weight"], params["conv2.bias"])), 2)
     if masks is not None:

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from iale_env.training import FitMode, Precision, TrainConfig
+from iale_env.training import FitMode, InferencePrecision, Precision, TrainConfig
 
 ActionMode = Literal["repair", "strict"]
 
@@ -53,9 +53,21 @@ class ALConfig:
             cached per state.
         precision: Classifier training arithmetic, ``"fp32"`` (default), ``"tf32"`` or
             ``"bf16"`` (see :class:`~iale_env.training.TrainConfig`).
-        classifier: A user's classifier as ``"package.module:function"`` (contract:
-            :func:`~iale_env.classifier.build_classifier`); ``None``: the Gal & Ghahramani CNN.
-            The state's width follows its embedding (2 * D + 3 * K).
+        classifier: ``None`` or ``"cnn"``: the Gal & Ghahramani CNN; ``"mlp"``: the fast
+            track's MLP (pixels, 256, 128, classes; see :mod:`iale_env.classifier`); or a
+            user's classifier as ``"package.module:function"`` (contract:
+            :func:`~iale_env.classifier.build_classifier`). The state's width follows its
+            embedding (2 * D + 3 * K).
+        inference_precision: The arithmetic of every prediction (state, experts, scoring and
+            test accuracy): ``"fp32"`` (default, exact) or ``"bf16"`` (autocast; faster on
+            CPUs with AVX-512 BF16 and on GPUs, not bit-identical; ``docs/benchmarks.md``
+            measures how often it changes the oracle's decision).
+        rewards: Score M on the scoring set after every step (the reward). ``False``: the
+            reward and ``info["scoring_accuracy"]`` are NaN, for runs that read only the test
+            curve (evaluation sweeps). The oracles score their own models either way.
+        test_every_step: Measure M's test accuracy after every step (the learning curve).
+            ``False``: only at the episode's end (``info["test_accuracy"]`` is NaN before), for
+            training runs (DAgger, RL), which log only an episode's final accuracy.
         subpool_mean_embedding: Append the sub-pool's mean embedding (D columns, the same on
             every row) to the Eq. 2 state: the paper's state ablation.
         state_scores: Experts whose per-candidate scores are appended to every row, one column
@@ -90,6 +102,9 @@ class ALConfig:
     cuda_graphs: bool | None = None
     deterministic: bool = True
     classifier: str | None = None
+    inference_precision: InferencePrecision = "fp32"
+    rewards: bool = True
+    test_every_step: bool = True
 
     def __post_init__(self) -> None:
         # late import: experts import the training module
@@ -152,10 +167,23 @@ class ALConfig:
                 f"cuda_graphs=True needs a CUDA device, got device={self.device!r}; leave "
                 f"cuda_graphs=None (on for CUDA) or set device='cuda'"
             )
+        if self.inference_precision not in ("fp32", "bf16"):
+            raise ValueError(
+                f"inference_precision must be 'fp32' or 'bf16', got {self.inference_precision!r}"
+            )
+        for name in ("rewards", "test_every_step"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.classifier is not None:
-            from iale_env.classifier import resolve_factory
+            from iale_env.classifier import BUILTIN_CLASSIFIERS, resolve_factory
 
-            resolve_factory(self.classifier)  # importable now, not after the data has loaded
+            if self.classifier not in BUILTIN_CLASSIFIERS:
+                if ":" not in self.classifier:
+                    raise ValueError(
+                        f"classifier must be 'package.module:function' or a built-in "
+                        f"{BUILTIN_CLASSIFIERS}, got {self.classifier!r}"
+                    )
+                resolve_factory(self.classifier)  # importable now, not after the data has loaded
         self.train  # noqa: B018 - validates fit_mode and precision
 
     @property

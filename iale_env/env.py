@@ -18,7 +18,7 @@ import torch
 from gymnasium import spaces
 
 from iale_env import oracles
-from iale_env.classifier import Classifier, ClassifierSpec, user_embedding_dim
+from iale_env.classifier import Classifier, classifier_spec
 from iale_env.config import ALConfig, from_kwargs
 from iale_env.data import CUSTOM, ALDataset, load_data_file, load_dataset
 from iale_env.experts import Expert, SelectionContext, make_expert
@@ -72,6 +72,8 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
 
     Reward: the change in M's accuracy on the scoring set after labeling the selection and
     retraining M from scratch. The episode terminates when the labeled set reaches the budget.
+    Runs that need no reward (``rewards=False``) or test accuracy before the episode's end
+    (``test_every_step=False``) skip those evaluations; the values are then NaN.
 
     Args:
         config: Settings; defaults to :class:`ALConfig` ().
@@ -116,13 +118,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         test_n = len(data.test_y) if cfg.test_size is None else min(cfg.test_size, len(data.test_y))
         self.data = data.to(self.device)
         self._test_x, self._test_y = self.data.test_x[:test_n], self.data.test_y[:test_n]
-        if cfg.classifier is None:
-            self.classifier_spec = ClassifierSpec(data.image_shape, data.num_classes)
-        else:
-            dim = user_embedding_dim(cfg.classifier, data.image_shape, data.num_classes)
-            self.classifier_spec = ClassifierSpec(
-                data.image_shape, data.num_classes, embedding_dim=dim, module=cfg.classifier
-            )
+        self.classifier_spec = classifier_spec(cfg.classifier, data.image_shape, data.num_classes)
         self._pool_n = pool
         k, d = self.classifier_spec.num_classes, self.classifier_spec.embedding_dim
         bounds = [0, d, d + k, d + 2 * k, 2 * d + 2 * k, 2 * d + 3 * k]
@@ -173,6 +169,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
             cfg.initial_labeled,
         )
         self._scoring, pool, self._labeled = split.scoring, split.pool, split.labeled
+        self._scoring_xy: tuple[torch.Tensor, torch.Tensor] | None = None
         self._unlabeled = np.zeros(len(self.data.train_y), dtype=bool)
         self._unlabeled[pool] = True
         self._unlabeled[self._labeled] = False
@@ -422,6 +419,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
             k=self.config.acquisition_size if k is None else k,
             seed=seed,
             ensemble=self._ensemble,
+            precision=self.config.inference_precision,
         )
         if candidates is None:
             ctx.outputs.update(cand=self._cache["cand"], lab=self._cache["lab"])
@@ -523,7 +521,8 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         changes nothing. Returns M, the members, the scoring and the test accuracy.
 
         Eager members are not trained for the terminal state (no further selection there;
-        they are still trained on first use if an expert is asked for).
+        they are still trained on first use if an expert is asked for). The scoring and test
+        accuracies are NaN where ``rewards`` / ``test_every_step`` skip them.
         """
         cfg, n_lab = self.config, len(labeled_idx)
         labeled = torch.as_tensor(labeled_idx, device=self.device)
@@ -538,8 +537,11 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
             self.classifier_spec,
             cfg.train,
         )
-        scoring = self._accuracy([models[0]], self._scoring_x())[0]
-        test = self._accuracy([models[0]], (self._test_x, self._test_y))[0]
+        nan = float("nan")
+        scoring = self._accuracy([models[0]], self._scoring_x())[0] if cfg.rewards else nan
+        test = nan
+        if cfg.test_every_step or n_lab >= cfg.budget:
+            test = self._accuracy([models[0]], (self._test_x, self._test_y))[0]
         return models[0], models[1:], scoring, test
 
     def _set_model(
@@ -549,13 +551,16 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
         self._scoring_accuracy, self._test_accuracy = scoring, test
 
     def _scoring_x(self) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.as_tensor(self._scoring, device=self.device)
-        return self.data.train_x[idx], self.data.train_y[idx]
+        """The scoring set's images and labels (gathered once per episode)."""
+        if self._scoring_xy is None:
+            idx = torch.as_tensor(self._scoring, device=self.device)
+            self._scoring_xy = (self.data.train_x[idx], self.data.train_y[idx])
+        return self._scoring_xy
 
     def _accuracy(
         self, models: list[Classifier], xy: tuple[torch.Tensor, torch.Tensor]
     ) -> list[float]:
-        return accuracy_of(models, xy[0], xy[1])
+        return accuracy_of(models, xy[0], xy[1], self.config.inference_precision)
 
     def _draw_subpool(self) -> None:
         self._subpool = self.np_random.choice(
@@ -573,6 +578,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
             self.data.train_x[cand],
             self.classifier_spec.num_classes,
             self.config.subpool_mean_embedding,
+            self.config.inference_precision,
         )
         self._cache["lab"] = (state.labeled_logits, state.labeled_embedding)
         self._cache["cand"] = (state.candidate_logits, state.candidate_embedding)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from iale_env.classifier import Classifier, make_generator
-from iale_env.training import mc_dropout_probs, predict_models
+from iale_env.training import InferencePrecision, mc_dropout_probs, predict_models
 
 
 @dataclass
@@ -41,6 +41,7 @@ class SelectionContext:
         outputs: M's ``(logits, embeddings)`` on the candidates (``"cand"``) and the labeled
             set (``"lab"``), computed on first use; a caller that has them already (the env,
             from building the state) passes them in.
+        precision: The arithmetic of the experts' forward passes (``"fp32"`` or ``"bf16"``).
     """
 
     model: Classifier
@@ -51,11 +52,12 @@ class SelectionContext:
     seed: int
     ensemble: Callable[[int], list[Classifier]]
     outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
+    precision: InferencePrecision = "fp32"
 
     def _model_outputs(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
         if which not in self.outputs:
             idx = self.candidates if which == "cand" else self.labeled
-            logits, emb = predict_models([self.model], self.x[idx])
+            logits, emb = predict_models([self.model], self.x[idx], precision=self.precision)
             self.outputs[which] = (logits[0], emb[0])
         return self.outputs[which]
 
@@ -154,7 +156,9 @@ class MCDropoutExpert(ScoringExpert):
 
     def _ranking(self, ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor]:
         g = make_generator(ctx.seed, ctx.x.device)
-        probs = mc_dropout_probs(ctx.model, ctx.x[ctx.candidates], self.passes, g)
+        probs = mc_dropout_probs(
+            ctx.model, ctx.x[ctx.candidates], self.passes, g, precision=ctx.precision
+        )
         vr = variation_ratio(probs.argmax(-1), probs.shape[-1])
         return vr, 1.0 - probs.mean(0).max(-1).values
 
@@ -173,7 +177,7 @@ class EnsembleExpert(ScoringExpert):
 
     def _ranking(self, ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor]:
         members = ctx.ensemble(self.size)
-        logits, _ = predict_models(members, ctx.x[ctx.candidates])
+        logits, _ = predict_models(members, ctx.x[ctx.candidates], precision=ctx.precision)
         probs = F.softmax(logits, dim=-1)
         vr = variation_ratio(probs.argmax(-1), probs.shape[-1])
         return vr, 1.0 - probs.mean(0).max(-1).values

@@ -14,6 +14,11 @@ let explicit flags override them.
   (``docs/transfer.md`` says why). A DAgger episode takes many minutes on a 2-core CPU (the
   run's ``log.csv`` records each round's time); ``docs/protocol.md`` has the candidates and
   their costs.
+- ``fast``: the ``cpu`` protocol with the small MLP classifier (``classifier="mlp"``) instead
+  of the CNN: the same method, state, experts, oracle, budget and scoring set at a small
+  fraction of the cost, for learning research and RL at scale (``docs/fast_track.md`` has the
+  candidates it was chosen from and what it reproduces of the ``cpu`` results). Env ids:
+  ``IALE-MNIST-fast-v0`` and the like.
 - ``paper``: the IALE paper's protocol (budget 1000, 100 epochs), for a GPU.
 - ``smoke`` and ``reduced``: small checks of the whole pipeline (minutes / tens of minutes on a
   CPU), not results.
@@ -61,6 +66,7 @@ class Protocol:
         experts: The experts the best-expert oracle chooses from (comma-separated).
         beta: DAgger's probability of executing the oracle's selection.
         train_dataset: The dataset the learned policies train on.
+        classifier: The classifier M (``None``: the CNN; ``"mlp"``: the fast track's MLP).
     """
 
     name: str
@@ -86,11 +92,27 @@ class Protocol:
     experts: str = "mc_dropout,ensemble"
     beta: float = 0.5
     train_dataset: str = "MNIST"
+    classifier: str | None = None
 
     def env_settings(self) -> dict[str, Any]:
         """The AL settings, by script setting name."""
         keys = "budget initial acquisition subpool epochs scoring_size test_size pool_size".split()
+        keys += ["classifier"]
         return {k: getattr(self, k) for k in keys}
+
+    def al_config(self) -> dict[str, Any]:
+        """The AL settings as :class:`~iale_env.ALConfig` keywords (what ``gym.make`` takes)."""
+        return dict(
+            budget=self.budget,
+            initial_labeled=self.initial,
+            acquisition_size=self.acquisition,
+            subpool_size=self.subpool,
+            epochs=self.epochs,
+            scoring_size=self.scoring_size,
+            test_size=self.test_size,
+            pool_size=self.pool_size,
+            classifier=self.classifier,
+        )
 
     @property
     def steps_per_episode(self) -> int:
@@ -199,4 +221,15 @@ REDUCED = Protocol(
     name="reduced", budget=100, epochs=30, scoring_size=500, test_size=2000, pool_size=5000
 )
 
-PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (SMOKE, REDUCED, CPU, PAPER)}
+#: The fast track: the ``cpu`` protocol with the small MLP (chosen by measurement:
+#: ``docs/fast_track.md``). An AL step costs a small fraction of the CNN's, so its learners
+#: get far more AL steps: 100 DAgger episodes, 50,000 RL steps.
+FAST = CPU.replace(
+    name="fast",
+    classifier="mlp",
+    dagger_episodes=100,
+    rl_timesteps=50_000,
+    alil_episodes=20,
+)
+
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (SMOKE, REDUCED, CPU, FAST, PAPER)}

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from iale_env.classifier import Classifier
-from iale_env.training import predict_models
+from iale_env.training import InferencePrecision, predict_models
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,16 @@ def eq2_state(
     candidates_x: torch.Tensor,
     num_classes: int,
     subpool_mean_embedding: bool = False,
+    precision: InferencePrecision = "fp32",
 ) -> Eq2State:
     """The Eq. 2 state of ``candidates_x`` given the labeled set and M (one forward pass).
 
     Histograms are fractions of the labeled set (``minlength=num_classes``, so a class never
-    seen or never predicted gives a 0, not a shorter row).
+    seen or never predicted gives a 0, not a shorter row). ``precision``: the arithmetic of
+    M's forward pass (:func:`~iale_env.training.predict_models`).
     """
     n_lab, n = len(labeled_x), len(candidates_x)
-    logits, emb = predict_models([model], torch.cat([labeled_x, candidates_x]))
+    logits, emb = predict_models([model], torch.cat([labeled_x, candidates_x]), precision=precision)
     logits, emb = logits[0], emb[0]
     k = num_classes
     shared = torch.cat(

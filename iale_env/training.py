@@ -302,7 +302,7 @@ def _fit_group_loop(
     graphed = cfg.graphed(device) and _full_batch(sets, cfg)
     models = [build_classifier(spec, s, device).train() for s in seeds]
     params = [p for m in models for p in m.parameters()]
-    opt = torch.optim.Adam(params, lr=cfg.lr, capturable=graphed)
+    opt = torch.optim.Adam(params, lr=cfg.lr, capturable=graphed, foreach=True)
     gens = [_generator_for(s, device) for s in seeds]
 
     def gather(rows: list[torch.Tensor]) -> StepInputs:

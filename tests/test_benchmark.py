@@ -89,3 +89,24 @@ def test_benchmark_runs_on_the_cpu_and_writes_json(idx_root, tmp_path):
     missing = run_script("benchmark_speed.py", "--data-dir", str(tmp_path / "none"))
     assert missing.returncode == 1 and "could not load MNIST" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_step_benchmark_times_every_piece_with_the_old_and_new_settings(tiny_data):
+    from agents.cli import benchmark_step as bench
+    from iale_env import ALConfig, training
+    from tests.conftest import TINY
+
+    base = ALConfig(**TINY)
+    settings = bench.old_and_new(base, "cpu")
+    assert settings["old"][1].rewards and not settings["new"][1].rewards
+    before = dict(training.EVAL_CHUNK)
+    with settings["old"][0]:
+        assert training.EVAL_CHUNK["cpu"] == bench.OLD_CHUNK
+        old = bench.time_pieces(settings["old"][1], tiny_data, labeled_steps=1, seed=0)
+    assert training.EVAL_CHUNK == before  # restored
+    assert set(old) == {"fit_M", "scoring_accuracy", "test_accuracy", "state", "oracle"}
+    assert all(v >= 0 for v in old.values())
+    episode = bench.time_episode(settings["new"][1], tiny_data, "random", 0, steps=2)
+    assert episode["steps"] == 2 and 0 <= episode["final"] <= 1  # the curve keeps its points
+    rows = bench.chunk_table(tiny_data, ["cpu"], repeats=1)
+    assert {r["arch"] for r in rows} == {"cnn", "mlp"} and all(r["seconds"] > 0 for r in rows)

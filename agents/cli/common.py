@@ -22,6 +22,7 @@ _ENV_FIELDS = {
     "scoring_size": "scoring_size",
     "test_size": "test_size",
     "pool_size": "pool_size",
+    "classifier": "classifier",
 }
 
 

@@ -39,7 +39,9 @@ from agents.cli.common import (
 from iale_env.protocols import PROTOCOLS
 
 #: ``--preset`` settings (the AL protocol of every run), from :mod:`iale_env.protocols`.
-PRESETS: dict[str, dict] = {p: PROTOCOLS[p].env_settings() for p in ("paper", "reduced", "cpu")}
+PRESETS: dict[str, dict] = {
+    p: PROTOCOLS[p].env_settings() for p in ("paper", "reduced", "cpu", "fast")
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,11 +31,11 @@ from iale_env.protocols import PROTOCOLS
 
 #: ``--preset`` settings of train_dagger.py, from :mod:`iale_env.protocols`.
 IALE_PRESETS: dict[str, dict] = {
-    p: PROTOCOLS[p].dagger_settings() for p in ("smoke", "paper", "cpu")
+    p: PROTOCOLS[p].dagger_settings() for p in ("smoke", "paper", "cpu", "fast")
 }
 #: ``--preset`` settings of train_alil.py: 1 of 10 candidates per step, the lookahead oracle.
 ALIL_PRESETS: dict[str, dict] = {
-    p: PROTOCOLS[p].dagger_settings("alil") for p in ("smoke", "paper", "cpu")
+    p: PROTOCOLS[p].dagger_settings("alil") for p in ("smoke", "paper", "cpu", "fast")
 }
 
 PRESETS = {"iale": IALE_PRESETS, "alil": ALIL_PRESETS}
@@ -129,6 +129,10 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
             eager_ensemble=variant == "iale",
             subpool_mean_embedding=args.subpool_mean_embedding,
             state_scores=s["state_scores"],
+            # imitation reads the oracle's labels, not rewards; the log keeps each episode's
+            # final test accuracy
+            rewards=False,
+            test_every_step=False,
         )
         dagger = DAggerConfig(
             episodes=s["episodes"],

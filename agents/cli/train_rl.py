@@ -31,7 +31,9 @@ from agents.cli.common import (
 from iale_env.protocols import PROTOCOLS
 
 #: ``--preset`` settings, from :mod:`iale_env.protocols`.
-PRESETS: dict[str, dict] = {p: PROTOCOLS[p].rl_settings() for p in ("smoke", "cpu", "paper")}
+PRESETS: dict[str, dict] = {
+    p: PROTOCOLS[p].rl_settings() for p in ("smoke", "cpu", "fast", "paper")
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             args,
             subpool_mean_embedding=args.subpool_mean_embedding,
             state_scores=s["state_scores"],
+            test_every_step=False,  # the agent learns from rewards; the log keeps final accuracy
         )
         # the ensemble's score column: train M and the members together
         al = al.replace(eager_ensemble="ensemble" in al.state_scores)

@@ -220,6 +220,8 @@ def sweep_settings(env: ALConfig) -> dict[str, Any]:
         "fit_mode",
         "cuda_graphs",
         "deterministic",
+        "rewards",
+        "test_every_step",
     ):
         settings.pop(key)
     settings["experts"] = list(settings["experts"])
@@ -460,7 +462,9 @@ def sweep_tasks(
     tasks = []
     for dataset in cfg.datasets:
         for spec in cfg.specs:
-            env = cfg.env.replace(dataset=dataset, **policy_env_overrides(spec))
+            # the curve is M's test accuracy: no method's episode needs the reward (scoring-set
+            # accuracy after every step), so the sweep does not compute it
+            env = cfg.env.replace(dataset=dataset, rewards=False, **policy_env_overrides(spec))
             overlap_with = cfg.overlap_with if spec.family in cfg.overlap_families else ()
             for seed in cfg.seeds:
                 if (dataset, spec.label, seed) not in done:
