@@ -29,7 +29,7 @@ import torch
 
 from agents.files import read_json
 from agents.policy import IALEPolicy, load_policy
-from iale_env.classifier import Classifier, ClassifierSpec
+from iale_env.classifier import Classifier, ClassifierSpec, classifier_spec
 from iale_env.data import _images, _labels
 from iale_env.experts import SelectionContext, make_expert
 from iale_env.state import eq2_state
@@ -58,6 +58,9 @@ class QueryConfig:
         mc_dropout_passes: MC-Dropout's forward passes for its score column.
         ensemble_size: The ensemble's members (M and ``ensemble_size - 1`` more, trained on
             the labeled images) for its score column.
+        classifier: M (``ALConfig.classifier``'s names: ``"cnn"``, ``"mlp"`` or
+            ``"package.module:function"``); ``None``: the one the run that trained the policy
+            recorded in its ``config.json``, else the CNN.
     """
 
     acquisition_size: int | None = None
@@ -69,6 +72,7 @@ class QueryConfig:
     state_scores: tuple[str, ...] | None = None
     mc_dropout_passes: int = 20
     ensemble_size: int = 5
+    classifier: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("acquisition_size", "epochs"):
@@ -159,7 +163,8 @@ def query(
     n = min(n, len(pool))
     if n < k:
         raise ValueError(f"subpool_size {n} is smaller than the {k} images to pick")
-    spec = ClassifierSpec(image_shape=tuple(lab_x.shape[1:]), num_classes=k_classes)
+    name = cfg.classifier if cfg.classifier is not None else run_env.get("classifier")
+    spec = classifier_spec(name, tuple(lab_x.shape[1:]), k_classes)  # the policy's own M
     if pol.embedding_dim != spec.embedding_dim:
         raise ValueError(
             f"the policy expects {pol.embedding_dim}-d embeddings, the classifier gives "

@@ -157,3 +157,26 @@ def test_query_builds_the_experts_score_columns_a_policy_reads(make_env, tiny_da
     shipped = pretrained_path("iale-mnist-cpu") / "policy.zip"
     picks = query(shipped, lab_x, lab_y, pool_x, QueryConfig(epochs=3, **settings)).picks
     assert len(set(picks.tolist())) == 10
+
+
+def test_query_builds_the_classifier_its_policys_run_recorded(policy_file, tiny_data, monkeypatch):
+    """A policy trained on the fast track reads the MLP's state: query must train the MLP (the
+    CNN's embeddings have the same width, so a wrong M would go unnoticed)."""
+    import agents.query as query_module
+
+    built = []
+    fit = query_module.fit_models
+
+    def recording_fit(x, y, sets, seeds, spec, cfg):
+        built.append(spec.arch)
+        return fit(x, y, sets, seeds, spec, cfg)
+
+    monkeypatch.setattr(query_module, "fit_models", recording_fit)
+    lab_x, lab_y, pool_x = _split(tiny_data)
+    query(policy_file, lab_x, lab_y, pool_x)
+    (policy_file.parent / "config.json").write_text(
+        json.dumps({"env": {"epochs": 3, "classifier": "mlp"}})
+    )
+    query(policy_file, lab_x, lab_y, pool_x)
+    query(policy_file, lab_x, lab_y, pool_x, QueryConfig(classifier="cnn"))  # an explicit choice
+    assert built == ["cnn", "mlp", "cnn"]

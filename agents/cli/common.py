@@ -114,6 +114,13 @@ def add_device_flags(parser: argparse.ArgumentParser, precision: bool = True) ->
             help="classifier training arithmetic: fp32 (exact, default); tf32/bf16 are faster "
             "on a GPU (compare with scripts/benchmark_precision.py first)",
         )
+        parser.add_argument(
+            "--inference-precision",
+            choices=("fp32", "bf16"),
+            default="fp32",
+            help="arithmetic of every prediction (state, experts, accuracies): fp32 (exact, "
+            "default) or bf16 (faster on CPUs with AVX-512 BF16; docs/benchmarks.md)",
+        )
 
 
 def check_device(device: str) -> None:
@@ -179,6 +186,8 @@ def env_config(settings: dict[str, Any], args: argparse.Namespace, **extra: Any)
     fields = {f: settings[key] for key, f in _ENV_FIELDS.items() if key in settings}
     if getattr(args, "precision", None) is not None:
         fields["precision"] = args.precision
+    if getattr(args, "inference_precision", None) is not None:
+        fields["inference_precision"] = args.inference_precision
     fields["deterministic"] = not getattr(args, "nondeterministic", False)
     if getattr(args, "oracle_seeds", None) is not None:
         fields["oracle_seeds"] = args.oracle_seeds
