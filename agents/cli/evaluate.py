@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # everything that checks the input: a mistake is one line, before any long work
         from agents.evaluation import EvalConfig, check_sweep, evaluate
         from agents.evaluation.report import write_report
-        from agents.evaluation.sweep import policy_env_overrides
+        from agents.evaluation.sweep import method_env_overrides
         from agents.locking import exclusive_folder
         from iale_env import DatasetNotFoundError, check_data_fits, load_dataset
 
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         datasets = {name: load_dataset(name, env.data_dir) for name in cfg.datasets}
         for name, data in datasets.items():  # and every run fits its dataset
             for spec in cfg.specs:
-                check_data_fits(env.replace(dataset=name, **policy_env_overrides(spec)), data)
+                check_data_fits(env.replace(dataset=name, **method_env_overrides(spec)), data)
         runner = stack.enter_context(runner)  # connects to Ray, checks its resources
     except (ValueError, ImportError, DatasetNotFoundError) as exc:
         stack.close()

@@ -7,6 +7,10 @@ A *method* is named as on the command line of ``scripts/evaluate.py``:
 - the same heuristic on the whole unlabeled pool (as the paper's baselines): ``mc_dropout@pool``;
 - ``oracle``: the best-expert oracle's selection executed at every step (the ceiling that
   imitation can reach; the winning expert of every step goes to ``oracle.csv``);
+  ``oracle@all`` or ``oracle@mc_dropout+ensemble+badge``: the oracle over other experts
+  (``all``: every registered expert) than the sweep's ``experts``;
+- ``bandit`` (``bandit@EXPERTS``, default ``all``): EXP3 over the experts, learning from the
+  rewards of the current episode (:mod:`agents.bandit`; its draws go to ``oracle.csv``);
 - a trained policy: ``iale:PATH``, ``alil:PATH``, ``ppo:PATH``, ``a2c:PATH`` (``PATH`` is a
   ``policy.zip`` or the run folder holding it); ``LABEL=iale:PATH`` names the curve ``LABEL``.
 
@@ -70,6 +74,8 @@ OVERLAP_FIELDS = ["dataset", "method", "seed", "step", "labeled", "heuristic", "
 ORACLE_FIELDS = ["dataset", "method", "seed", "step", "labeled", "winner", "scores"]
 #: The method that executes the best-expert oracle's selection at every step.
 ORACLE_METHOD = "oracle"
+#: EXP3 over the experts within each episode (:mod:`agents.bandit`).
+BANDIT_METHOD = "bandit"
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,8 @@ class MethodSpec:
         expert: The heuristic's expert name (heuristics only).
         pool: Select from the whole unlabeled pool instead of the sub-pool (heuristics only).
         path: The trained policy's file (learned policies only).
+        experts: The experts of an ``oracle@...`` or ``bandit@...`` method (``None``: the
+            sweep's own ``experts``).
     """
 
     label: str
@@ -90,6 +98,7 @@ class MethodSpec:
     expert: str | None = None
     pool: bool = False
     path: str | None = None
+    experts: tuple[str, ...] | None = None
 
     @property
     def learned(self) -> bool:
@@ -131,15 +140,40 @@ def parse_method(text: str) -> MethodSpec:
                 f"scripts/train_dagger.py, train_alil.py or train_rl.py"
             )
         return MethodSpec(label or family, family, path=str(file))
-    if text == ORACLE_METHOD:
-        return MethodSpec(label or text, "oracle")
     name, _, scope = text.partition("@")
+    if name in (ORACLE_METHOD, BANDIT_METHOD):
+        experts = _expert_set(scope or ("all" if name == BANDIT_METHOD else ""), text)
+        return MethodSpec(label or text, name, experts=experts)
     if name not in EXPERTS or scope not in ("", "pool"):
         raise ValueError(
             f"unknown method {text!r}; use a heuristic ({', '.join(sorted(EXPERTS))}), "
             f"HEURISTIC@pool, {ORACLE_METHOD!r}, or FAMILY:PATH with FAMILY in {POLICY_FAMILIES}"
         )
     return MethodSpec(label or text, "heuristic", expert=name, pool=scope == "pool")
+
+
+def _expert_set(text: str, method: str) -> tuple[str, ...] | None:
+    """``"all"``, ``"a+b+c"`` or ``""`` (``None``: the sweep's experts) as expert names."""
+    if not text:
+        return None
+    names = tuple(EXPERTS) if text == "all" else tuple(n for n in text.split("+") if n)
+    unknown = [n for n in names if n not in EXPERTS]
+    if unknown or len(set(names)) != len(names) or len(names) < 2:
+        raise ValueError(
+            f"{method!r}: name two or more distinct experts joined by '+' (or 'all'), from "
+            f"{', '.join(EXPERTS)}"
+        )
+    return names
+
+
+def method_env_overrides(spec: MethodSpec) -> dict[str, Any]:
+    """Env settings a method needs beyond the sweep's: a learned policy's state
+    (:func:`policy_env_overrides`), an oracle's expert set, and the bandit's rewards."""
+    overrides = policy_env_overrides(spec)
+    if spec.family == "oracle" and spec.experts is not None:
+        overrides["experts"] = spec.experts
+    overrides["rewards"] = spec.family == BANDIT_METHOD  # no other method reads the reward
+    return overrides
 
 
 def policy_env_overrides(spec: MethodSpec) -> dict[str, Any]:
@@ -263,6 +297,16 @@ def make_selector(spec: MethodSpec, env: ActiveLearningEnv, device: str = "cpu")
         return lambda e, obs: ("action", e.expert_action(name))
     if spec.family == "oracle":
         return lambda e, obs: ("action", e.oracle_action())
+    if spec.family == BANDIT_METHOD:
+        from agents.bandit import BanditConfig, ExpertBandit
+
+        bandit = ExpertBandit(env, BanditConfig(spec.experts or env.config.experts))
+
+        def draw(e: ActiveLearningEnv, obs: np.ndarray) -> tuple[str, np.ndarray]:
+            return "action", bandit.select()[1]
+
+        draw.bandit = bandit  # type: ignore[attr-defined]  # run_episode feeds it the rewards
+        return draw
     from agents.policy import load_policy
 
     policy = load_policy(spec.path, env=env, device=device)  # type: ignore[arg-type]
@@ -303,19 +347,25 @@ def run_episode(
             step=info["step"],
             labeled=info["labeled"],
         )
+        bandit = getattr(select, "bandit", None)
         if spec.family == "oracle":
             decision = env.last_oracle
             scores = {n: round(v, 6) for n, v in decision.scores.items()}
             decisions.append(dict(where, winner=decision.winner, scores=json.dumps(scores)))
+        elif bandit is not None:  # the expert drawn, and every expert's probability
+            probs = dict(zip(bandit.config.experts, np.round(bandit.probabilities(), 6).tolist()))
+            decisions.append(dict(where, winner=bandit.drawn, scores=json.dumps(probs)))
         if spec.learned:
             for name in overlap_with:
                 shared = int(np.sum((value > 0) & (env.expert_action(name) > 0)))
                 overlap.append(dict(where, heuristic=name, overlap=shared / k))
         t1 = time.perf_counter()
         if kind == "indices":
-            obs, _, done, _, info = env.step_indices(value)
+            obs, reward, done, _, info = env.step_indices(value)
         else:
-            obs, _, done, _, info = env.step(value)
+            obs, reward, done, _, info = env.step(value)
+        if bandit is not None:
+            bandit.observe(reward)
         step_s = select_s + time.perf_counter() - t1  # selection + retraining, not the overlap
         curve.append(
             _point(dataset, spec.label, seed, info, step_s, time.perf_counter() - start, key)
@@ -462,9 +512,7 @@ def sweep_tasks(
     tasks = []
     for dataset in cfg.datasets:
         for spec in cfg.specs:
-            # the curve is M's test accuracy: no method's episode needs the reward (scoring-set
-            # accuracy after every step), so the sweep does not compute it
-            env = cfg.env.replace(dataset=dataset, rewards=False, **policy_env_overrides(spec))
+            env = cfg.env.replace(dataset=dataset, **method_env_overrides(spec))
             overlap_with = cfg.overlap_with if spec.family in cfg.overlap_families else ()
             for seed in cfg.seeds:
                 if (dataset, spec.label, seed) not in done:
