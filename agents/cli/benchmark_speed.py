@@ -38,24 +38,9 @@ MODES = ("sequential", "batched", "batched-eager")
 PAPER_STEPS = PAPER.steps_per_episode
 
 
-def forward_flops(spec: ClassifierSpec) -> float:
-    """Multiply-add FLOPs (x2) of one image's forward pass."""
-    c, h, w = spec.image_shape
-    k, ch = spec.kernel_size, spec.conv_channels
-    h1, w1 = h - k + 1, w - k + 1
-    h2, w2 = h1 - k + 1, w1 - k + 1
-    ph, pw = spec.conv_out_hw
-    return 2.0 * (
-        c * k * k * ch * h1 * w1
-        + ch * k * k * ch * h2 * w2
-        + ch * ph * pw * spec.embedding_dim
-        + spec.embedding_dim * spec.num_classes
-    )
-
-
 def step_flops(cfg: ALConfig, spec: ClassifierSpec, labeled: int, eval_images: int) -> dict:
     """Estimated FLOPs of one oracle call and one step (training = 3x forward per image-epoch)."""
-    f = forward_flops(spec)
+    f = spec.forward_flops()
 
     def train(n: int) -> float:
         return 3.0 * f * n * cfg.epochs

@@ -174,12 +174,12 @@ def throughput(
     try:
         venv.reset()
         rng = np.random.default_rng(0)
-        actions = lambda: rng.random((envs, cfg.subpool_size)).astype(np.float32)  # noqa: E731
-        venv.step(actions())  # warm-up
+        shape = (envs, cfg.subpool_size)
+        venv.step(rng.random(shape, dtype=np.float32))  # warm-up
         t0 = time.perf_counter()
         done_steps = 0
         while done_steps < steps:
-            venv.step(actions())
+            venv.step(rng.random(shape, dtype=np.float32))
             done_steps += envs
         return done_steps / (time.perf_counter() - t0)
     finally:

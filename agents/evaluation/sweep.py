@@ -335,6 +335,7 @@ def run_episode(
     overlap: list[dict[str, Any]] = []
     decisions: list[dict[str, Any]] = []
     k = env.config.acquisition_size
+    bandit = getattr(select, "bandit", None)  # a bandit learns from each step's reward
     done = False
     while not done:
         t0 = time.perf_counter()
@@ -347,7 +348,6 @@ def run_episode(
             step=info["step"],
             labeled=info["labeled"],
         )
-        bandit = getattr(select, "bandit", None)
         if spec.family == "oracle":
             decision = env.last_oracle
             scores = {n: round(v, 6) for n, v in decision.scores.items()}
