@@ -145,6 +145,7 @@ def functional_forward(
     params: Mapping[str, torch.Tensor],
     x: torch.Tensor,
     masks: tuple[torch.Tensor, torch.Tensor] | None = None,
+    compute_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The classifier as a pure function of its parameters.
 
@@ -154,24 +155,32 @@ def functional_forward(
         masks: Dropout masks ``(B, *conv_mask_shape)`` and ``(B, embedding_dim)``, already
             scaled by ``1 / (1 - p)`` (see :func:`draw_dropout_masks`); ``None`` means no dropout
             (evaluation).
+        compute_dtype: ``None`` (the parameters' dtype) or a lower precision (``bfloat16``)
+            whose copies of the parameters ``params`` already holds: each convolution's and
+            linear layer's input is cast to it, the arithmetic of ``torch.autocast`` without
+            casting the weights again at every call.
 
     Returns:
         Logits ``(B, num_classes)`` and the embedding ``(B, embedding_dim)``.
     """
+
+    def cast(t: torch.Tensor) -> torch.Tensor:
+        return t if compute_dtype is None else t.to(compute_dtype)
+
     if "fc0.weight" in params:  # the MLP
-        h = F.relu(F.linear(x.flatten(1), params["fc0.weight"], params["fc0.bias"]))
+        h = F.relu(F.linear(cast(x.flatten(1)), params["fc0.weight"], params["fc0.bias"]))
         if masks is not None:
             h = h * masks[0]
-        emb = F.relu(F.linear(h, params["fc1.weight"], params["fc1.bias"]))
+        emb = F.relu(F.linear(cast(h), params["fc1.weight"], params["fc1.bias"]))
         out = emb * masks[1] if masks is not None else emb
-        return F.linear(out, params["fc2.weight"], params["fc2.bias"]), emb
-    h = F.relu(F.conv2d(x, params["conv1.weight"], params["conv1.bias"]))
+        return F.linear(cast(out), params["fc2.weight"], params["fc2.bias"]), emb
+    h = F.relu(F.conv2d(cast(x), params["conv1.weight"], params["conv1.bias"]))
     h = F.max_pool2d(F.relu(F.conv2d(h, params["conv2.weight"], params["conv2.bias"])), 2)
     if masks is not None:
         h = h * masks[0]
-    emb = F.relu(F.linear(h.flatten(1), params["fc1.weight"], params["fc1.bias"]))
+    emb = F.relu(F.linear(cast(h.flatten(1)), params["fc1.weight"], params["fc1.bias"]))
     out = emb * masks[1] if masks is not None else emb
-    return F.linear(out, params["fc2.weight"], params["fc2.bias"]), emb
+    return F.linear(cast(out), params["fc2.weight"], params["fc2.bias"]), emb
 
 
 def build_classifier(

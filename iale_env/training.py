@@ -16,20 +16,23 @@ generators, so a model's training depends only on its seed and index set.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from iale_env.classifier import (
     Classifier,
     ClassifierSpec,
     build_classifier,
     draw_dropout_masks,
+    functional_forward,
     make_generator,
 )
 
@@ -40,12 +43,16 @@ InferencePrecision = Literal["fp32", "bf16"]
 # Offset between a model's init seed and its dropout/shuffle generator seed, so the two streams
 # are not the same Mersenne Twister sequence.
 _GENERATOR_SEED_OFFSET = 0x9E3779B9
-#: Images per forward pass of inference, by device type (``scripts/benchmark_speed.py
-#: --chunks`` prints the table these come from). On the CPU, small chunks keep a chunk's
-#: activations in cache: 64 images run about 1.8x faster than 4,096 on one thread, with
-#: bit-identical outputs (each image's arithmetic does not depend on the chunk). On a GPU, large
-#: chunks amortise the launches.
-EVAL_CHUNK = {"cpu": 64, "cuda": 4096}
+#: Images per forward pass of inference, by device type and classifier architecture
+#: (``scripts/benchmark_step.py`` prints the table these come from). On the CPU, small chunks
+#: keep the CNN's activations in cache: 64 images run about 2.4x faster than 4,096 on one
+#: thread; the MLP's activations are small, and its GEMMs run best on 1,024 images or more.
+#: Outputs are bit-identical at every chunk (each image's arithmetic does not depend on it).
+#: On a GPU, large chunks amortise the launches. A user's classifier takes the CNN's figure.
+EVAL_CHUNK: dict[str, dict[str, int]] = {
+    "cpu": {"cnn": 64, "mlp": 1024},
+    "cuda": {"cnn": 4096, "mlp": 4096},
+}
 #: Images per draw of MC-Dropout's masks (the masks of each chunk are drawn pass by pass, so
 #: this fixes the random stream and stays as the protocol recorded it).
 _MC_MASK_CHUNK = 4096
@@ -336,9 +343,42 @@ def _fit_group_loop(
     return [m.eval() for m in models]
 
 
-def eval_chunk(device: torch.device | str) -> int:
-    """The inference chunk (images per forward pass) measured best for ``device``'s type."""
-    return EVAL_CHUNK.get(torch.device(device).type, EVAL_CHUNK["cuda"])
+def eval_chunk(device: torch.device | str, arch: str = "cnn") -> int:
+    """The inference chunk (images per forward pass) measured best for ``device``'s type and the
+    classifier architecture ``arch`` (``"cnn"`` or ``"mlp"``)."""
+    table = EVAL_CHUNK.get(torch.device(device).type, EVAL_CHUNK["cuda"])
+    return table.get(arch, table["cnn"])
+
+
+def _arch(model: nn.Module) -> str:
+    spec = getattr(model, "spec", None)
+    return spec.arch if isinstance(spec, ClassifierSpec) and spec.module is None else "cnn"
+
+
+def _inference_forward(
+    model: Classifier, precision: InferencePrecision
+) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    """``model``'s ``forward_with_embedding`` at ``precision``. bf16 on a built-in classifier
+    casts the weights to bfloat16 once (``torch.autocast`` would at every chunk) and runs the
+    autocast arithmetic (:func:`~iale_env.classifier.functional_forward`); a user's classifier
+    runs under ``torch.autocast``."""
+    _check_precision(precision)
+    if precision == "fp32":
+        return model.forward_with_embedding
+    if isinstance(model, Classifier):
+        params = {k: v.detach().to(torch.bfloat16) for k, v in model.named_parameters()}
+        return functools.partial(functional_forward, params, compute_dtype=torch.bfloat16)
+
+    def autocast_forward(x: torch.Tensor, *masks: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            return model.forward_with_embedding(x, *masks)
+
+    return autocast_forward
+
+
+def _check_precision(precision: InferencePrecision) -> None:
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"inference precision must be 'fp32' or 'bf16', got {precision!r}")
 
 
 def split_chunks(n: int, chunk: int) -> list[int]:
@@ -371,18 +411,18 @@ def predict_models(
     Args:
         models: Trained models.
         x: Images ``(N, C, H, W)``.
-        chunk: Images per forward pass (``None``: :func:`eval_chunk` of ``x``'s device). The
-            outputs do not depend on it.
-        precision: ``"fp32"`` (exact) or ``"bf16"`` (``torch.autocast`` with bfloat16; outputs
-            returned as fp32).
+        chunk: Images per forward pass (``None``: :func:`eval_chunk` of ``x``'s device and the
+            model's architecture). The outputs do not depend on it.
+        precision: ``"fp32"`` (exact) or ``"bf16"`` (the arithmetic of ``torch.autocast`` with
+            bfloat16; outputs returned as fp32).
     """
     if len(models) == 0:
         raise ValueError("predict_models needs at least one model")
-    chunk = eval_chunk(x.device) if chunk is None else chunk
     per_model = []
     for m in models:
-        with _inference_autocast(precision, x.device):
-            parts = [m.forward_with_embedding(c) for c in x.split(split_chunks(len(x), chunk))]
+        size = eval_chunk(x.device, _arch(m)) if chunk is None else chunk
+        forward = _inference_forward(m, precision)
+        parts = [forward(c) for c in x.split(split_chunks(len(x), size))]
         if precision != "fp32":
             parts = [(p[0].float(), p[1].float()) for p in parts]
         per_model.append((torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])))
@@ -392,10 +432,9 @@ def predict_models(
 def _inference_autocast(
     precision: InferencePrecision, device: torch.device
 ) -> contextlib.AbstractContextManager:
+    _check_precision(precision)
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
-    if precision != "fp32":
-        raise ValueError(f"inference precision must be 'fp32' or 'bf16', got {precision!r}")
     return contextlib.nullcontext()
 
 
@@ -447,6 +486,7 @@ def mc_dropout_probs(
                 model.eval()
         return torch.stack(probs)
     spec = model.spec
+    forward = _inference_forward(model, precision)
     per_chunk = max(1, chunk // passes)
     out = []
     for c in x.split(per_chunk):
@@ -454,13 +494,12 @@ def mc_dropout_probs(
         m1 = torch.cat([m[0] for m in masks])
         m2 = torch.cat([m[1] for m in masks])
         stacked = c.repeat(passes, *([1] * (c.dim() - 1)))
-        with _inference_autocast(precision, x.device):
-            sizes = split_chunks(len(stacked), eval_chunk(x.device))
-            logits = torch.cat(
-                [
-                    model(xs, (a, b)).float()
-                    for xs, a, b in zip(stacked.split(sizes), m1.split(sizes), m2.split(sizes))
-                ]
-            )
+        sizes = split_chunks(len(stacked), eval_chunk(x.device, spec.arch))
+        logits = torch.cat(
+            [
+                forward(xs, (a, b))[0].float()
+                for xs, a, b in zip(stacked.split(sizes), m1.split(sizes), m2.split(sizes))
+            ]
+        )
         out.append(F.softmax(logits, dim=-1).view(passes, len(c), -1))
     return torch.cat(out, dim=1)

@@ -114,20 +114,57 @@ def test_cuda_graphs_need_a_cuda_device(xy):
     assert not TrainConfig().graphed(torch.device("cpu"))  # the default never graphs on the CPU
 
 
-def test_inference_outputs_do_not_depend_on_the_chunk(xy, monkeypatch):
+# With several threads the MLP's GEMMs split chunks of up to 64 rows differently (other last
+# bits); on one thread, and from 128 rows on, every chunk gives the same outputs.
+@pytest.mark.parametrize(
+    ("arch", "chunks", "mc_chunk"),
+    [("cnn", (17, 33, 64, 149, None), 40), ("mlp", (128, 300, None), 128)],
+)
+def test_inference_outputs_do_not_depend_on_the_chunk(xy, monkeypatch, arch, chunks, mc_chunk):
     """The inference chunk is a speed setting: logits, embeddings and MC-Dropout's outputs are
     bit-identical whatever it is (each image's arithmetic is its own)."""
     from iale_env import training
 
     x, _ = xy
-    model = build_classifier(ClassifierSpec(), seed=0)
-    logits, emb = predict_models([model], x[:150], chunk=4096)
-    for chunk in (17, 33, 64, 149):  # chunks of a few rows take other kernels (split_chunks)
-        lc, ec = predict_models([model], x[:150], chunk=chunk)
+    model = build_classifier(ClassifierSpec(arch=arch), seed=0)
+    logits, emb = predict_models([model], x[:400], chunk=4096)
+    for chunk in chunks:
+        lc, ec = predict_models([model], x[:400], chunk=chunk)
         assert torch.equal(logits, lc) and torch.equal(emb, ec)
-    ref = mc_dropout_probs(model, x[:30], passes=5, generator=make_generator(1, "cpu"))
-    monkeypatch.setitem(training.EVAL_CHUNK, "cpu", 40)  # forward slices of 40 stacked images
-    assert torch.equal(ref, mc_dropout_probs(model, x[:30], 5, make_generator(1, "cpu")))
+    ref = mc_dropout_probs(model, x[:60], passes=5, generator=make_generator(1, "cpu"))
+    # forward slices of mc_chunk stacked images
+    monkeypatch.setitem(training.EVAL_CHUNK, "cpu", {"cnn": mc_chunk, "mlp": mc_chunk})
+    assert torch.equal(ref, mc_dropout_probs(model, x[:60], 5, make_generator(1, "cpu")))
+
+
+def test_eval_chunk_is_chosen_by_device_and_architecture():
+    from iale_env.training import eval_chunk
+
+    assert eval_chunk("cpu") == eval_chunk("cpu", "cnn") == 64
+    assert eval_chunk("cpu", "mlp") == 1024  # the MLP's GEMMs run best on large chunks
+    assert eval_chunk("cuda", "mlp") == eval_chunk("cuda") == 4096
+    assert eval_chunk("cpu", "my.module:fn") == 64  # a user's classifier: the CNN's figure
+
+
+@pytest.mark.parametrize("arch", ["cnn", "mlp"])
+def test_bf16_inference_is_autocast_arithmetic_with_the_weights_cast_once(xy, arch):
+    """The bf16 path casts the weights once per model instead of at every chunk; its outputs
+    are those of ``torch.autocast`` (deterministic and MC-Dropout passes alike)."""
+    from iale_env.classifier import draw_dropout_masks
+
+    x, _ = xy
+    model = build_classifier(ClassifierSpec(arch=arch), seed=3)
+    logits, emb = predict_models([model], x[:70], precision="bf16", chunk=32)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        parts = [model.forward_with_embedding(c) for c in x[:70].split([32, 38])]
+    assert torch.equal(logits[0], torch.cat([p[0] for p in parts]).float())
+    assert torch.equal(emb[0], torch.cat([p[1] for p in parts]).float())
+    probs = mc_dropout_probs(model, x[:9], 3, make_generator(5, "cpu"), precision="bf16")
+    gen = make_generator(5, "cpu")
+    masks = [draw_dropout_masks(model.spec, 9, gen, x.device) for _ in range(3)]
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        ref = [model(x[:9], m).float().softmax(-1) for m in masks]
+    assert torch.equal(probs, torch.stack(ref))
 
 
 def test_bf16_inference_is_close_to_fp32_and_refuses_unknown_precisions(xy):
