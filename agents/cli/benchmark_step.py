@@ -15,7 +15,7 @@ Three tables from one run, on one PyTorch thread unless ``--threads`` says other
 3. ``throughput``: AL steps per second of the fast track (``IALE-*-fast-v0``) for an RL
    agent's training (no oracle, test accuracy at the episode's end only), with 1 and 2 envs in
    subprocesses of one thread each, for the paper's Eq. 2 state and for the state with the
-   experts' scores (the ``fast`` preset's learned policies).
+   experts' scores (the ``fast`` preset's learned policies), with fp32 and bf16 inference.
 
     python scripts/benchmark_step.py --out runs/bench_step.json
     python scripts/benchmark_step.py --skip-episodes --throughput-steps 36   # minutes
@@ -148,10 +148,16 @@ def old_and_new(
 
 
 def throughput(
-    dataset: str, data_dir: str | None, envs: int, steps: int, state_scores: tuple[str, ...]
+    dataset: str,
+    data_dir: str | None,
+    envs: int,
+    steps: int,
+    state_scores: tuple[str, ...],
+    inference_precision: str = "fp32",
 ) -> float:
     """AL steps per second of ``envs`` fast-track envs (subprocesses, one thread each) under
-    random score actions, as an RL agent's rollouts drive them."""
+    random score actions, as an RL agent's rollouts drive them, with every prediction in
+    ``inference_precision``."""
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
@@ -162,6 +168,7 @@ def throughput(
         test_every_step=False,
         state_scores=state_scores,
         eager_ensemble="ensemble" in state_scores,
+        inference_precision=inference_precision,
     )
     venv = make_vec_env(
         _one_thread_env,
@@ -276,11 +283,16 @@ def main(argv: list[str] | None = None) -> int:
     report["throughput"] = []
     print("\nFast track, AL steps per second for an RL agent (random score actions, no oracle)")
     for scores in ((), ("mc_dropout", "ensemble")):
-        for envs in (1, 2):
-            rate = throughput(args.dataset, args.data_dir, envs, args.throughput_steps, scores)
-            report["throughput"].append(dict(envs=envs, state_scores=list(scores), rate=rate))
-            label = "Eq. 2 + expert scores" if scores else "Eq. 2"
-            print(f"  {label:>22}, {envs} env(s): {rate:6.2f} steps/s")
+        for precision in ("fp32", "bf16"):
+            for envs in (1, 2):
+                rate = throughput(
+                    args.dataset, args.data_dir, envs, args.throughput_steps, scores, precision
+                )
+                report["throughput"].append(
+                    dict(envs=envs, state_scores=list(scores), precision=precision, rate=rate)
+                )
+                label = "Eq. 2 + expert scores" if scores else "Eq. 2"
+                print(f"  {label:>22}, {precision}, {envs} env(s): {rate:6.2f} steps/s")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=2))
