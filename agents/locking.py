@@ -67,12 +67,17 @@ def exclusive_folder(folder: str | os.PathLike) -> Iterator[Path]:
 
 
 def check_run_folder(
-    out: str | os.PathLike, resume: bool, checkpoint: str, results: tuple[str, ...]
+    out: str | os.PathLike,
+    resume: bool,
+    checkpoint: str,
+    results: tuple[str, ...],
+    doing: str = "training",
 ) -> None:
     """Refuse to start a run that would overwrite another: the one rule of every training script.
 
     A folder with ``checkpoint`` needs ``resume``; a folder with any of ``results`` but no
     ``checkpoint`` cannot be resumed, and training would overwrite them, so it is refused too.
+    ``doing`` names the work in the message (``"training"``, ``"the sweep"``).
 
     Raises:
         ValueError: the message says what to do (``--resume``, or another folder).
@@ -86,7 +91,7 @@ def check_run_folder(
         )
     if found and not has_ckpt:
         raise ValueError(
-            f"{path} holds {' and '.join(found)} but no {checkpoint} to resume from; training "
+            f"{path} holds {' and '.join(found)} but no {checkpoint} to resume from; {doing} "
             f"would overwrite them: move them away or choose another --out"
         )
 

@@ -333,3 +333,45 @@ def test_one_resume_rule_for_every_script_and_the_library():
     assert changed_settings(saved, {"dagger": {"view": "eq2"}}, defaults) == []
     assert changed_settings(saved, {"dagger": {"view": "invariant"}}, defaults) == ["dagger.view"]
     assert changed_settings(saved, {"method": "alil"}) == ["method"]
+
+
+# ------------------------------------------------------------------ second round (issue 31)
+def test_a_sweep_folder_without_its_config_is_refused_unless_adopted_or_overwritten(
+    tmp_path, idx_root
+):
+    import shutil
+
+    env = ALConfig(**TINY, data_dir=str(idx_root))
+    cfg = EvalConfig(("MNIST",), ("random",), (0,), env, ())
+    evaluate(cfg, tmp_path / "a", log=None)
+    finished = (tmp_path / "a" / CURVES_CSV).read_text()
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / CURVES_CSV).write_text("sample,score\n1,0.5\n")  # a file the sweep did not write
+    for existing in ("refuse", "adopt"):
+        with pytest.raises(ValueError, match="no config.json|not written by evaluate.py"):
+            evaluate(cfg, theirs, log=None, existing=existing)
+    assert (theirs / CURVES_CSV).read_text() == "sample,score\n1,0.5\n"
+    with pytest.raises(ValueError, match="--adopt .* or --overwrite"):
+        evaluate(cfg, theirs, log=None)
+    evaluate(cfg, theirs, log=None, existing="overwrite")
+    accuracies = [(r["labeled"], r["test_accuracy"]) for r in read_csv(theirs / CURVES_CSV)]
+    assert accuracies == [
+        (r["labeled"], r["test_accuracy"]) for r in read_csv(tmp_path / "a" / CURVES_CSV)
+    ]
+    # a valid curves.csv of another budget: refused, also when adopted
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(tmp_path / "a" / CURVES_CSV, other / CURVES_CSV)
+    longer = EvalConfig(("MNIST",), ("random",), (0,), env.replace(budget=50), ())
+    with pytest.raises(ValueError, match="labeled-set sizes"):
+        evaluate(longer, other, log=None, existing="adopt")
+    assert (other / CURVES_CSV).read_text() == finished
+    # adopted with the settings it shows: its finished run is kept, not run again
+    log: list[str] = []
+    evaluate(cfg, other, log=log.append, existing="adopt")
+    assert log == [] and (other / CURVES_CSV).read_text() == finished
+    assert (other / "config.json").exists()
+    # --overwrite reruns into a recorded sweep of the same settings resume it (nothing deleted)
+    evaluate(cfg, other, log=log.append, existing="overwrite")
+    assert log == [] and (other / CURVES_CSV).read_text() == finished

@@ -13,7 +13,8 @@ every step: the ceiling of imitation), or FAMILY:PATH for a trained policy
 iale-mnist-cpu); LABEL=FAMILY:PATH names the curve.
 For one dataset and seed every method starts from the same split, initial set and classifier
 initialisation. Finished runs are appended to OUT/curves.csv; rerunning the same command skips
-them (resume after a kill). Writes OUT/summary.md, summary.csv and PNG plots; redraw them with
+them (resume after a kill). A curves.csv without the config.json that records its settings is
+refused unless --adopt or --overwrite says what to do with it. Writes OUT/summary.md, summary.csv and PNG plots; redraw them with
 scripts/plot.py.
 
 With --workers N (or --address of a Ray cluster) the runs are Ray tasks, N at a time, each
@@ -79,6 +80,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--checkpoints", type=int_list, default=(100, 200, 500, 1000))
     p.add_argument("--out", default="runs/eval", help="output folder")
+    unrecorded = p.add_mutually_exclusive_group()
+    unrecorded.add_argument(
+        "--adopt",
+        action="store_const",
+        const="adopt",
+        dest="existing",
+        default="refuse",
+        help="keep the finished runs of a curves.csv in --out that has no config.json (the "
+        "settings the file shows are checked: budget, initial set, acquisition size)",
+    )
+    unrecorded.add_argument(
+        "--overwrite",
+        action="store_const",
+        const="overwrite",
+        dest="existing",
+        help="delete the sweep files in --out (config.json, curves.csv, overlap.csv, "
+        "oracle.csv) and start over, unless they are a sweep of these settings (resumed)",
+    )
     p.add_argument("--no-plots", action="store_true")
     p.add_argument(
         "--workers",
@@ -130,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = contextlib.ExitStack()
     try:  # everything that checks the input: a mistake is one line, before any long work
         from agents.evaluation import EvalConfig, check_sweep, evaluate
+        from agents.evaluation.out_folder import check_writable
         from agents.evaluation.report import write_report
         from agents.evaluation.sweep import method_env_overrides
         from agents.locking import exclusive_folder
@@ -150,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             args.overlap_families,
         )
         runner = _runner(args, threads_given=args.threads is not None)
+        check_writable(args.out)
         stack.enter_context(exclusive_folder(args.out))
-        check_sweep(cfg, args.out)
+        check_sweep(cfg, args.out, args.existing)
         # every dataset is there before the first run starts (and is loaded once)
         datasets = {name: load_dataset(name, env.data_dir) for name in cfg.datasets}
         for name, data in datasets.items():  # and every run fits its dataset
@@ -163,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2
     with stack:  # the sweep itself: an error here keeps its traceback (exit code 1)
-        evaluate(cfg, args.out, datasets=datasets, runner=runner)
+        evaluate(cfg, args.out, datasets=datasets, runner=runner, existing=args.existing)
         files = write_report(
             args.out, target=args.target, checkpoints=args.checkpoints, plots=not args.no_plots
         )

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from agents import faults
+from agents.evaluation.out_folder import Existing, check_unrecorded_sweep, remove_sweep_files
 from agents.files import append_csv, changed_settings, read_csv, read_json, rewrite_csv
 from agents.locking import exclusive_folder
 from agents.pretrained import available as available_pretrained
@@ -529,6 +530,7 @@ def evaluate(
     log: Callable[[str], None] | None = print,
     datasets: Mapping[str, ALDataset] | None = None,
     runner: Runner = sequential_runs,
+    existing: Existing = "refuse",
 ) -> list[dict[str, str]]:
     """Run every (dataset, method, seed) of ``cfg`` not yet in ``out_dir/curves.csv``.
 
@@ -544,21 +546,37 @@ def evaluate(
         datasets: Datasets already loaded, by name (the others are loaded when needed).
         runner: How the runs are executed: :func:`sequential_runs` (this process) or
             :class:`agents.evaluation.parallel.RayRunner` (Ray tasks, locally or on a cluster).
+        existing: What to do with sweep files in ``out_dir`` that no ``config.json`` records
+            (:mod:`agents.evaluation.out_folder`): ``"refuse"``, ``"adopt"`` or ``"overwrite"``
+            (which also starts over a recorded sweep of other settings; one of the same
+            settings is resumed, so rerunning the command after a kill loses nothing).
     """
     with exclusive_folder(out_dir):
-        return _evaluate(cfg, Path(out_dir), device, log, dict(datasets or {}), runner)
+        out = Path(out_dir)
+        if existing == "overwrite":  # only what would be refused: a rerun still resumes
+            try:
+                check_sweep(cfg, out)
+            except ValueError:
+                remove_sweep_files(out)
+        return _evaluate(cfg, out, device, log, dict(datasets or {}), runner, existing)
 
 
-def check_sweep(cfg: EvalConfig, out_dir: str | os.PathLike) -> dict[str, str]:
+def check_sweep(
+    cfg: EvalConfig, out_dir: str | os.PathLike, existing: Existing = "refuse"
+) -> dict[str, str]:
     """Check that ``cfg`` can run into ``out_dir`` (quick, writes nothing); return the policy
     digests of its learned methods by label.
 
     Raises:
         ValueError: ``out_dir`` holds a sweep with other settings (by the one resume rule,
-            :func:`agents.files.changed_settings`) or another policy file under a label.
+            :func:`agents.files.changed_settings`) or another policy file under a label, or
+            sweep files without ``config.json`` that ``existing`` does not adopt or overwrite.
     """
     out = Path(out_dir)
     config_path = out / CONFIG_JSON
+    if existing == "overwrite":  # the folder's sweep is discarded: nothing to match
+        return {spec.label: file_digest(spec.path) for spec in cfg.specs if spec.learned}
+    check_unrecorded_sweep(out, cfg, existing)
     policies = {spec.label: file_digest(spec.path) for spec in cfg.specs if spec.learned}
     if config_path.exists():
         saved_config = read_json(config_path)
@@ -582,10 +600,11 @@ def _evaluate(
     log: Callable[[str], None] | None,
     datasets: dict[str, ALDataset],
     runner: Runner,
+    existing: Existing,
 ) -> list[dict[str, str]]:
     settings = cfg.settings()
     config_path = out / CONFIG_JSON
-    policies = check_sweep(cfg, out)
+    policies = check_sweep(cfg, out, existing)
     config_path.write_text(json.dumps({"env": settings, "policies": policies}, indent=2))
     done = _clean_logs(out)
 
