@@ -3,6 +3,7 @@ runs that refuse to overwrite, non-finite settings."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -375,3 +376,49 @@ def test_a_sweep_folder_without_its_config_is_refused_unless_adopted_or_overwrit
     # --overwrite reruns into a recorded sweep of the same settings resume it (nothing deleted)
     evaluate(cfg, other, log=log.append, existing="overwrite")
     assert log == [] and (other / CURVES_CSV).read_text() == finished
+
+
+def _edited(raw: bytes, old: bytes, new: bytes) -> bytes:
+    assert raw.count(old) == 1
+    return raw.replace(old, new)
+
+
+def test_a_policy_files_description_is_covered_by_its_digest(make_env, tmp_path, monkeypatch):
+    import shutil
+
+    import torch
+
+    import agents.pretrained as pretrained
+    from agents.dagger import ConstantLR
+    from agents.policy import IALEPolicy, load_policy
+
+    env = make_env()
+    policy = IALEPolicy(env.observation_space, env.action_space, ConstantLR(1e-3), 5)
+    path = tmp_path / "policy.zip"
+    policy.save(str(path))
+    assert load_policy(str(path)).acquisition_size == 5
+    raw = path.read_bytes()
+    for old, new in ((b'"acquisition_size": 5', b'"acquisition_size": 6'), (b"[20, ", b"[90, ")):
+        (tmp_path / "edited.zip").write_bytes(_edited(raw, old, new))  # one byte
+        with pytest.raises(ValueError, match="edited"):
+            load_policy(str(tmp_path / "edited.zip"))
+    saved = torch.load(path, weights_only=True)
+    meta = json.loads(saved["meta"])
+    del meta["sha256"]
+    torch.save({"meta": json.dumps(meta), "state_dict": saved["state_dict"]}, tmp_path / "n.zip")
+    with pytest.raises(ValueError, match="has no digest"):
+        load_policy(str(tmp_path / "n.zip"))
+    # the shipped policy (the older format: a digest of the weights) loads, and an edit of its
+    # description is refused through source.json's digest of the file
+    root = tmp_path / "pretrained"
+    shutil.copytree(pretrained.pretrained_path("iale-mnist-cpu"), root / "iale-mnist-cpu")
+    monkeypatch.setattr(pretrained, "PRETRAINED_ROOT", root)
+    assert pretrained.load_pretrained("iale-mnist-cpu").acquisition_size == 10
+    shipped = root / "iale-mnist-cpu" / "policy.zip"
+    original = shipped.read_bytes()
+    for old, new in ((b'"acquisition_size": 10', b'"acquisition_size": 20'), (b"[100,", b"[900,")):
+        shipped.write_bytes(_edited(original, old, new))
+        with pytest.raises(ValueError, match="source.json records"):
+            pretrained.load_pretrained("iale-mnist-cpu")
+        with pytest.raises(ValueError, match="source.json records"):
+            load_policy(str(shipped))
