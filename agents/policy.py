@@ -46,9 +46,16 @@ from agents.policy_digest import (
     check_recorded_sha256,
     policy_digest,
 )
+from agents.set_selection import (
+    GreedySetSelection,
+    candidate_embeddings,
+    relative_log_distances,
+)
 
 #: Input views of the policy: how the Eq. 2 rows are presented to the row-wise MLP.
 VIEWS = ("eq2", "invariant", "relative")
+#: The policy's selection rules (``IALEPolicy(selection=...)``).
+SELECTIONS = ("bernoulli", "softmax", "greedy")
 
 
 class RowFeatures(BaseFeaturesExtractor):
@@ -298,8 +305,11 @@ class IALEPolicy(ActorCriticPolicy):
         hidden_dim: Width of the two hidden layers (128 in the paper).
         class_weights: ``(positive, negative)`` weights of the imitation loss, or ``None`` for
             the plain BCE of Eq. 3.
-        selection: ``"bernoulli"`` (IALE: independent per-candidate probabilities) or
-            ``"softmax"`` (ALIL: one softmax over the candidates); MultiBinary actions only.
+        selection: ``"bernoulli"`` (IALE: independent per-candidate probabilities),
+            ``"softmax"`` (ALIL: one softmax over the candidates) or ``"greedy"`` (set-aware:
+            k rounds, each conditioned on the candidates chosen so far,
+            :class:`~agents.set_selection.GreedySetSelection`); the last two need MultiBinary
+            actions.
         view: How the MLP sees a row: ``"eq2"`` (the paper's Eq. 2 row as is) or
             ``"invariant"`` (class-order-free features, :class:`InvariantRowFeatures`) or
             ``"relative"`` (the same, standardised over the sub-pool, :class:`RelativeRowFeatures`).
@@ -339,10 +349,10 @@ class IALEPolicy(ActorCriticPolicy):
                 "IALEPolicy needs an IALE env: Box(n, row_dim) observations and MultiBinary(n) "
                 f"(or Box(n) score) actions, got {observation_space} and {action_space}"
             )
-        if selection not in ("bernoulli", "softmax"):
-            raise ValueError(f"selection must be 'bernoulli' or 'softmax', got {selection!r}")
-        if selection == "softmax" and score_action:
-            raise ValueError("selection='softmax' needs MultiBinary actions, not Box scores")
+        if selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+        if selection != "bernoulli" and score_action:
+            raise ValueError(f"selection={selection!r} needs MultiBinary actions, not Box scores")
         if not 1 <= acquisition_size <= n:
             raise ValueError(f"acquisition_size must be in [1, {n}], got {acquisition_size}")
         if view not in VIEWS:
@@ -384,8 +394,14 @@ class IALEPolicy(ActorCriticPolicy):
             self.log_std = nn.Parameter(torch.zeros(()))
             self.action_dist = DiagGaussianDistribution(n)
         else:
-            dist_cls = SoftmaxTopK if self.selection == "softmax" else TopKBernoulli
+            dist_cls = {
+                "bernoulli": TopKBernoulli,
+                "softmax": SoftmaxTopK,
+                "greedy": GreedySetSelection,
+            }[self.selection]
             self.action_dist = dist_cls(n, self.acquisition_size, self.class_weights)  # type: ignore[arg-type]
+        if self.selection == "greedy":
+            self.diversity_head = nn.Linear(h, 1)  # w_i of the distance term
         self.optimizer = self.optimizer_class(
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
         )
@@ -443,9 +459,13 @@ class IALEPolicy(ActorCriticPolicy):
         hidden = self.trunk(self.features(obs))
         return hidden, self.score_head(hidden).squeeze(-1)
 
-    def _distribution(self, logits: torch.Tensor) -> Any:
+    def _distribution(self, obs: torch.Tensor, hidden: torch.Tensor, logits: torch.Tensor) -> Any:
         if self.score_action:
             return self.action_dist.proba_distribution(logits, self.log_std)
+        if self.selection == "greedy":
+            emb = candidate_embeddings(obs, self.num_classes, self.embedding_dim)
+            weights = self.diversity_head(hidden).squeeze(-1)
+            return self.action_dist.proba_distribution(logits, weights, relative_log_distances(emb))
         return self.action_dist.proba_distribution(logits)
 
     def scores(self, obs: torch.Tensor) -> torch.Tensor:
@@ -458,16 +478,21 @@ class IALEPolicy(ActorCriticPolicy):
         ``(n, row_dim)`` or a batch; the same rule for every variant (Bernoulli, softmax, Box)."""
         obs = torch.as_tensor(np.asarray(observation, dtype=np.float32), device=self.device)
         single = obs.ndim == 2
-        logits = self._hidden_and_logits(obs[None] if single else obs)[1]
-        top = logits.topk(self.acquisition_size, dim=-1).indices
-        action = torch.zeros_like(logits).scatter_(-1, top, 1.0).to(torch.int8).cpu().numpy()
+        batch = obs[None] if single else obs
+        hidden, logits = self._hidden_and_logits(batch)
+        if self.selection == "greedy":  # the rounds, not the top-k of round 0
+            chosen = self._distribution(batch, hidden, logits).mode()
+        else:
+            top = logits.topk(self.acquisition_size, dim=-1).indices
+            chosen = torch.zeros_like(logits).scatter_(-1, top, 1.0)
+        action = chosen.to(torch.int8).cpu().numpy()
         return action[0] if single else action
 
     def forward(
         self, obs: torch.Tensor, deterministic: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         hidden, logits = self._hidden_and_logits(obs)
-        dist = self._distribution(logits)
+        dist = self._distribution(obs, hidden, logits)
         actions = dist.get_actions(deterministic=deterministic)
         values = self.value_head(hidden.mean(1))
         return actions, values, dist.log_prob(actions)
@@ -476,11 +501,11 @@ class IALEPolicy(ActorCriticPolicy):
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         hidden, logits = self._hidden_and_logits(obs)
-        dist = self._distribution(logits)
+        dist = self._distribution(obs, hidden, logits)
         return self.value_head(hidden.mean(1)), dist.log_prob(actions.float()), dist.entropy()
 
     def get_distribution(self, obs: torch.Tensor) -> Any:
-        return self._distribution(self._hidden_and_logits(obs)[1])
+        return self._distribution(obs, *self._hidden_and_logits(obs))
 
     def predict_values(self, obs: torch.Tensor) -> torch.Tensor:
         return self.value_head(self._hidden_and_logits(obs)[0].mean(1))

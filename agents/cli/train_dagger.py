@@ -54,6 +54,13 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
     add_device_flags(p)
     if variant == "iale":
         p.add_argument("--experts", help="comma list of the oracle's experts")
+        p.add_argument(
+            "--selection",
+            choices=["bernoulli", "greedy"],
+            default="bernoulli",
+            help="the policy's selection: the paper's top-k of independent scores (bernoulli) "
+            "or k greedy rounds, each conditioned on the candidates already chosen (greedy)",
+        )
     add_state_flags(p)
     p.add_argument("--beta", type=float, help="probability of executing the expert's selection")
     p.add_argument("--beta-schedule", choices=["constant", "exponential"], default="constant")
@@ -146,7 +153,7 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
             class_weights=(0.9, 0.1) if args.class_weights else None,
             seed=args.seed,
             device=args.device,
-            selection="bernoulli" if variant == "iale" else "softmax",
+            selection=args.selection if variant == "iale" else "softmax",
             oracle="best_expert" if variant == "iale" else "lookahead",
             view=s["view"],
             normalize=s["normalize"],
