@@ -34,6 +34,7 @@ from iale_env.data import _images, _labels
 from iale_env.experts import SelectionContext, make_expert
 from iale_env.state import eq2_state
 from iale_env.training import TrainConfig, fit_models
+from iale_env.validation import check_state_rows
 
 #: Where a training script records the env settings of a policy: ``config.json`` beside it.
 _RUN_CONFIG = "config.json"
@@ -138,8 +139,9 @@ def query(
     if len(experts) != pol.score_columns:
         raise ValueError(
             f"the policy reads {pol.score_columns} expert score column(s) in its state but "
-            f"{len(experts)} are known ({list(experts)}); pass QueryConfig(state_scores=...) "
-            f"with the experts it was trained with (its run's config.json records them)"
+            f"{len(experts)} are known ({list(experts)}); pass the experts it was trained with "
+            f"(its run's config.json records them) as QueryConfig(state_scores=...), or "
+            f"iale-query --state-scores mc_dropout,ensemble,..."
         )
     lab_x, pool = _images(labeled_x, "labeled_x"), _images(pool_x, "pool_x")
     lab_y = _labels(labeled_y, "labeled_y")
@@ -180,6 +182,7 @@ def query(
     candidates = np.sort(rng.choice(len(pool), size=n, replace=False))
     state = eq2_state(model, lab_x, lab_y, pool[torch.as_tensor(candidates)], k_classes)
     rows = state.rows
+    check_state_rows(rows, n, rows.shape[1], model)  # finite: NaN logits are refused
     if experts:  # the experts' own scores of the candidates, as the env appends them
         columns = _expert_scores(experts, cfg, model, lab_x, lab_y, pool, candidates, spec, train)
         rows = np.concatenate([rows, columns], axis=1).astype(np.float32)

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from iale_env.validation import check_channel_layout, read_image
+
 DATA_DIR_ENV = "IALE_DATA_DIR"
 
 #: Dataset names accepted by :func:`load_dataset`, mapped to torchvision class names.
@@ -120,10 +122,18 @@ class ALDataset:
         found = int(max(ty.max(), vy.max())) + 1
         k = found if num_classes is None else int(num_classes)
         if k < 2 or found > k or min(int(ty.min()), int(vy.min())) < 0:
+            bad = [n for n, y in (("train_y", ty), ("test_y", vy)) if y.min() < 0 or y.max() >= k]
             raise ValueError(
-                f"labels must be integers in [0, num_classes) with num_classes >= 2; "
+                f"labels must be integers in [0, num_classes) with num_classes >= 2 "
+                f"({' and '.join(bad) or 'the labels'} break it); "
                 f"got labels in [{int(min(ty.min(), vy.min()))}, {found - 1}] and "
                 f"num_classes={num_classes}"
+            )
+        if num_classes is None and int(vy.max()) > int(ty.max()):  # blame the right array
+            raise ValueError(
+                f"test_y has label {int(vy.max())}, but train_y's labels end at {int(ty.max())}: "
+                f"a test label must be one of the training classes; fix test_y, or pass "
+                f"num_classes if train_y lacks a class on purpose"
             )
         if num_classes is None:
             missing = sorted(set(range(k)) - set(ty.unique().tolist()))
@@ -288,10 +298,7 @@ def read_npz(path: str | os.PathLike, required: tuple[str, ...]) -> dict[str, np
 
 
 def _read_image(file: str, mode: str) -> Any:
-    from PIL import Image
-
-    with Image.open(file) as img:
-        return img.convert(mode)
+    return read_image(file, mode)
 
 
 def _stack_items(dataset: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -324,12 +331,22 @@ def _stack_items(dataset: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
             first = array.shape
         elif array.shape != first:
             raise ValueError(
-                f"the {split} images differ in shape: item 0 is {first}, item {i} is "
-                f"{array.shape}; resize them to one size (e.g. a transforms.Resize)"
+                f"the {split} images differ in shape: {_item_name(dataset, 0)} is {first}, "
+                f"{_item_name(dataset, i)} is {array.shape}; resize them to one size (e.g. a "
+                f"transforms.Resize)"
             )
         images.append(array)
         labels.append(int(label))
     return np.stack(images), np.asarray(labels, dtype=np.int64)
+
+
+def _item_name(dataset: Any, i: int) -> str:
+    """``item i``, with its file when the dataset knows it (an ``ImageFolder``'s ``samples``)."""
+    samples = getattr(dataset, "samples", None)
+    try:
+        return f"item {i} ({samples[i][0]})" if samples is not None else f"item {i}"
+    except (IndexError, TypeError):
+        return f"item {i}"
 
 
 def _images(a: np.ndarray | torch.Tensor, what: str, scale: float | None = None) -> torch.Tensor:
@@ -338,7 +355,9 @@ def _images(a: np.ndarray | torch.Tensor, what: str, scale: float | None = None)
         t = t.unsqueeze(1)
     if t.ndim != 4:
         raise ValueError(f"{what} must have shape (N, H, W) or (N, C, H, W), got {tuple(t.shape)}")
-    integer = not t.is_floating_point()
+    check_channel_layout(tuple(t.shape), what)
+    # booleans are 0/1 pixels already (not 0..255 integers)
+    integer = not t.is_floating_point() and t.dtype != torch.bool
     t = t.to(torch.float32)
     if t.numel() and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{what} has NaN or infinite pixels; clean or drop those images")

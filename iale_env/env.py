@@ -26,6 +26,7 @@ from iale_env.oracles import OracleResult
 from iale_env.split import check_class_sizes, draw_split
 from iale_env.state import eq2_state
 from iale_env.training import accuracy_of, fit_models
+from iale_env.validation import check_state_rows
 
 # Roles in the derivation of model seeds from the episode seed (see ``ActiveLearningEnv._seed``).
 _MAIN, _ENSEMBLE, _ORACLE, _EXPERT = 0, 1, 2, 3
@@ -510,7 +511,9 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
     def _seed(self, role: int, *keys: int) -> int:
         """A model/expert seed derived from the episode seed; never draws from the env RNG."""
         ss = np.random.SeedSequence([self._episode_seed, role, *keys])
-        return int(ss.generate_state(1, dtype=np.uint64)[0] % (2**62))
+        # In float64, as numpy 1 computed ``uint64 % int`` (numpy 2 keeps uint64): the same
+        # seeds, and so the same episodes, on numpy 1 and 2
+        return int(np.float64(ss.generate_state(1, dtype=np.uint64)[0]) % 2.0**62)
 
     def _fit_main(self) -> None:
         """Train M on the current labeled set and make it the env's model."""
@@ -590,6 +593,7 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
             ]
             extra = torch.stack(scores, dim=1).float().cpu().numpy()
             rows = np.concatenate([rows, extra], axis=1).astype(np.float32)
+        check_state_rows(rows, *self.observation_space.shape, self._model)
         self._cache["obs"] = rows
         return rows.copy()
 

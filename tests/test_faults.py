@@ -8,6 +8,7 @@ uninterrupted run exactly.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -80,3 +81,115 @@ def test_a_killed_sweep_resumes_to_the_identical_curves(tmp_path, idx_root):
         assert _sweep(out, idx_root).returncode == 0
         rows = [[r[k] for k in STABLE] for r in read_csv(out / CURVES_CSV)]
         assert sorted(rows) == sorted(reference), fault
+
+
+# ------------------------------------------------------------------ second round (issue 31)
+from tests.test_query import _image_folder, policy_file  # noqa: E402,F401 - a fixture
+
+
+def test_the_labeling_loop_reads_its_files_strictly_with_one_line_errors(
+    policy_file,  # noqa: F811
+    tmp_path,
+    capsys,
+):
+    from PIL import Image
+
+    from agents.cli.query import main as query_main
+
+    folder, files, labels = _image_folder(tmp_path)
+    labels_csv = tmp_path / "labels.csv"
+    good = "".join(f"{f},{labels[i]}\n" for i, f in enumerate(files[:20]))
+    argv = ["--policy", str(policy_file), "--images", str(folder), "--labels", str(labels_csv)]
+    argv += ["--grayscale", "--epochs", "1"]
+
+    def run(text: str, *extra: str) -> tuple[int, str]:
+        labels_csv.write_text(text, encoding="utf-8")
+        code = query_main([*argv, *extra])
+        return code, capsys.readouterr().err.strip()
+
+    # a BOM (as spreadsheets write) and a file listed twice with the same label are fine
+    assert run("\ufefffile,label\n" + good + good.splitlines(True)[0]) == (0, "")
+    other = (labels[0] + 1) % 10
+    code, err = run("file,label\n" + good + f"{files[0]},{other}\n")
+    assert code == 2 and len(err.splitlines()) == 1
+    assert files[0] in err and f"'{labels[0]}'" in err and f"'{other}'" in err
+    code, err = run("file,label\n" + good + f"{files[30]},\n")
+    assert code == 2 and "line 22: no label" in err and len(err.splitlines()) == 1
+    for name, content in (
+        ("empty.png", b""),
+        ("garbage.png", b"\x89PNG\r\n\x1a\n not an image"),
+        ("cut.png", (folder / files[0]).read_bytes()[:80]),
+    ):
+        (folder / name).write_bytes(content)
+        code, err = run("file,label\n" + good)
+        assert code == 2 and name in err and "not a readable image" in err, err
+        assert len(err.splitlines()) == 1
+        (folder / name).unlink()
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(folder / "big.png")
+    code, err = run("file,label\n" + good)
+    assert code == 2 and "big.png is (32, 32)" in err and len(err.splitlines()) == 1
+    (folder / "big.png").unlink()
+    # --out into a missing folder or onto a dangling link: refused before any work
+    (tmp_path / "link.csv").symlink_to(tmp_path / "gone" / "x.csv")
+    for out, message in (
+        (tmp_path / "gone" / "next.csv", "does not exist"),
+        (tmp_path / "link.csv", "dangling symbolic link"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            run("file,label\n" + good, "--out", str(out))
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_state_scores_hint_names_the_cli_flag(make_env, tmp_path, capsys):
+    from agents.cli.query import main as query_main
+    from agents.dagger import ConstantLR
+    from agents.policy import IALEPolicy
+    from iale_env.data import _images
+
+    env = make_env(state_scores=("mc_dropout", "ensemble"))
+    policy = IALEPolicy(
+        env.observation_space, env.action_space, ConstantLR(1e-3), 5, score_columns=2
+    )
+    policy.save(str(tmp_path / "policy.zip"))
+    x = (_images(env.data.train_x[:80].cpu(), "x")[:, 0] * 255).round().byte().numpy()
+    np.savez(tmp_path / "d.npz", labeled_x=x[:20], labeled_y=np.arange(20) % 10, pool_x=x[20:])
+    argv = ["--policy", str(tmp_path / "policy.zip"), "--data", str(tmp_path / "d.npz")]
+    assert query_main([*argv, "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--state-scores" in err and len(err.strip().splitlines()) == 1
+    assert query_main([*argv, "--epochs", "1", "--state-scores", "mc_dropout,ensemble"]) == 0
+
+
+def test_own_data_mistakes_name_the_file_or_argument_and_say_what_to_do(tmp_path):
+    from PIL import Image
+
+    from iale_env import ALDataset
+    from iale_env.data import load_data_file
+    from tests.conftest import synthetic_images
+
+    x, y = synthetic_images(40, 0)
+    vx, vy = synthetic_images(20, 1)
+    rgb_last = np.repeat(x[..., None], 3, axis=-1)  # (N, H, W, C)
+    with pytest.raises(ValueError, match=r"channel-last .* x.transpose\(0, 3, 1, 2\)"):
+        ALDataset.from_arrays(rgb_last, y, rgb_last[:20], vy)
+    bad_test = vy.copy()
+    bad_test[3] = 10  # a test label no training image has
+    with pytest.raises(ValueError, match="test_y has label 10") as err:
+        ALDataset.from_arrays(x, y, vx, bad_test)
+    assert "train_y has no example" not in str(err.value)
+    with pytest.raises(ValueError, match=r"\(test_y break it\)"):
+        ALDataset.from_arrays(x, y, vx, bad_test, num_classes=10)
+    # an image folder (IALE-Custom-v0's data) with a broken or odd-sized file
+    for split, images, labels in (("train", x, y), ("test", vx, vy)):
+        for i, (img, label) in enumerate(zip(images, labels)):
+            (tmp_path / split / f"c{label}").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(tmp_path / split / f"c{label}" / f"{i:03d}.png")
+    assert load_data_file(tmp_path).num_classes == 10
+    for name, content in (("empty.png", b""), ("cut.png", b"\x89PNG\r\n\x1a\nIHDR")):
+        (tmp_path / "train" / "c3" / name).write_bytes(content)
+        with pytest.raises(ValueError, match=f"{name} is not a readable image"):
+            load_data_file(tmp_path)
+        (tmp_path / "train" / "c3" / name).unlink()
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "test" / "c3" / "big.png")
+    with pytest.raises(ValueError, match=r"big.png\) is \(3, 32, 32\)"):
+        load_data_file(tmp_path)

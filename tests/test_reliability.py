@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 from agents.dagger import DAggerConfig, train_dagger
 from agents.evaluation import CURVES_CSV, EvalConfig, evaluate, read_csv
@@ -422,3 +423,51 @@ def test_a_policy_files_description_is_covered_by_its_digest(make_env, tmp_path,
             pretrained.load_pretrained("iale-mnist-cpu")
         with pytest.raises(ValueError, match="source.json records"):
             load_policy(str(shipped))
+
+
+class _Broken(torch.nn.Module):
+    """A user's classifier with a defect: NaN logits, or an embedding whose width depends on the
+    batch (24 features for the two images its width is probed with, 16 for larger batches)."""
+
+    def __init__(self, image_shape, num_classes, defect: str):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Flatten(), torch.nn.Linear(int(np.prod(image_shape)), 24), torch.nn.ReLU()
+        )
+        self.head = torch.nn.Linear(24, num_classes)
+        self.defect = defect
+
+    def forward_with_embedding(self, x):
+        emb = self.body(x)
+        logits = self.head(emb)
+        if self.defect == "nan":
+            return logits * float("nan"), emb
+        return logits, emb if len(x) <= 2 else emb[:, :16]
+
+
+def nan_logits(image_shape, num_classes):
+    return _Broken(image_shape, num_classes, "nan")
+
+
+def batch_width(image_shape, num_classes):
+    return _Broken(image_shape, num_classes, "width")
+
+
+def test_observations_outside_the_declared_space_are_refused_naming_the_classifier(make_env):
+    for factory, message in (("nan_logits", "NaN or infinite"), ("batch_width", "shape")):
+        env = make_env(classifier=f"tests.test_reliability:{factory}")
+        with pytest.raises(ValueError, match=f"classifier _Broken gave .*{message}"):
+            env.reset(seed=0)
+
+
+def test_boolean_images_are_zero_one_pixels():
+    from iale_env import ALDataset
+    from tests.conftest import synthetic_images
+
+    x, y = synthetic_images(40, 0)
+    masks = x > 100
+    data = ALDataset.from_arrays(masks, y, masks, y)
+    assert data.train_x.max() == 1.0 and set(data.train_x.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(
+        data.train_x, ALDataset.from_arrays(masks.astype(np.uint8), y, masks, y, scale=1).train_x
+    )

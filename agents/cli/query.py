@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="candidates to rank (default: the policy's training sub-pool; 0: the whole pool)",
     )
     p.add_argument("--epochs", type=int, default=None, help="classifier training epochs")
+    p.add_argument(
+        "--state-scores",
+        default=None,
+        help="experts whose scores end the policy's state rows, comma-separated ('' for none; "
+        "default: those its run's config.json records)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="PyTorch CPU threads")
@@ -59,14 +65,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.images and not args.labels:
         parser.error("--images needs --labels (a CSV file,label of the images labeled so far)")
-    if args.out and Path(args.out).exists():
-        parser.error(f"--out {args.out} exists; choose a new file name or remove it")
     from agents.cli.common import set_threads
     from agents.query import QueryConfig, query
+    from agents.query_files import check_new_file
 
+    if args.out:
+        try:
+            check_new_file(args.out)  # before the work, not after it
+        except ValueError as err:
+            parser.error(str(err))
     try:
         set_threads(args.threads)
-        cfg = QueryConfig(args.k, args.subpool, args.epochs, seed=args.seed, device=args.device)
+        scores = None
+        if args.state_scores is not None:
+            scores = tuple(e.strip() for e in args.state_scores.split(",") if e.strip())
+        cfg = QueryConfig(
+            args.k,
+            args.subpool,
+            args.epochs,
+            seed=args.seed,
+            device=args.device,
+            state_scores=scores,
+        )
         if args.data:
             labeled_x, labeled_y, pool_x = _read_npz(Path(args.data))
             names = None
@@ -111,7 +131,7 @@ def _read_folder(
     root: Path, labels_csv: Path, classes: str | None, grayscale: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Labeled images, their labels, pool images and the pool's file names (relative)."""
-    from PIL import Image
+    from agents.query_files import read_images, read_labels_csv
 
     if not root.is_dir():
         raise FileNotFoundError(f"no image folder {root}")
@@ -122,11 +142,7 @@ def _read_folder(
         for p in root.rglob("*")
         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
     )
-    with labels_csv.open(newline="") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or not {"file", "label"} <= set(reader.fieldnames):
-            raise ValueError(f"{labels_csv} needs the columns file,label; got {reader.fieldnames}")
-        labeled = {row["file"].strip(): row["label"].strip() for row in reader}
+    labeled = read_labels_csv(labels_csv)
     unknown = sorted(set(labeled) - set(files))
     if unknown:
         raise ValueError(f"{labels_csv} names files not found under {root}: {unknown[:5]}")
@@ -145,21 +161,11 @@ def _read_folder(
             raise ValueError(
                 f"label {text!r} is not an integer; pass --classes with the class names in order"
             )
-    mode = "L" if grayscale else "RGB"
-
-    def read(rel: str) -> np.ndarray:
-        with Image.open(root / rel) as img:
-            array = np.asarray(img.convert(mode))
-        return array if array.ndim == 2 else array.transpose(2, 0, 1)
-
     pool_files = [f for f in files if f not in labeled]
     if not pool_files:
         raise ValueError(f"every image under {root} is labeled; there is nothing left to pick")
     lab_files = sorted(labeled)
-    images = {f: read(f) for f in lab_files + pool_files}
-    shapes = {a.shape for a in images.values()}
-    if len(shapes) > 1:
-        raise ValueError(f"the images under {root} differ in size {sorted(shapes)}; resize them")
+    images = read_images(root, lab_files + pool_files, "L" if grayscale else "RGB")
     labeled_x = np.stack([images[f] for f in lab_files])
     labeled_y = np.array([to_int[labeled[f]] for f in lab_files], dtype=np.int64)
     pool_x = np.stack([images[f] for f in pool_files])
