@@ -39,6 +39,7 @@ def _weights(folder):
     return load_policy(str(folder / "policy.zip")).state_dict()
 
 
+@pytest.mark.dagger
 def test_a_killed_dagger_run_resumes_to_the_identical_policy(tmp_path, idx_root):
     assert _dagger(tmp_path / "full", idx_root).returncode == 0
     reference = _weights(tmp_path / "full")
