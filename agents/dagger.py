@@ -234,7 +234,9 @@ class DAggerResult:
 
 
 def _derive(*keys: int) -> int:
-    return int(np.random.SeedSequence(list(keys)).generate_state(1, dtype=np.uint64)[0] % (2**31))
+    # In float64, as numpy 1 computed ``uint64 % int`` (numpy 2 keeps uint64): same seeds on both
+    state = np.random.SeedSequence(list(keys)).generate_state(1, dtype=np.uint64)[0]
+    return int(np.float64(state) % 2.0**31)
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:

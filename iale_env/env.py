@@ -511,7 +511,9 @@ class ActiveLearningEnv(gym.Env[np.ndarray, np.ndarray]):
     def _seed(self, role: int, *keys: int) -> int:
         """A model/expert seed derived from the episode seed; never draws from the env RNG."""
         ss = np.random.SeedSequence([self._episode_seed, role, *keys])
-        return int(ss.generate_state(1, dtype=np.uint64)[0] % (2**62))
+        # In float64, as numpy 1 computed ``uint64 % int`` (numpy 2 keeps uint64): the same
+        # seeds, and so the same episodes, on numpy 1 and 2
+        return int(np.float64(ss.generate_state(1, dtype=np.uint64)[0]) % 2.0**62)
 
     def _fit_main(self) -> None:
         """Train M on the current labeled set and make it the env's model."""
