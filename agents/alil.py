@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.dagger import DAggerConfig, DAggerResult, train_dagger
 from agents.oracle import env_attr
+
+if TYPE_CHECKING:  # training needs imitation (the dagger extra); ALIL_ENV does not
+    from agents.dagger import DAggerConfig, DAggerResult
 
 #: Environment settings of ALIL: label 1 of 10 random candidates per step.
 ALIL_ENV: dict[str, int] = {"acquisition_size": 1, "subpool_size": 10}
@@ -30,6 +32,8 @@ ALIL_ENV: dict[str, int] = {"acquisition_size": 1, "subpool_size": 10}
 
 def alil_config(**overrides: Any) -> DAggerConfig:
     """ALIL's DAgger settings (softmax policy, lookahead oracle, per-step coin 0.5)."""
+    from agents.dagger import DAggerConfig
+
     settings: dict[str, Any] = {"beta": 0.5, "coin": "step", **overrides}
     settings.update(selection="softmax", oracle="lookahead")
     return DAggerConfig(**settings)
@@ -47,6 +51,8 @@ def train_alil(
     An env with another acquisition or sub-pool size than :data:`ALIL_ENV` trains a variant and
     gives a warning.
     """
+    from agents.dagger import train_dagger
+
     cfg = cfg or alil_config()
     if cfg.selection != "softmax" or cfg.oracle != "lookahead":
         raise ValueError(

@@ -31,17 +31,30 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 import torch
-from imitation.algorithms import bc
-from imitation.algorithms.dagger import BetaSchedule, DAggerTrainer, InteractiveTrajectoryCollector
-from imitation.data import rollout, serialize, types
-from imitation.util import logger as imit_logger
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+from agents.extras import is_missing_imitation, missing_imitation
+
+try:
+    from imitation.algorithms import bc
+    from imitation.algorithms.dagger import (
+        BetaSchedule,
+        DAggerTrainer,
+        InteractiveTrajectoryCollector,
+    )
+    from imitation.data import rollout, serialize, types
+    from imitation.util import logger as imit_logger
+except ModuleNotFoundError as exc:  # the base install: say what to install, in one line
+    if not is_missing_imitation(exc):
+        raise
+    raise missing_imitation("DAgger and ALIL training (agents.dagger)") from None
 
 from agents import faults, imitation_adapter
 from agents.files import changed_settings
 from agents.locking import check_run_folder, exclusive_folder
 from agents.oracle import BestExpertOracle, env_attr
 from agents.policy import VIEWS, IALEPolicy
+from agents.schedules import ConstantLR
 from iale_env import ALConfig
 
 CHECKPOINT = "checkpoint.pt"
@@ -552,16 +565,6 @@ class DAggerRun:
             },
             self.ckpt_path,
         )
-
-
-class ConstantLR:
-    """A picklable constant learning-rate schedule for SB3."""
-
-    def __init__(self, lr: float) -> None:
-        self.lr = lr
-
-    def __call__(self, progress_remaining: float) -> float:
-        return self.lr
 
 
 def _restore_demos(

@@ -3,21 +3,79 @@ files), fixed learning-curve rows, and running a script the way a user does."""
 
 from __future__ import annotations
 
+import ast
+import functools
 import json
 import os
 import struct
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from agents.extras import DAGGER_INSTALL, has_imitation
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset
 
 NUM_CLASSES = 10
 ROOT = Path(__file__).resolve().parents[1]
+
+#: Whether imitation (the ``dagger`` extra) is installed. Without it (the base install, e.g. on
+#: the newest gymnasium/SB3/numpy) every test marked ``dagger`` is skipped, and so is every test
+#: module that imports one of :data:`IMITATION_MODULES` at its top.
+HAS_IMITATION = has_imitation()
+#: The modules whose import needs imitation.
+IMITATION_MODULES = ("imitation", "agents.dagger", "agents.imitability")
+NEEDS_IMITATION = f"needs imitation, which is not installed ({DAGGER_INSTALL})"
+
+
+def _top_level_imports(tree: ast.Module) -> Iterator[str]:
+    """The modules a module imports when it is imported (not inside its functions)."""
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            yield node.module
+        elif isinstance(node, ast.If | ast.Try | ast.ExceptHandler):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+@functools.cache
+def imports_imitation(path: Path) -> bool:
+    """Whether importing the module at ``path`` imports imitation (or agents.dagger, ...)."""
+    names = _top_level_imports(ast.parse(Path(path).read_text()))
+    return any(n == m or n.startswith(m + ".") for n in names for m in IMITATION_MODULES)
+
+
+class _NeedsImitationModule(pytest.Module):
+    """A test module that cannot be imported without imitation: reported as skipped."""
+
+    def collect(self):  # type: ignore[override]
+        pytest.skip(f"{self.path.name} {NEEDS_IMITATION}", allow_module_level=True)
+
+
+def pytest_pycollect_makemodule(
+    module_path: Path, parent: pytest.Collector
+) -> pytest.Module | None:
+    """Without imitation, skip (instead of failing to import) the modules that import it."""
+    if not HAS_IMITATION and module_path.name != "conftest.py" and imports_imitation(module_path):
+        return _NeedsImitationModule.from_parent(parent, path=module_path)
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``dagger`` every test of a module that imports imitation (the others are marked by
+    hand); skip the marked tests where imitation is not installed."""
+    for item in items:
+        if imports_imitation(item.path):
+            item.add_marker(pytest.mark.dagger)
+        if not HAS_IMITATION and item.get_closest_marker("dagger") is not None:
+            item.add_marker(pytest.mark.skip(reason=NEEDS_IMITATION))
 
 
 def run_script(
@@ -126,8 +184,8 @@ def idx_root(tmp_path_factory) -> Path:
 @pytest.fixture
 def policy_dir(tmp_path, tiny_data) -> Path:
     """An (untrained) IALE policy saved like train_dagger.py saves one."""
-    from agents.dagger import ConstantLR
     from agents.policy import IALEPolicy
+    from agents.schedules import ConstantLR
     from iale_env import ActiveLearningEnv, ALConfig
 
     env = ActiveLearningEnv(ALConfig(**TINY), data=tiny_data)

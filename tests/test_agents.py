@@ -8,12 +8,11 @@ import hashlib
 import numpy as np
 import pytest
 import torch
-from imitation.algorithms.bc import BehaviorCloningLossCalculator
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents.dagger import ConstantLR, DAggerConfig, agreement, train_dagger
 from agents.oracle import BestExpertOracle
 from agents.policy import IALEPolicy, load_policy
+from agents.schedules import ConstantLR
 from iale_env import ALConfig
 from tests.conftest import TINY, run_script
 
@@ -67,8 +66,11 @@ def test_deterministic_action_is_top_k_stochastic_is_bernoulli(env):
     assert (samples.sum(-1) != 5).any()
 
 
+@pytest.mark.dagger
 def test_bc_loss_is_exactly_eq3(env):
     """imitation's BC loss with ent_weight=l2_weight=0 equals the summed BCE of Eq. 3."""
+    from imitation.algorithms.bc import BehaviorCloningLossCalculator
+
     p = _policy(env)
     rng = np.random.default_rng(1)
     obs = torch.as_tensor(rng.random((6, 20, 286), dtype=np.float32))
@@ -140,11 +142,14 @@ def test_oracle_reaches_envs_under_wrappers_without_deprecated_forwarding(tiny_d
 def _run(
     make_env, out, episodes, experts=("mc_dropout", "ensemble"), resume=False, env_kw=None, **kw
 ):
+    from agents.dagger import DAggerConfig, train_dagger
+
     env = make_env(experts=experts, **(env_kw or {}))
     cfg = DAggerConfig(episodes=episodes, bc_batch_size=4, bc_epochs=kw.pop("bc_epochs", 10), **kw)
     return train_dagger(env, cfg, out, resume=resume, progress=False), env
 
 
+@pytest.mark.dagger
 def test_dagger_stores_oracle_labels_and_executes_expert_with_prob_beta(make_env, tmp_path):
     res, _ = _run(make_env, tmp_path / "a", episodes=2, beta=0.5)
     steps = 2 * ALConfig(**TINY).steps_per_episode
@@ -161,6 +166,7 @@ def test_dagger_stores_oracle_labels_and_executes_expert_with_prob_beta(make_env
         assert res_b.log[0]["expert_executed"] == beta
 
 
+@pytest.mark.dagger
 def test_dagger_options_coin_per_episode_exponential_beta_reinit_weights(make_env, tmp_path):
     res, _ = _run(
         make_env,
@@ -179,6 +185,7 @@ def test_dagger_options_coin_per_episode_exponential_beta_reinit_weights(make_en
     assert res.policy.class_weights == (0.9, 0.1)
 
 
+@pytest.mark.dagger
 def test_trained_policy_transfers_to_fashion_mnist_env(make_env, tmp_path, idx_root):
     import gymnasium as gym
 
@@ -194,8 +201,11 @@ def test_trained_policy_transfers_to_fashion_mnist_env(make_env, tmp_path, idx_r
     assert info["labeled"] == TINY["budget"]
 
 
+@pytest.mark.dagger
 def test_dagger_policy_learns_a_learnable_oracle(make_env, tmp_path):
     """With a margin-only oracle (a function of the state), agreement beats chance (k/n=0.25)."""
+    from agents.dagger import agreement
+
     res, env = _run(
         make_env,
         tmp_path / "learn",
@@ -219,6 +229,7 @@ def test_dagger_policy_learns_a_learnable_oracle(make_env, tmp_path):
 TINY_STEPS = (TINY["budget"] - TINY["initial_labeled"]) // TINY["acquisition_size"]
 
 
+@pytest.mark.dagger
 def test_resume_gives_the_same_policy_as_an_uninterrupted_run(make_env, tmp_path):
     full, _ = _run(make_env, tmp_path / "full", episodes=3)
     _run(make_env, tmp_path / "cut", episodes=2)  # "killed" after round 2
@@ -246,9 +257,12 @@ def test_resume_gives_the_same_policy_as_an_uninterrupted_run(make_env, tmp_path
     assert (logs / "progress-2.csv").exists() and list(logs.glob("events.out.tfevents.*"))
 
 
+@pytest.mark.dagger
 def test_resume_accepts_a_checkpoint_older_than_an_env_setting(make_env, tmp_path):
     """A checkpoint written before an env setting existed resumes with that setting's default;
     a checkpoint with another value of it is still refused."""
+    from agents.dagger import DAggerConfig, train_dagger
+
     env = make_env()
     cfg = DAggerConfig(episodes=1, bc_batch_size=4, bc_epochs=1)
     settings = {"env": dataclasses.asdict(env.config)}
@@ -269,6 +283,7 @@ def test_resume_accepts_a_checkpoint_older_than_an_env_setting(make_env, tmp_pat
     train_dagger(env, more, tmp_path, resume=True, progress=False, settings=faster)
 
 
+@pytest.mark.dagger  # train_dagger.py checks its flags after importing imitation
 @pytest.mark.parametrize(
     "flags, message",
     [

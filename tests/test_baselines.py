@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from stable_baselines3 import PPO
 
 from agents.alil import ALIL_ENV, alil_config, train_alil
-from agents.dagger import ConstantLR
 from agents.policy import IALEPolicy, load_policy
 from agents.rl import CHECKPOINT, RLConfig, make_rl_env, train_rl
+from agents.schedules import ConstantLR
 from iale_env import ALConfig
 from tests.conftest import TINY, run_script
 
@@ -36,6 +36,7 @@ def test_softmax_policy_loss_is_cross_entropy_and_mode_is_argmax(make_env):
     assert (sampled.sum(1) == 1).all()
 
 
+@pytest.mark.dagger
 def test_alil_trains_on_the_lookahead_oracle_and_transfers(make_env, tmp_path):
     env = make_env(**ALIL_ENV, budget=14)
     cfg = alil_config(episodes=2, bc_epochs=3, bc_batch_size=4, seed=0)
@@ -115,7 +116,9 @@ def test_rl_config_rejects_bad_values():
 @pytest.mark.parametrize(
     "script, flags, message",
     [
-        ("train_alil.py", ["--episodes", "0"], "episodes must be >= 1"),
+        pytest.param(
+            "train_alil.py", ["--episodes", "0"], "episodes must be >= 1", marks=pytest.mark.dagger
+        ),
         ("train_alil.py", ["--experts", "coreset"], "unrecognized arguments"),
         ("train_rl.py", ["--timesteps", "0"], "timesteps must be >= 1"),
         ("train_rl.py", ["--algo", "dqn"], "invalid choice"),

@@ -74,8 +74,8 @@ def test_the_users_classifier_learns(tiny_data):
 
 
 def test_a_policy_for_another_layout_is_refused(make_env, tiny_data, tmp_path):
-    from agents.dagger import ConstantLR
     from agents.policy import IALEPolicy, load_policy
+    from agents.schedules import ConstantLR
 
     cnn = make_env()
     policy = IALEPolicy(

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 
-from agents.dagger import ConstantLR, DAggerConfig, agreement, train_dagger
 from agents.evaluation import (
     CURVES_CSV,
     ORACLE_CSV,
@@ -27,6 +26,7 @@ from agents.evaluation import (
 )
 from agents.evaluation.summary import fieller_ratio, summarize, summary_markdown
 from agents.policy import IALEPolicy, InvariantRowFeatures, RelativeRowFeatures, load_policy
+from agents.schedules import ConstantLR
 from iale_env import ActiveLearningEnv, ALConfig
 from iale_env.protocols import CPU
 from tests.conftest import ROOT, TINY, curve_rows
@@ -98,7 +98,10 @@ def test_feature_standardisation_is_fitted_saved_and_reloaded(make_env, tmp_path
         IALEPolicy(env.observation_space, env.action_space, ConstantLR(1e-3), 5, view="pixels")
 
 
+@pytest.mark.dagger
 def test_dagger_logs_held_out_agreement_and_trains_a_fixed_number_of_updates(make_env, tmp_path):
+    from agents.dagger import DAggerConfig, agreement, train_dagger
+
     env = make_env()
     cfg = DAggerConfig(
         episodes=2,
@@ -384,9 +387,11 @@ IMITABILITY_SOURCES = {
 }
 
 
+@pytest.mark.dagger
 def test_committed_imitability_tables_match_their_pairs():
     """The one-statistic rows of the committed tables are recomputed from the committed pairs
     (or run folder) they were computed from, and docs/imitability.md shows them verbatim."""
+    from agents.dagger import agreement
     from agents.imitability import load_run, statistic_scores, top_k
 
     folder = ROOT / "results" / "cpu" / "imitability"
@@ -407,6 +412,7 @@ def test_committed_imitability_tables_match_their_pairs():
             assert f"| {value:.3f} |" in text.split(name, 1)[1].splitlines()[0]
 
 
+@pytest.mark.dagger
 def test_the_experts_score_columns_are_one_statistic_scorers():
     """Each score column of the state ranks the candidates, its ties (variation ratios take few
     values) broken by least confidence."""
@@ -424,11 +430,13 @@ def test_the_experts_score_columns_are_one_statistic_scorers():
     assert rank["least confidence"] == [1, 3, 2, 0]
 
 
+@pytest.mark.dagger
 @pytest.mark.parametrize("view", ["invariant", "relative"])
 def test_a_policy_reading_expert_scores_trains_and_is_evaluated_with_them(idx_root, tmp_path, view):
     """DAgger on a state extended by the experts' scores; evaluate.py runs the policy in an env
     with the same extension (read from the run's config.json), next to a plain heuristic."""
     from agents.cli.common import write_run_config
+    from agents.dagger import DAggerConfig, train_dagger
 
     al = ALConfig(**{**TINY, "data_dir": str(idx_root), "state_scores": ("mc_dropout",)})
     cfg = DAggerConfig(
@@ -457,10 +465,12 @@ def test_a_policy_reading_expert_scores_trains_and_is_evaluated_with_them(idx_ro
     assert policy_env_overrides(parse_method(f"iale:{saved}"))["state_scores"] == ("mc_dropout",)
 
 
+@pytest.mark.dagger
 def test_the_oracles_decisions_are_read_from_a_runs_demonstrations(idx_root, tmp_path):
     """Each training state's winner and experts' scores come from the env's infos, agree with
     the per-round wins of log.csv, and the table follows the score columns of the state."""
     from agents.cli.imitability import main as imitability_main
+    from agents.dagger import DAggerConfig, train_dagger
     from agents.imitability import decisions_markdown, oracle_decisions
 
     scores = ("mc_dropout", "ensemble")
@@ -491,6 +501,7 @@ def test_the_oracles_decisions_are_read_from_a_runs_demonstrations(idx_root, tmp
     assert imitability_main([str(tmp_path / "nothing"), "--decisions", str(out)]) == 2
 
 
+@pytest.mark.dagger
 def test_predicting_the_winner_from_state_features():
     """Leave-one-round-out: a feature that decides the winner is learned from the other rounds;
     features that carry nothing leave the majority winner."""
@@ -527,6 +538,7 @@ DECISION_SOURCES = {
 }
 
 
+@pytest.mark.dagger
 def test_committed_decision_tables_match_their_runs():
     """Each committed table of the oracle's decisions is recomputed from the committed run (its
     first N rounds, as the table says), and docs/imitability.md shows it verbatim."""

@@ -14,24 +14,60 @@ except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 
-def _pins() -> dict[str, Version]:
+def _pins(file: str = "constraints.txt") -> dict[str, Version]:
     pins = {}
-    for line in (ROOT / "constraints.txt").read_text().splitlines():
+    for line in (ROOT / file).read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, version = line.split("==")
             pins[name.lower().replace("_", "-")] = Version(version)
     return pins
 
 
-def test_constraints_pin_every_dependency_inside_its_declared_range():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = project["dependencies"] + project["optional-dependencies"]["dev"]
-    pins = _pins()
-    for text in declared:
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _extra(extra: str) -> list[Requirement]:
+    """An extra's requirements, the package's own extras (``iale-gym[a,b]``) expanded."""
+    project = _project()
+    reqs = []
+    for text in project["optional-dependencies"][extra]:
         req = Requirement(text)
+        if req.name == project["name"]:
+            reqs += [r for e in sorted(req.extras) for r in _extra(e)]
+        else:
+            reqs.append(req)
+    return reqs
+
+
+@pytest.mark.parametrize(
+    "file, extra", [("constraints.txt", "dev"), ("constraints-latest.txt", "test")]
+)
+def test_constraints_pin_every_dependency_inside_its_declared_range(file, extra):
+    """CI installs ``-c constraints.txt -e .[dev]`` (everything, imitation's stack) and
+    ``-c constraints-latest.txt -e .[test]`` (the base package on the newest stack)."""
+    declared = [Requirement(t) for t in _project()["dependencies"]] + _extra(extra)
+    pins = _pins(file)
+    for req in declared:
         name = req.name.lower().replace("_", "-")
-        assert name in pins, f"constraints.txt does not pin {name}"
+        assert name in pins, f"{file} does not pin {name}"
         assert req.specifier.contains(pins[name]), f"{name}=={pins[name]} is outside {req}"
+
+
+def test_imitation_and_its_pins_come_only_with_the_dagger_extra():
+    base = {Requirement(t).name for t in _project()["dependencies"]}
+    assert "imitation" not in base and "pyarrow" not in base
+    assert "imitation" in {r.name for r in _extra("dagger")}
+    assert {r.name for r in _extra("dagger")} <= {r.name for r in _extra("dev")}
+    assert "imitation" not in {r.name for r in _extra("test")}
+    latest, pinned = _pins("constraints-latest.txt"), _pins("constraints.txt")
+    assert "imitation" not in latest and "imitation" in pinned
+    # the second CI stack is the one imitation cannot install beside
+    assert latest["gymnasium"].major >= 1 and latest["numpy"].major >= 2
+    assert latest["stable-baselines3"] >= Version("2.3")
+    # torch and torchvision: the same (large) builds on both stacks
+    for name in ("torch", "torchvision"):
+        assert latest[name] == pinned[name], name
 
 
 def _commands() -> dict[str, str]:

@@ -47,6 +47,7 @@ def test_a_sweep_on_two_ray_workers_writes_the_sequential_curves_bit_for_bit(
     assert par == seq
 
 
+@pytest.mark.dagger  # its train_dagger.py half needs imitation
 def test_ray_settings_that_cannot_run_fail_before_any_run(idx_root, tmp_path):
     from agents.evaluation.parallel import RayRunner
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from agents.cli.query import main as query_main
-from agents.dagger import ConstantLR
 from agents.policy import IALEPolicy
 from agents.query import QueryConfig, query
+from agents.schedules import ConstantLR
 from tests.conftest import TINY, synthetic_images
 
 

@@ -23,8 +23,8 @@ def test_readme_has_examples():
 
 
 def test_every_readme_example_runs(tmp_path, monkeypatch, tiny_data):
-    from agents.dagger import ConstantLR
     from agents.policy import IALEPolicy
+    from agents.schedules import ConstantLR
     from iale_env import ActiveLearningEnv, ALConfig
 
     monkeypatch.chdir(tmp_path)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from agents.dagger import DAggerConfig, train_dagger
 from agents.evaluation import CURVES_CSV, ORACLE_CSV, OVERLAP_CSV, EvalConfig, evaluate, read_csv
 from iale_env import ALConfig
 from tests.conftest import TINY
@@ -49,10 +48,13 @@ def test_a_sweep_survives_any_truncated_file(tmp_path, idx_root):
 
 
 def _dagger(make_env, out, episodes, resume=False):
+    from agents.dagger import DAggerConfig, train_dagger
+
     cfg = DAggerConfig(episodes=episodes, bc_batch_size=4, bc_epochs=3, heldout_episodes=1, seed=0)
     return train_dagger(make_env(), cfg, out, resume=resume, progress=False)
 
 
+@pytest.mark.dagger
 def test_a_dagger_run_survives_any_truncated_file(make_env, tmp_path):
     full = _dagger(make_env, tmp_path / "full", 3).policy.state_dict()
     _dagger(make_env, tmp_path / "cut", 2)

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from agents.cli.common import default_threads, set_threads
+from agents.extras import require_imitation
 
 SETTINGS = dict(budget=60, epochs=10, scoring_size=1000, test_size=2000, pool_size=5000)
 
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         from iale_env import ALConfig, load_dataset
 
         import_ray()
+        if args.skip != "dagger":
+            require_imitation("DAgger's timing (--skip dagger times the sweep alone)")
         load_dataset(args.dataset, args.data_dir)
     except (ValueError, ImportError, DatasetNotFoundError) as exc:
         print(f"benchmark_parallel.py: error: {exc}", file=sys.stderr)

@@ -54,14 +54,19 @@ def main(argv: list[str] | None = None) -> int:
         print("imitability.py: error: --steps must be >= 1", file=sys.stderr)
         return 2
     from agents.cli.common import set_threads
-    from agents.imitability import (
-        compare_scorers,
-        decisions_markdown,
-        export_pairs,
-        imitation_curve,
-        markdown,
-        oracle_decisions,
-    )
+
+    try:
+        from agents.imitability import (
+            compare_scorers,
+            decisions_markdown,
+            export_pairs,
+            imitation_curve,
+            markdown,
+            oracle_decisions,
+        )
+    except ImportError as exc:  # the base install has no imitation: one line, what to install
+        print(f"imitability.py: error: {exc}", file=sys.stderr)
+        return 2
 
     try:
         set_threads(args.threads)
