@@ -55,6 +55,7 @@ from agents.locking import check_run_folder, exclusive_folder
 from agents.oracle import BestExpertOracle, env_attr
 from agents.policy import VIEWS, IALEPolicy
 from agents.schedules import ConstantLR
+from agents.write_errors import write_atomically
 from iale_env import ALConfig
 
 CHECKPOINT = "checkpoint.pt"
@@ -253,9 +254,14 @@ def _derive(*keys: int) -> int:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """Save ``obj`` to ``path`` atomically; a failed write (disk full) is a :class:`RunWriteError`
+    that says the previous checkpoint is intact."""
+    survives = (
+        f"the previous {path.name} is intact, so the run resumes from its last finished round"
+        if path.exists()
+        else "nothing was lost"
+    )
+    write_atomically(path, lambda tmp: torch.save(obj, tmp), survives)
 
 
 def _reset_parameters(policy: IALEPolicy) -> None:
@@ -630,9 +636,12 @@ def _write_round(out: Path, log: list[dict[str, Any]], logger, policy: IALEPolic
     for key in ROUND_SCALARS:
         logger.record(f"dagger/{key}", row[key])
     logger.dump(step=row["episode"])
-    tmp_policy = out / (POLICY + ".tmp.zip")
-    policy.save(str(tmp_policy))
-    os.replace(tmp_policy, out / POLICY)
+    write_atomically(
+        out / POLICY,
+        lambda tmp: policy.save(str(tmp)),
+        f"{POLICY} and {CHECKPOINT} of the last finished round are intact",
+        tmp_suffix=".tmp.zip",
+    )
 
 
 def load_round_demos(

@@ -8,6 +8,8 @@ uninterrupted run exactly.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -23,11 +25,11 @@ TINY_FLAGS = (
 ).split()
 
 
-def _dagger(out, idx_root, fault=None):
+def _dagger(out, idx_root, fault=None, episodes=2):
     env = {"IALE_DATA_DIR": str(idx_root), "OMP_NUM_THREADS": "1"}
     if fault:
         env["IALE_FAULT_AT"] = fault
-    flags = [*TINY_FLAGS, "--episodes", "2", "--bc-batch-size", "2", "--bc-epochs", "2"]
+    flags = [*TINY_FLAGS, "--episodes", str(episodes), "--bc-batch-size", "2", "--bc-epochs", "2"]
     return run_script(
         "train_dagger.py", *flags, "--no-progress", "--resume", "--out", str(out), env=env
     )
@@ -194,3 +196,39 @@ def test_own_data_mistakes_name_the_file_or_argument_and_say_what_to_do(tmp_path
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "test" / "c3" / "big.png")
     with pytest.raises(ValueError, match=r"big.png\) is \(3, 32, 32\)"):
         load_data_file(tmp_path)
+
+
+@pytest.mark.dagger
+def test_a_checkpoint_write_that_fails_on_a_full_disk_is_one_line_and_loses_nothing(
+    tmp_path, idx_root
+):
+    import resource
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "run"
+    assert _dagger(out, idx_root, episodes=1).returncode == 0
+    before = (out / "checkpoint.pt").read_bytes()
+    limit = (len(before) // 2, resource.RLIM_INFINITY)  # the next checkpoint cannot be written
+
+    def full_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+
+    flags = [*TINY_FLAGS, "--episodes", "2", "--bc-batch-size", "2", "--bc-epochs", "2"]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train_dagger.py"), *flags, "--no-progress"]
+        + ["--resume", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "IALE_DATA_DIR": str(idx_root)},
+        preexec_fn=full_disk,
+        timeout=600,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "could not write" in last and "checkpoint.pt is intact" in last, last
+    assert (out / "checkpoint.pt").read_bytes() == before
+    assert not list(out.glob("*.tmp*"))
+    assert _dagger(out, idx_root).returncode == 0  # resumes once there is room

@@ -184,8 +184,14 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
         stack.close()
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    from agents.write_errors import RunWriteError
+
     with stack:  # the run itself: an error here keeps its traceback (exit code 1)
-        result = run.run()
+        try:
+            result = run.run()
+        except RunWriteError as exc:  # a full disk: the message says what survived
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return 2
     print(f"policy saved to {out / 'policy.zip'} after {len(result.log)} episodes")
     return 0
 
