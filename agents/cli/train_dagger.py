@@ -123,10 +123,11 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
     s = resolve(PRESETS[variant][args.preset], args)
     prog = parser.prog
     stack = contextlib.ExitStack()
+    from iale_env import ActiveLearningEnv, DatasetNotFoundError  # named by the except below
+
     try:  # everything that checks the input: a mistake is one line, before any long work
         from agents.dagger import DAggerConfig, DAggerRun, check_out_dir
         from agents.locking import exclusive_folder
-        from iale_env import ActiveLearningEnv, DatasetNotFoundError
 
         al = env_config(
             s,
