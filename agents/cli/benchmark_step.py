@@ -19,6 +19,7 @@ Three tables from one run, on one PyTorch thread unless ``--threads`` says other
 
     python scripts/benchmark_step.py --out runs/bench_step.json
     python scripts/benchmark_step.py --skip-episodes --throughput-steps 36   # minutes
+    python scripts/benchmark_step.py --only-throughput --out runs/throughput.json
 """
 
 from __future__ import annotations
@@ -215,6 +216,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="time only the first N steps of the oracle-executed episode (default: all)",
     )
     p.add_argument("--skip-episodes", action="store_true", help="no whole-episode timings")
+    p.add_argument(
+        "--only-throughput", action="store_true", help="only table 3 (the fast track's steps/s)"
+    )
     p.add_argument("--throughput-steps", type=int, default=180, help="AL steps per measurement")
     p.add_argument("--out", help="also write every figure as JSON here")
     return p.parse_args(argv)
@@ -224,16 +228,9 @@ def _fmt_ratio(old: float, new: float) -> str:
     return f"{old / new:.2f}x" if new > 0 else "-"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    set_threads(args.threads)
-    if args.out and Path(args.out).exists():
-        print(f"error: {args.out} exists; choose another --out", file=sys.stderr)
-        return 2
-    data = load_dataset(args.dataset, args.data_dir)
+def report_chunks(args: argparse.Namespace, data: ALDataset, report: dict[str, Any]) -> None:
+    """Table 1: inference seconds by chunk size, each checked bit for bit."""
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    report: dict[str, Any] = {"dataset": args.dataset, "threads": args.threads}
-
     rows = chunk_table(data, devices, args.repeats)
     report["chunks"] = rows
     print("Inference of 10,000 images by chunk (seconds, best of repeats; '=' bit-identical)")
@@ -243,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
             f"  {r['arch']:>4} {r['device']:>5} chunk {r['chunk']:>5}: {r['seconds']:7.3f} {mark}"
         )
 
+
+def report_pieces(args: argparse.Namespace, data: ALDataset, report: dict[str, Any]) -> None:
+    """Table 2: each piece of a ``cpu`` step, and whole episodes, old against new."""
     base = cpu_config(args.dataset, args.data_dir)
     pieces: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
     for rep in range(args.repeats):
@@ -260,26 +260,27 @@ def main(argv: list[str] | None = None) -> int:
     for key in medians["old"]:
         o, n = medians["old"][key], medians["new"][key]
         print(f"  {key:>17} {o:8.3f} {n:8.3f} {_fmt_ratio(o, n):>9}")
+    if args.skip_episodes:
+        return
+    episodes: dict[str, dict[str, dict]] = {}
+    for method, steps in (("random", None), ("oracle", args.oracle_steps)):
+        for name in ("old", "new"):
+            ctx, cfg = old_and_new(base, "cpu")[name]
+            with ctx:
+                episodes.setdefault(method, {})[name] = time_episode(cfg, data, method, 0, steps)
+    report["episodes"] = episodes
+    print("\ncpu protocol, whole episodes (seed 0; an evaluation's work)")
+    for method, by in episodes.items():
+        o, n = by["old"], by["new"]
+        same = "same final accuracy" if o["final"] == n["final"] else "FINAL ACCURACY DIFFERS"
+        print(
+            f"  {method:>7} ({o['steps']} steps): old {o['seconds']:7.1f} s, new "
+            f"{n['seconds']:7.1f} s, {_fmt_ratio(o['seconds'], n['seconds'])} ({same})"
+        )
 
-    if not args.skip_episodes:
-        episodes: dict[str, dict[str, dict]] = {}
-        for method, steps in (("random", None), ("oracle", args.oracle_steps)):
-            for name in ("old", "new"):
-                ctx, cfg = old_and_new(base, "cpu")[name]
-                with ctx:
-                    episodes.setdefault(method, {})[name] = time_episode(
-                        cfg, data, method, 0, steps
-                    )
-        report["episodes"] = episodes
-        print("\ncpu protocol, whole episodes (seed 0; an evaluation's work)")
-        for method, by in episodes.items():
-            o, n = by["old"], by["new"]
-            same = "same final accuracy" if o["final"] == n["final"] else "FINAL ACCURACY DIFFERS"
-            print(
-                f"  {method:>7} ({o['steps']} steps): old {o['seconds']:7.1f} s, new "
-                f"{n['seconds']:7.1f} s, {_fmt_ratio(o['seconds'], n['seconds'])} ({same})"
-            )
 
+def report_throughput(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """Table 3: the fast track's AL steps per second for an RL agent."""
     report["throughput"] = []
     print("\nFast track, AL steps per second for an RL agent (random score actions, no oracle)")
     for scores in ((), ("mc_dropout", "ensemble")):
@@ -293,6 +294,20 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 label = "Eq. 2 + expert scores" if scores else "Eq. 2"
                 print(f"  {label:>22}, {precision}, {envs} env(s): {rate:6.2f} steps/s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    set_threads(args.threads)
+    if args.out and Path(args.out).exists():
+        print(f"error: {args.out} exists; choose another --out", file=sys.stderr)
+        return 2
+    report: dict[str, Any] = {"dataset": args.dataset, "threads": args.threads}
+    if not args.only_throughput:
+        data = load_dataset(args.dataset, args.data_dir)
+        report_chunks(args, data, report)
+        report_pieces(args, data, report)
+    report_throughput(args, report)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=2))
