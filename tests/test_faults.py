@@ -145,8 +145,8 @@ def test_the_labeling_loop_reads_its_files_strictly_with_one_line_errors(
 
 def test_the_state_scores_hint_names_the_cli_flag(make_env, tmp_path, capsys):
     from agents.cli.query import main as query_main
-    from agents.dagger import ConstantLR
     from agents.policy import IALEPolicy
+    from agents.schedules import ConstantLR
     from iale_env.data import _images
 
     env = make_env(state_scores=("mc_dropout", "ensemble"))
