@@ -232,3 +232,39 @@ def test_a_checkpoint_write_that_fails_on_a_full_disk_is_one_line_and_loses_noth
     assert (out / "checkpoint.pt").read_bytes() == before
     assert not list(out.glob("*.tmp*"))
     assert _dagger(out, idx_root).returncode == 0  # resumes once there is room
+
+
+def test_evaluate_refuses_an_unrecorded_unwritable_or_unreachable_out_in_one_line(
+    tmp_path, idx_root
+):
+    import socket
+    import time
+
+    env = {"IALE_DATA_DIR": str(idx_root), "OMP_NUM_THREADS": "1"}
+    sweep = ["--datasets", "MNIST", "--methods", "random", "--seeds", "0", *TINY_FLAGS]
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / CURVES_CSV).write_text("sample,score\n1,0.5\n")
+    (tmp_path / "afile").write_text("x")
+    cases = [
+        (["--out", str(theirs)], "no config.json to resume from"),
+        (["--out", str(tmp_path / "afile" / "sub")], "cannot write into"),
+    ]
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        with socket.socket() as s:  # a port nothing listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        address = ["--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "ray")]
+        cases.append((address, "nothing answers at the Ray address"))
+    for flags, message in cases:
+        start = time.monotonic()
+        proc = run_script("evaluate.py", *sweep, "--no-plots", *flags, env=env, timeout=300)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], proc.stderr  # no Ray log lines
+        assert time.monotonic() - start < 120  # refused at once, not after Ray's retries
+    assert (theirs / CURVES_CSV).read_text() == "sample,score\n1,0.5\n"

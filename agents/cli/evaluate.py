@@ -129,9 +129,11 @@ def _runner(args: argparse.Namespace, threads_given: bool):
         return contextlib.nullcontext(sequential_runs)
     from agents.cli.common import check_ray_device, worker_threads
     from agents.evaluation.parallel import RayRunner, import_ray
+    from agents.evaluation.ray_guard import check_reachable
 
     import_ray()
     check_ray_device(args.device)
+    check_reachable(args.address, ", or drop --address to run on this machine")  # before data
     workers = None if args.address and args.workers == 1 else args.workers
     if threads_given or (workers and not args.address):
         threads = worker_threads(args.threads, workers or 1)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from agents.evaluation.ray_guard import check_reachable
 from agents.evaluation.sweep import RunResult, RunTask, run_task
 from iale_env import ALDataset
 
@@ -57,6 +58,7 @@ def connect_ray(address: str | None, num_cpus: int | None = None, hint: str = ""
     )
     if address is None:
         kwargs["num_cpus"] = num_cpus
+    check_reachable(address, hint)  # Ray would retry for minutes, logging every attempt
     try:
         ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
