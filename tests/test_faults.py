@@ -198,33 +198,41 @@ def test_own_data_mistakes_name_the_file_or_argument_and_say_what_to_do(tmp_path
         load_data_file(tmp_path)
 
 
-@pytest.mark.dagger
-def test_a_checkpoint_write_that_fails_on_a_full_disk_is_one_line_and_loses_nothing(
-    tmp_path, idx_root
-):
+def _with_file_limit(limit: int, script: str, args: list[str], idx_root):
+    """Run ``scripts/<script> args`` with files limited to ``limit`` bytes (``ulimit -f``: a
+    write past it fails as on a full disk)."""
     import resource
     import subprocess
     import sys
 
     from tests.conftest import ROOT
 
-    out = tmp_path / "run"
-    assert _dagger(out, idx_root, episodes=1).returncode == 0
-    before = (out / "checkpoint.pt").read_bytes()
-    limit = (len(before) // 2, resource.RLIM_INFINITY)  # the next checkpoint cannot be written
-
     def full_disk() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
 
-    flags = [*TINY_FLAGS, "--episodes", "2", "--bc-batch-size", "2", "--bc-epochs", "2"]
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "train_dagger.py"), *flags, "--no-progress"]
-        + ["--resume", "--out", str(out)],
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), *args],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT), "IALE_DATA_DIR": str(idx_root)},
         preexec_fn=full_disk,
         timeout=600,
+    )
+
+
+@pytest.mark.dagger
+def test_a_checkpoint_write_that_fails_on_a_full_disk_is_one_line_and_loses_nothing(
+    tmp_path, idx_root
+):
+    out = tmp_path / "run"
+    assert _dagger(out, idx_root, episodes=1).returncode == 0
+    before = (out / "checkpoint.pt").read_bytes()
+    flags = [*TINY_FLAGS, "--episodes", "2", "--bc-batch-size", "2", "--bc-epochs", "2"]
+    proc = _with_file_limit(  # the next checkpoint cannot be written
+        len(before) // 2,
+        "train_dagger.py",
+        [*flags, "--no-progress", "--resume", "--out", str(out)],
+        idx_root,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
@@ -268,3 +276,19 @@ def test_evaluate_refuses_an_unrecorded_unwritable_or_unreachable_out_in_one_lin
         assert len(lines) == 1 and message in lines[0], proc.stderr  # no Ray log lines
         assert time.monotonic() - start < 120  # refused at once, not after Ray's retries
     assert (theirs / CURVES_CSV).read_text() == "sample,score\n1,0.5\n"
+
+
+def test_a_sweep_on_a_full_disk_stops_in_one_line_and_the_rerun_completes_it(tmp_path, idx_root):
+    sweep = ["--datasets", "MNIST", "--methods", "random,margin", "--seeds", "0,1", *TINY_FLAGS]
+    sweep += ["--no-plots", "--out", str(tmp_path / "s")]
+    proc = _with_file_limit(1024, "evaluate.py", sweep, idx_root)  # curves.csv outgrows it
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "could not write" in last and "runs finished before are kept" in last, last
+    kept = read_csv(tmp_path / "s" / CURVES_CSV)
+    env = {"IALE_DATA_DIR": str(idx_root), "OMP_NUM_THREADS": "1"}
+    assert run_script("evaluate.py", *sweep, env=env).returncode == 0
+    rows = read_csv(tmp_path / "s" / CURVES_CSV)
+    assert len(rows) == 4 * 5 and {r["seed"] for r in rows} == {"0", "1"}
+    finished = [r for r in kept if r["method"] == "random"]  # the runs before the failure
+    assert finished and all(r in rows for r in finished)

@@ -185,8 +185,14 @@ def main(argv: list[str] | None = None) -> int:
         stack.close()
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2
+    from agents.write_errors import RunWriteError
+
     with stack:  # the sweep itself: an error here keeps its traceback (exit code 1)
-        evaluate(cfg, args.out, datasets=datasets, runner=runner, existing=args.existing)
+        try:
+            evaluate(cfg, args.out, datasets=datasets, runner=runner, existing=args.existing)
+        except RunWriteError as exc:  # a full disk: the message says what is kept
+            print(f"evaluate.py: error: {exc}", file=sys.stderr)
+            return 2
         files = write_report(
             args.out, target=args.target, checkpoints=args.checkpoints, plots=not args.no_plots
         )

@@ -20,9 +20,11 @@ import csv
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from agents.files import append_csv
 from agents.locking import check_run_folder
+from agents.write_errors import RunWriteError
 
 if TYPE_CHECKING:
     from agents.evaluation.sweep import EvalConfig
@@ -48,6 +50,23 @@ def check_writable(folder: str | os.PathLike, flag: str = "--out") -> None:
         raise ValueError(
             f"cannot write into {path} ({reason}); choose another {flag} or fix its permissions"
         ) from None
+
+
+def append_sweep_rows(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
+    """Append a finished run's rows (:func:`agents.files.append_csv`).
+
+    Raises:
+        RunWriteError: the write failed (disk full, ``ulimit -f``); the message says that the
+            runs finished before are kept and how to go on.
+    """
+    try:
+        append_csv(path, fields, rows)
+    except OSError as exc:
+        raise RunWriteError(
+            f"could not write {path} ({exc.strerror or type(exc).__name__}); the runs finished "
+            f"before are kept and a line cut short is dropped when the sweep runs again: free "
+            f"disk space (or raise the file-size limit, ulimit -f) and rerun the same command"
+        ) from exc
 
 
 def check_unrecorded_sweep(out: Path, cfg: EvalConfig, existing: Existing = "refuse") -> None:

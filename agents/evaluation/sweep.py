@@ -41,8 +41,13 @@ from typing import Any
 import numpy as np
 
 from agents import faults
-from agents.evaluation.out_folder import Existing, check_unrecorded_sweep, remove_sweep_files
-from agents.files import append_csv, changed_settings, read_csv, read_json, rewrite_csv
+from agents.evaluation.out_folder import (
+    Existing,
+    append_sweep_rows,
+    check_unrecorded_sweep,
+    remove_sweep_files,
+)
+from agents.files import changed_settings, read_csv, read_json, rewrite_csv
 from agents.locking import exclusive_folder
 from agents.pretrained import available as available_pretrained
 from agents.pretrained import pretrained_path, state_env_kwargs
@@ -614,10 +619,10 @@ def _evaluate(
     written = 0
     for task, result in runner(sweep_tasks(cfg, done, device), load):
         written += 1
-        append_csv(out / OVERLAP_CSV, OVERLAP_FIELDS, result.overlap)
-        append_csv(out / ORACLE_CSV, ORACLE_FIELDS, result.decisions)
+        append_sweep_rows(out / OVERLAP_CSV, OVERLAP_FIELDS, result.overlap)
+        append_sweep_rows(out / ORACLE_CSV, ORACLE_FIELDS, result.decisions)
         faults.reached(f"evaluate:overlap-appended:{written}")
-        append_csv(out / CURVES_CSV, CURVE_FIELDS, result.curve)
+        append_sweep_rows(out / CURVES_CSV, CURVE_FIELDS, result.curve)
         faults.reached(f"evaluate:curves-appended:{written}")
         if log is not None:
             first, last = result.curve[0], result.curve[-1]
