@@ -238,10 +238,15 @@ def _expert_scores(
 
 def _run_env(policy_path: Path | None) -> dict[str, Any]:
     """The env settings recorded by the run that trained the policy (its ``config.json``);
-    empty if there is none or it cannot be read."""
+    empty if there is none.
+
+    Raises:
+        ValueError: the ``config.json`` cannot be read (its classifier and state columns would
+            silently fall back to defaults); the message names it.
+    """
     if policy_path is None or not policy_path.with_name(_RUN_CONFIG).is_file():
         return {}
-    try:
-        return read_json(policy_path.with_name(_RUN_CONFIG)).get("env", {})
-    except ValueError:  # an unreadable config: nothing recorded
-        return {}
+    env = read_json(policy_path.with_name(_RUN_CONFIG)).get("env", {})
+    if not isinstance(env, dict):
+        raise ValueError(f"{policy_path.with_name(_RUN_CONFIG)} has no 'env' settings object")
+    return env

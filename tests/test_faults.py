@@ -94,6 +94,7 @@ def test_the_labeling_loop_reads_its_files_strictly_with_one_line_errors(
     policy_file,  # noqa: F811
     tmp_path,
     capsys,
+    monkeypatch,
 ):
     from PIL import Image
 
@@ -141,6 +142,24 @@ def test_the_labeling_loop_reads_its_files_strictly_with_one_line_errors(
         with pytest.raises(SystemExit) as exit_:
             run("file,label\n" + good, "--out", str(out))
         assert exit_.value.code == 2 and message in capsys.readouterr().err
+    # another command creates --out while this one works: refused, the picks still shown
+    import agents.query
+
+    real_query = agents.query.query
+
+    def racing(*args, **kwargs):
+        (tmp_path / "next.csv").write_text("theirs\n")
+        return real_query(*args, **kwargs)
+
+    monkeypatch.setattr(agents.query, "query", racing)
+    code, err = run("file,label\n" + good, "--out", str(tmp_path / "next.csv"))
+    assert code == 2 and "cannot write --out" in err and "rank,file,score" in err
+    assert (tmp_path / "next.csv").read_text() == "theirs\n"
+    monkeypatch.setattr(agents.query, "query", real_query)
+    # an unreadable config.json beside the policy: refused, not read as "nothing recorded"
+    (policy_file.parent / "config.json").write_text('{"env": {"classifier": "ml')
+    code, err = run("file,label\n" + good)
+    assert code == 2 and "config.json cannot be read" in err and len(err.splitlines()) == 1
 
 
 def test_the_state_scores_hint_names_the_cli_flag(make_env, tmp_path, capsys):

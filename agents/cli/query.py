@@ -104,8 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         for r, (i, s) in enumerate(zip(result.picks, result.scores))
     ]
     if args.out:
-        with open(args.out, "x", newline="") as f:
-            _write(f, rows)
+        try:
+            with open(args.out, "x", newline="") as f:
+                _write(f, rows)
+        except OSError as err:  # created meanwhile by another command, or the disk is full
+            print(
+                f"query.py: error: cannot write --out {args.out} ({err}); picks:", file=sys.stderr
+            )
+            _write(sys.stderr, rows)  # the round's work is not lost
+            return 2
         print(f"wrote {len(rows)} picks to {args.out}")
     else:
         _write(sys.stdout, rows)
