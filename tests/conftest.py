@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.extras import DAGGER_INSTALL, has_imitation
+from agents.extras import DAGGER_INSTALL, has_imitation, is_missing_imitation
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset
 
 NUM_CLASSES = 10
@@ -76,6 +76,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.dagger)
         if not HAS_IMITATION and item.get_closest_marker("dagger") is not None:
             item.add_marker(pytest.mark.skip(reason=NEEDS_IMITATION))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A test that fails for want of imitation without being marked: say how to mark it."""
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        report.failed
+        and call.excinfo is not None
+        and is_missing_imitation(call.excinfo.value)
+        and item.get_closest_marker("dagger") is None
+    ):
+        report.sections.append(
+            ("needs imitation", "this test needs imitation: mark it @pytest.mark.dagger")
+        )
 
 
 def run_script(
