@@ -92,9 +92,13 @@ def load_pretrained(
 ) -> IALEPolicy:
     """Load the pretrained policy ``name``, rebound to ``env``'s spaces when given.
 
+    The policy file is checked against the SHA-256 its ``source.json`` records (by
+    :func:`agents.policy.load_policy`), so an edited or corrupted file is refused.
+
     Raises:
-        ValueError: no such policy, ``env`` is not an IALE env, or its state is not the one the
-            policy reads (make it with ``**pretrained_env_kwargs(name)``).
+        ValueError: no such policy, its file differs from what ``source.json`` records, ``env``
+            is not an IALE env, or its state is not the one the policy reads (make it with
+            ``**pretrained_env_kwargs(name)``).
     """
     from agents.policy import load_policy
     from iale_env import ActiveLearningEnv
