@@ -311,3 +311,19 @@ def test_a_sweep_on_a_full_disk_stops_in_one_line_and_the_rerun_completes_it(tmp
     assert len(rows) == 4 * 5 and {r["seed"] for r in rows} == {"0", "1"}
     finished = [r for r in kept if r["method"] == "random"]  # the runs before the failure
     assert finished and all(r in rows for r in finished)
+
+
+@pytest.mark.dagger
+def test_train_dagger_refuses_an_unreachable_ray_address_before_loading_data(tmp_path, idx_root):
+    import socket
+
+    pytest.importorskip("ray")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    flags = [*TINY_FLAGS, "--episodes", "1", "--envs", "2", "--address", f"127.0.0.1:{port}"]
+    env = {"IALE_DATA_DIR": str(idx_root), "OMP_NUM_THREADS": "1"}
+    proc = run_script("train_dagger.py", *flags, "--out", str(tmp_path / "o"), env=env)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()  # no data warning, no Ray log: nothing started
+    assert len(lines) == 1 and "nothing answers at the Ray address" in lines[0], proc.stderr

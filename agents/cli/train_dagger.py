@@ -168,6 +168,10 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
             check_resume_config(out, variant, al, dagger=dagger)
         if args.envs < 1:
             raise ValueError(f"--envs must be >= 1, got {args.envs}")
+        if args.address:  # nothing answering there: one line now, not Ray's minutes later
+            from agents.evaluation.ray_guard import check_reachable
+
+            check_reachable(args.address, ", or use --address local")
         env = ActiveLearningEnv(al)  # checks the data and the settings before any work
         if args.envs > 1 or args.address:
             env = stack.enter_context(contextlib.closing(_worker_envs(al, args)))
