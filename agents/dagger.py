@@ -53,7 +53,7 @@ from agents import faults, imitation_adapter
 from agents.files import changed_settings
 from agents.locking import check_run_folder, exclusive_folder
 from agents.oracle import BestExpertOracle, env_attr
-from agents.policy import VIEWS, IALEPolicy
+from agents.policy import SELECTIONS, VIEWS, IALEPolicy
 from agents.schedules import ConstantLR
 from agents.write_errors import write_atomically
 from iale_env import ALConfig
@@ -90,8 +90,9 @@ class DAggerConfig:
             authors' code; ``None`` = plain BCE (Eq. 3).
         seed: Master seed: env episodes, coins, policy init and minibatch order derive from it.
         device: Torch device of the policy.
-        selection: The policy's output: ``"bernoulli"`` (IALE) or ``"softmax"`` over the
-            candidates (ALIL).
+        selection: The policy's output: ``"bernoulli"`` (IALE), ``"softmax"`` over the
+            candidates (ALIL) or ``"greedy"`` (set-aware rounds,
+            :class:`~agents.set_selection.GreedySetSelection`).
         oracle: ``"best_expert"`` (IALE) or ``"lookahead"``: retrain on each candidate alone
             and take the best (ALIL's oracle; n trainings per step).
         view: The policy's input view, ``"eq2"`` (the paper's rows) or ``"invariant"``
@@ -117,7 +118,7 @@ class DAggerConfig:
     class_weights: tuple[float, float] | None = None
     seed: int = 0
     device: str = "cpu"
-    selection: Literal["bernoulli", "softmax"] = "bernoulli"
+    selection: Literal["bernoulli", "softmax", "greedy"] = "bernoulli"
     oracle: Literal["best_expert", "lookahead"] = "best_expert"
     view: Literal["eq2", "invariant", "relative"] = "eq2"
     normalize: bool = False
@@ -141,8 +142,8 @@ class DAggerConfig:
             raise ValueError("bc_epochs and bc_batch_size must be >= 1")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
-        if self.selection not in ("bernoulli", "softmax"):
-            raise ValueError(f"selection must be 'bernoulli' or 'softmax', got {self.selection!r}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
         if self.oracle not in ("best_expert", "lookahead"):
             raise ValueError(f"oracle must be 'best_expert' or 'lookahead', got {self.oracle!r}")
         if self.view not in VIEWS:
