@@ -122,11 +122,9 @@ class GreedySetSelection(Distribution):
             total = total + torch.where(has_left, mass, torch.zeros_like(mass))
             # teacher forcing: the member of T the model ranks highest comes next
             pick = z.detach().masked_fill(~left, float("-inf")).argmax(-1)
-            pick_ok = has_left
             chosen = chosen.clone()
-            chosen[rows[pick_ok], pick[pick_ok]] = True
-            to_pick = self.log_dist[rows, pick]
-            update = torch.where(pick_ok[:, None], to_pick, nearest)
+            chosen[rows[has_left], pick[has_left]] = True
+            update = torch.where(has_left[:, None], self.log_dist[rows, pick], nearest)
             nearest = update if j == 0 else torch.minimum(nearest, update)
         return total
 

@@ -429,16 +429,6 @@ def predict_models(
     return torch.stack([p[0] for p in per_model]), torch.stack([p[1] for p in per_model])
 
 
-def _inference_autocast(
-    precision: InferencePrecision, device: torch.device
-) -> contextlib.AbstractContextManager:
-    _check_precision(precision)
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-@torch.no_grad()
 def accuracy_of(
     models: Sequence[Classifier],
     x: torch.Tensor,
@@ -471,17 +461,12 @@ def mc_dropout_probs(
         with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
             torch.manual_seed(seed)
             model.train()
+            forward = _inference_forward(model, precision)
             try:
-                with _inference_autocast(precision, x.device):
-                    probs = [
-                        torch.cat(
-                            [
-                                F.softmax(model.forward_with_embedding(c)[0].float(), -1)
-                                for c in x.split(chunk)
-                            ]
-                        )
-                        for _ in range(passes)
-                    ]
+                probs = [
+                    torch.cat([F.softmax(forward(c)[0].float(), -1) for c in x.split(chunk)])
+                    for _ in range(passes)
+                ]
             finally:
                 model.eval()
         return torch.stack(probs)
