@@ -5,11 +5,17 @@ durably and rewritten atomically, and the one rule for what a resumed run must m
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes (what identifies a policy file in run records)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def read_json(path: str | os.PathLike) -> dict[str, Any]:

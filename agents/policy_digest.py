@@ -81,7 +81,7 @@ def check_recorded_sha256(policy_path: str | os.PathLike) -> None:
     Raises:
         ValueError: ``source.json`` is unreadable or the file differs from what it records.
     """
-    from agents.files import read_json
+    from agents.files import file_sha256, read_json
 
     source = Path(policy_path).with_name(SOURCE_JSON)
     if not source.is_file():
@@ -89,7 +89,7 @@ def check_recorded_sha256(policy_path: str | os.PathLike) -> None:
     recorded = read_json(source).get("policy_sha256")
     if recorded is None:
         return
-    actual = hashlib.sha256(Path(policy_path).read_bytes()).hexdigest()
+    actual = file_sha256(policy_path)
     if actual != recorded:
         raise ValueError(
             f"{policy_path} differs from the file {source} records (SHA-256 {actual[:12]}... "

@@ -29,7 +29,6 @@ killed sweep continues where it stopped and loses at most the run in progress.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import time
@@ -47,7 +46,7 @@ from agents.evaluation.out_folder import (
     check_unrecorded_sweep,
     remove_sweep_files,
 )
-from agents.files import changed_settings, read_csv, read_json, rewrite_csv
+from agents.files import changed_settings, file_sha256, read_csv, read_json, rewrite_csv
 from agents.locking import exclusive_folder
 from agents.pretrained import available as available_pretrained
 from agents.pretrained import pretrained_path, state_env_kwargs
@@ -270,7 +269,7 @@ def sweep_settings(env: ALConfig) -> dict[str, Any]:
 
 def file_digest(path: str | os.PathLike | None) -> str:
     """SHA-256 of a file's bytes (identifies a trained policy in a sweep)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()  # type: ignore[arg-type]
+    return file_sha256(path)  # type: ignore[arg-type]
 
 
 def _same_policies(saved: dict[str, str], now: dict[str, str], where: object) -> dict[str, str]:

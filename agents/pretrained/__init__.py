@@ -21,12 +21,13 @@ module does not import stable-baselines3 or imitation (only :func:`load_pretrain
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from agents.files import file_sha256
 
 if TYPE_CHECKING:
     import gymnasium as gym
@@ -117,11 +118,6 @@ def load_pretrained(
                 f"has {got}; make the env with gym.make(..., **pretrained_env_kwargs({name!r}))"
             )
     return load_policy(str(folder / "policy.zip"), env=env, device=device)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def export_pretrained(run_dir: str | Path, name: str, root: str | Path | None = None) -> Path:
