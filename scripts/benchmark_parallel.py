@@ -1,6 +1,7 @@
 """Throughput of parallel work on this machine: sweep runs per hour and DAgger episodes per hour.
 
-The command lives in ``agents/cli/benchmark_parallel.py``; after ``pip install`` it is also ``iale-benchmark-parallel``.
+The command lives in ``agents/cli/benchmark_parallel.py`` (a maintainer tool: run it as
+``python scripts/benchmark_parallel.py``, not installed as a command).
 """
 
 import sys

@@ -1,6 +1,7 @@
 """Do TF32/bf16 training keep the learning curves within noise? Paired sweeps per precision.
 
-The command lives in ``agents/cli/benchmark_precision.py``; after ``pip install`` it is also ``iale-benchmark-precision``.
+The command lives in ``agents/cli/benchmark_precision.py`` (a maintainer tool: run it as
+``python scripts/benchmark_precision.py``, not installed as a command).
 """
 
 import sys

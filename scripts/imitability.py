@@ -1,6 +1,7 @@
 """How well can the IALE policy imitate the oracle? Offline, on a DAgger run's states.
 
-The command lives in ``agents/cli/imitability.py``; after ``pip install`` it is also ``iale-imitability``.
+The command lives in ``agents/cli/imitability.py`` (a maintainer tool: run it as
+``python scripts/imitability.py``, not installed as a command).
 """
 
 import sys

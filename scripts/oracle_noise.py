@@ -1,7 +1,7 @@
 """How stable are the best-expert oracle's labels? Re-make its decisions from other seeds.
 
-The command lives in ``agents/cli/oracle_noise.py``; after ``pip install`` it is also
-``iale-oracle-noise``.
+The command lives in ``agents/cli/oracle_noise.py`` (a maintainer tool: run it as
+``python scripts/oracle_noise.py``, not installed as a command).
 """
 
 import sys

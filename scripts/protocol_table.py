@@ -1,6 +1,7 @@
 """The table of candidate protocols: does the oracle beat random, and what does it cost?
 
-The command lives in ``agents/cli/protocol_table.py``; after ``pip install`` it is also ``iale-protocol-table``.
+The command lives in ``agents/cli/protocol_table.py`` (a maintainer tool: run it as
+``python scripts/protocol_table.py``, not installed as a command).
 """
 
 import sys

@@ -1,6 +1,7 @@
 """Reproduce ``results/cpu``: train every learner with the ``cpu`` protocol, evaluate everything.
 
-The command lives in ``agents/cli/reproduce_cpu.py``; after ``pip install`` it is also ``iale-reproduce-cpu``.
+The command lives in ``agents/cli/reproduce_cpu.py`` (a maintainer tool: run it as
+``python scripts/reproduce_cpu.py``, not installed as a command).
 """
 
 import sys

@@ -74,11 +74,34 @@ def _commands() -> dict[str, str]:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 
 
+#: Console commands are the user's: training, evaluation, plots, an episode's GIF, the labeling
+#: loop. Maintainer tools (benchmarks, the `cpu` pipeline, diagnostics) run as scripts/NAME.py.
+USER_COMMANDS = {
+    "iale-train-dagger",
+    "iale-train-alil",
+    "iale-train-rl",
+    "iale-evaluate",
+    "iale-plot",
+    "iale-record-episode",
+    "iale-query",
+}
+MAINTAINER_SCRIPTS = (
+    "benchmark_speed",
+    "benchmark_precision",
+    "benchmark_parallel",
+    "benchmark_step",
+    "reproduce_cpu",
+    "protocol_table",
+    "imitability",
+    "oracle_noise",
+)
+
+
 def test_every_command_has_a_main_and_a_thin_script():
     import importlib
 
     commands = _commands()
-    assert "iale-train-dagger" in commands and "iale-evaluate" in commands
+    assert set(commands) == USER_COMMANDS
     for command, target in commands.items():
         module, func = target.split(":")
         assert callable(getattr(importlib.import_module(module), func)), command
@@ -88,17 +111,41 @@ def test_every_command_has_a_main_and_a_thin_script():
         assert f"from {module} import main" in script, f"scripts/{name}.py"
 
 
+def test_maintainer_tools_are_scripts_not_commands():
+    commands = _commands()
+    for name in MAINTAINER_SCRIPTS:
+        assert "iale-" + name.replace("_", "-") not in commands, name
+        script = (ROOT / "scripts" / f"{name}.py").read_text()
+        assert f"from agents.cli.{name} import main" in script, f"scripts/{name}.py"
+
+
 def test_installed_commands_run(tmp_path):
     import subprocess
     import sys
     from pathlib import Path
 
-    exe = Path(sys.executable).parent / "iale-protocol-table"
+    exe = Path(sys.executable).parent / "iale-plot"
     if not exe.exists():
         pytest.skip("the package is not installed in this interpreter's environment")
     help_text = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
     assert "usage:" in help_text
     missing = subprocess.run([exe, str(tmp_path / "nowhere")], capture_output=True, text=True)
+    assert missing.returncode != 0 and "nowhere" in missing.stderr
+
+
+def test_a_maintainer_tool_runs_as_a_script(tmp_path):
+    import subprocess
+    import sys
+
+    script = ROOT / "scripts" / "protocol_table.py"
+    run = [sys.executable, str(script)]
+    help_text = subprocess.run(
+        [*run, "--help"], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert "usage:" in help_text
+    missing = subprocess.run(
+        [*run, str(tmp_path / "nowhere")], capture_output=True, text=True, cwd=ROOT
+    )
     assert missing.returncode != 0 and "nowhere" in missing.stderr
 
 
