@@ -324,14 +324,25 @@ def test_committed_summaries_are_recomputed_from_their_curves(summary_csv, tmp_p
 
 
 def test_the_readme_results_are_generated_from_committed_curves():
-    """The README's results tables equal what plot.py --readme computes from the committed
-    curves.csv of the folder each one names."""
+    """The results tables of README.md and docs/results.md equal what plot.py --readme computes
+    from the committed curves.csv of the folder each one names (relative to its page), and every
+    relative link of both pages resolves."""
+    import re
+
     from agents.evaluation.report import readme_blocks, results_markdown
 
-    blocks = readme_blocks(ROOT / "README.md")
-    assert "results/cpu/final" in blocks
-    for folder, body in blocks.items():
-        assert body == results_markdown(summarize(read_csv(ROOT / folder / CURVES_CSV)), folder)
+    pages = {page: readme_blocks(ROOT / page) for page in ("README.md", "docs/results.md")}
+    assert "results/cpu/final" in pages["README.md"]
+    assert "../results/cpu/final_kmnist" in pages["docs/results.md"]
+    for page, blocks in pages.items():
+        base = (ROOT / page).parent
+        for folder, body in blocks.items():
+            summary = summarize(read_csv(base / folder / CURVES_CSV))
+            assert body == results_markdown(summary, folder), (page, folder)
+        text = (ROOT / page).read_text()
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if "://" not in target:
+                assert (base / target).exists(), (page, target)
 
 
 def test_reproduce_pipeline_commands_are_valid_script_invocations(tmp_path):
