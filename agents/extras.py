@@ -2,7 +2,7 @@
 
 The base install (env, experts, oracle, policies, ``query``, PPO/A2C, evaluation, plots) runs on
 any gymnasium 0.29-1.x, stable-baselines3 2.2-2.x and numpy 1.x-2.x. DAgger and ALIL training
-(:mod:`agents.dagger`, :func:`agents.alil.train_alil`, :mod:`agents.imitability`) run on
+(:mod:`agents.dagger`, :func:`agents.alil.train_alil`, :mod:`agents.diagnostics.imitability`) run on
 ``imitation``, which pins gymnasium 0.29 and stable-baselines3 2.2, so it comes only with the
 ``dagger`` extra. Without it, what needs it raises :class:`ModuleNotFoundError` with one line
 that says what to install, and the commands print that line and exit 2.

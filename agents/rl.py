@@ -38,6 +38,7 @@ from iale_env import ActiveLearningEnv, ALConfig, ALDataset, TopKScoreAction
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C}
 CHECKPOINT = "checkpoint.zip"
 POLICY = "policy.zip"
+SNAPSHOTS = "snapshots"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class RLConfig:
         device: Torch device of the policy.
         view: The policy's input view, ``"eq2"`` or ``"invariant"`` (see
             :class:`~agents.policy.IALEPolicy`).
+        snapshot_every: Keep a copy of the IALE policy as ``snapshots/policy-<AL steps>.zip``
+            at the first update past every multiple of this many AL steps (``None``: none), for
+            learning curves against the AL steps spent in training.
     """
 
     algo: str = "ppo"
@@ -70,8 +74,11 @@ class RLConfig:
     seed: int = 0
     device: str = "cpu"
     view: str = "eq2"
+    snapshot_every: int | None = None
 
     def __post_init__(self) -> None:
+        if self.snapshot_every is not None and self.snapshot_every < 1:
+            raise ValueError(f"snapshot_every must be >= 1, got {self.snapshot_every}")
         if self.view not in VIEWS:
             raise ValueError(f"view must be one of {VIEWS}, got {self.view!r}")
         if self.algo not in ALGOS:
@@ -95,9 +102,16 @@ class _SaveAfterUpdate(BaseCallback):
     """Save the algorithm and its IALE policy after every update (at the next rollout start,
     or at the end of training), then report the update as one line to ``log`` (if given)."""
 
-    def __init__(self, out: Path, total: int, log: Callable[[str], None] | None) -> None:
+    def __init__(
+        self,
+        out: Path,
+        total: int,
+        log: Callable[[str], None] | None,
+        snapshot_every: int | None = None,
+    ) -> None:
         super().__init__()
         self.out, self.total, self.report = out, total, log
+        self.snapshot_every = snapshot_every
         self.saved_at = 0
         self.clock = 0.0
 
@@ -112,9 +126,13 @@ class _SaveAfterUpdate(BaseCallback):
         self._save_new_update()
 
     def _save_new_update(self) -> None:
-        if self.model.num_timesteps > self.saved_at:
+        done = self.model.num_timesteps
+        if done > self.saved_at:
+            every = self.snapshot_every
+            if every is not None and done // every > self.saved_at // every:
+                save_snapshot(self.model, self.out, done)
             save_rl(self.model, self.out)
-            self.saved_at = self.model.num_timesteps
+            self.saved_at = done
             self._report()
 
     def _report(self) -> None:
@@ -147,6 +165,21 @@ def save_rl(model: BaseAlgorithm, out_dir: str | os.PathLike) -> None:
     os.replace(tmp_policy, out / POLICY)
 
 
+def save_snapshot(model: BaseAlgorithm, out_dir: str | os.PathLike, steps: int) -> Path:
+    """Atomically write the IALE policy as ``snapshots/policy-<steps>.zip``; return its path.
+
+    Written before the checkpoint of the same update, so a kill between the two leaves a
+    snapshot that the resumed run writes again, never a checkpoint past a missing snapshot.
+    """
+    folder = Path(out_dir) / SNAPSHOTS
+    folder.mkdir(exist_ok=True)
+    path = folder / f"policy-{steps}.zip"
+    tmp = folder / f"policy-{steps}.tmp.zip"
+    model.policy.save(str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
 def train_rl(
     env: gym.Env,
     cfg: RLConfig,
@@ -170,7 +203,7 @@ def train_rl(
 
 def check_out_dir(out: Path, resume: bool) -> None:
     """Refuse to overwrite an RL run (see :func:`~agents.locking.check_run_folder`)."""
-    check_run_folder(out, resume, CHECKPOINT, (POLICY, "logs"))
+    check_run_folder(out, resume, CHECKPOINT, (POLICY, "logs", SNAPSHOTS))
 
 
 def _train_rl(
@@ -220,7 +253,7 @@ def _train_rl(
         )
         model.learn(
             remaining,
-            callback=_SaveAfterUpdate(out, cfg.timesteps, log),
+            callback=_SaveAfterUpdate(out, cfg.timesteps, log, cfg.snapshot_every),
             log_interval=1,  # a row per update for both algorithms (A2C's default is 100)
             reset_num_timesteps=not resume,
         )  # the callback saved the last update

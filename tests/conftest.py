@@ -27,7 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 #: module that imports one of :data:`IMITATION_MODULES` at its top.
 HAS_IMITATION = has_imitation()
 #: The modules whose import needs imitation.
-IMITATION_MODULES = ("imitation", "agents.dagger", "agents.imitability")
+IMITATION_MODULES = (
+    "imitation",
+    "agents.dagger",
+    "agents.diagnostics.imitability",
+    "agents.diagnostics.decisions",
+)
 NEEDS_IMITATION = f"needs imitation, which is not installed ({DAGGER_INSTALL})"
 
 

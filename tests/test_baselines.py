@@ -47,7 +47,7 @@ def test_alil_trains_on_the_lookahead_oracle_and_transfers(make_env, tmp_path):
     # the stored labels are the lookahead oracle's picks on those states
     loaded = load_policy(tmp_path / "policy.zip", env=make_env(**ALIL_ENV, budget=14))
     assert loaded.selection == "softmax"
-    from agents.imitability import oracle_decisions  # reads only the best-expert oracle's
+    from agents.diagnostics.decisions import oracle_decisions  # reads only the best-expert oracle's
 
     with pytest.raises(ValueError, match="no best-expert oracle decision"):
         oracle_decisions(tmp_path)
@@ -91,18 +91,25 @@ def test_ppo_and_a2c_train_save_resume_and_load_as_iale_policy(tiny_data, tmp_pa
     action = policy.select(obs)
     assert action.shape == (30,) and action.sum() == 5
     lines.clear()
-    a2c = train_rl(
-        env, RLConfig("a2c", timesteps=4, n_steps=2, seed=0), tmp_path / "a2c", log=lines.append
-    )
+    a2c_cfg = RLConfig("a2c", timesteps=4, n_steps=2, seed=0, snapshot_every=3)
+    a2c = train_rl(env, a2c_cfg, tmp_path / "a2c", log=lines.append)
     assert a2c.num_timesteps == 4 and (tmp_path / "a2c" / "policy.zip").exists()
     assert [line.split("|")[0].split()[-1] for line in lines] == ["2/4", "4/4"]
+    # a snapshot at the first update past each multiple of snapshot_every, loadable as a policy
+    assert [p.name for p in (tmp_path / "a2c" / "snapshots").iterdir()] == ["policy-4.zip"]
+    snapshot = load_policy(tmp_path / "a2c" / "snapshots" / "policy-4.zip", env=plain)
+    assert snapshot.select(obs).sum() == 5
+    with pytest.raises(ValueError, match="snapshot_every must be >= 1"):
+        RLConfig("a2c", snapshot_every=0)
     rows = (tmp_path / "a2c" / "logs" / "progress-0.csv").read_text().splitlines()[1:]
     assert len(rows) == 2  # SB3's training log has a row per update for A2C too
     # never overwritten: a finished run needs --resume; results without a checkpoint are refused
     with pytest.raises(ValueError, match="already holds a run; pass --resume"):
         train_rl(env, RLConfig("a2c", timesteps=4, n_steps=2, seed=0), tmp_path / "a2c")
     (tmp_path / "a2c" / CHECKPOINT).unlink()
-    with pytest.raises(ValueError, match=r"holds policy.zip and logs but no checkpoint.zip"):
+    with pytest.raises(
+        ValueError, match=r"holds policy.zip and logs and snapshots but no checkpoint.zip"
+    ):
         train_rl(env, RLConfig("a2c", timesteps=4, n_steps=2, seed=0), tmp_path / "a2c")
 
 

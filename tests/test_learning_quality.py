@@ -133,7 +133,7 @@ def test_dagger_logs_held_out_agreement_and_trains_a_fixed_number_of_updates(mak
     res3 = train_dagger(env, more, tmp_path, resume=True, progress=False)
     assert len(res3.log) == 3 and (tmp_path / "heldout.npz").stat().st_mtime_ns == mtime
     # the offline imitability table reads the run: one-statistic scorers recomputed by hand
-    from agents.imitability import VARIANTS, compare_scorers, markdown, top_k
+    from agents.diagnostics.imitability import VARIANTS, compare_scorers, markdown, top_k
 
     rows = compare_scorers(tmp_path, steps=3)
     least = next(r for r in rows if str(r["scorer"]).startswith("least confidence"))
@@ -143,7 +143,7 @@ def test_dagger_logs_held_out_agreement_and_trains_a_fixed_number_of_updates(mak
     assert "| chance (k / n) | 0 | 0.250 | 0.250 |" in markdown(rows)
     # the imitation curve: the logged rounds against the same scorers, plotted by the CLI
     from agents.cli.imitability import main as imitability_main
-    from agents.imitability import imitation_curve
+    from agents.diagnostics.imitability import imitation_curve
 
     curve = imitation_curve(tmp_path)
     assert list(curve.rounds) == [1, 2, 3]
@@ -403,7 +403,7 @@ def test_committed_imitability_tables_match_their_pairs():
     """The one-statistic rows of the committed tables are recomputed from the committed pairs
     (or run folder) they were computed from, and docs/imitability.md shows them verbatim."""
     from agents.dagger import agreement
-    from agents.imitability import load_run, statistic_scores, top_k
+    from agents.diagnostics.imitability import load_heldout, statistic_scores, top_k
 
     folder = ROOT / "results" / "cpu" / "imitability"
     doc = (ROOT / "docs" / "imitability.md").read_text()
@@ -413,7 +413,7 @@ def test_committed_imitability_tables_match_their_pairs():
         source, columns = next(
             v for k, v in IMITABILITY_SOURCES.items() if table.name.startswith(k)
         )
-        held_s, held_a = load_run(ROOT / source)[2:]
+        held_s, held_a = load_heldout(ROOT / source)
         scores = statistic_scores(held_s, state_scores=columns)
         text = table.read_text()
         assert text in doc, table.name
@@ -427,7 +427,7 @@ def test_committed_imitability_tables_match_their_pairs():
 def test_the_experts_score_columns_are_one_statistic_scorers():
     """Each score column of the state ranks the candidates, its ties (variation ratios take few
     values) broken by least confidence."""
-    from agents.imitability import statistic_scores
+    from agents.diagnostics.imitability import statistic_scores
 
     states = np.zeros((1, 4, 2 * 128 + 3 * 10 + 2), np.float32)
     for i, p1 in enumerate((0.9, 0.5, 0.7, 0.6)):  # least confidence 0.1, 0.5, 0.3, 0.4
@@ -467,7 +467,7 @@ def test_a_policy_reading_expert_scores_trains_and_is_evaluated_with_them(idx_ro
     assert {r["method"] for r in rows} == {"random", "iale"}
     assert len({r["pairing_key"] for r in rows}) == 1  # the extension does not change the split
     # offline policies trained on the run's states read the same columns, and say so to evaluate
-    from agents.imitability import VARIANTS, compare_scorers
+    from agents.diagnostics.imitability import VARIANTS, compare_scorers
 
     variant = next(v for v in VARIANTS if v.view == view)
     compare_scorers(tmp_path / "run", (variant,), steps=2, save_dir=tmp_path / "offline")
@@ -482,7 +482,7 @@ def test_the_oracles_decisions_are_read_from_a_runs_demonstrations(idx_root, tmp
     the per-round wins of log.csv, and the table follows the score columns of the state."""
     from agents.cli.imitability import main as imitability_main
     from agents.dagger import DAggerConfig, train_dagger
-    from agents.imitability import decisions_markdown, oracle_decisions
+    from agents.diagnostics.decisions import decisions_markdown, oracle_decisions
 
     scores = ("mc_dropout", "ensemble")
     al = ALConfig(**{**TINY, "data_dir": str(idx_root), "state_scores": scores})
@@ -509,6 +509,18 @@ def test_the_oracles_decisions_are_read_from_a_runs_demonstrations(idx_root, tmp
     out = tmp_path / "decisions.md"
     assert imitability_main([str(tmp_path), "--decisions", str(out)]) == 0
     assert out.read_text() == table
+    # the exported decisions give the same tables without the demonstrations
+    exported = tmp_path / "decisions.npz"
+    assert imitability_main([str(tmp_path), "--export-decisions", str(exported)]) == 0
+    assert (
+        imitability_main([str(tmp_path), "--export-decisions", str(exported)]) == 2
+    )  # no overwrite
+    assert decisions_markdown(oracle_decisions(exported)) == table
+    first, first_exported = oracle_decisions(tmp_path, 1), oracle_decisions(exported, 1)
+    for field in ("rounds", "winners", "scores", "features", "column_agreement"):
+        np.testing.assert_array_equal(getattr(first_exported, field), getattr(first, field))
+    with pytest.raises(ValueError, match="--rounds 3"):
+        oracle_decisions(exported, rounds=3)
     assert imitability_main([str(tmp_path / "nothing"), "--decisions", str(out)]) == 2
 
 
@@ -516,7 +528,7 @@ def test_the_oracles_decisions_are_read_from_a_runs_demonstrations(idx_root, tmp
 def test_predicting_the_winner_from_state_features():
     """Leave-one-round-out: a feature that decides the winner is learned from the other rounds;
     features that carry nothing leave the majority winner."""
-    from agents.imitability import OracleDecisions, predict_winners
+    from agents.diagnostics.decisions import OracleDecisions, predict_winners
 
     rng = np.random.default_rng(0)
     rounds = np.repeat(np.arange(1, 6), 20)
@@ -544,18 +556,19 @@ def test_predicting_the_winner_from_state_features():
 
 #: Committed tables of the oracle's decisions -> the run folder they were computed from.
 DECISION_SOURCES = {
-    "decisions_scores_": "results/cpu/dagger/iale_mnist_scores",
-    "decisions_paper_state_": "results/cpu/dagger/iale_mnist",
+    "decisions_scores_": "results/cpu/imitability/decisions_iale_mnist_scores.npz",
+    "decisions_paper_state_": "results/cpu/imitability/decisions_iale_mnist.npz",
 }
 
 
 @pytest.mark.dagger
 def test_committed_decision_tables_match_their_runs():
-    """Each committed table of the oracle's decisions is recomputed from the committed run (its
-    first N rounds, as the table says), and docs/imitability.md shows it verbatim."""
+    """Each committed table of the oracle's decisions is recomputed from the committed decisions
+    of its run (exported with --export-decisions; the table's first N rounds), and
+    docs/imitability.md shows it verbatim."""
     import re
 
-    from agents.imitability import decisions_markdown, oracle_decisions
+    from agents.diagnostics.decisions import decisions_markdown, oracle_decisions
 
     doc = (ROOT / "docs" / "imitability.md").read_text()
     tables = sorted((ROOT / "results" / "cpu" / "imitability").glob("decisions_*.md"))

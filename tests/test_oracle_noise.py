@@ -1,4 +1,4 @@
-"""The oracle's decisions re-made from other seeds (agents.oracle_noise, oracle_noise.py)."""
+"""The oracle's decisions re-made from other seeds (agents.diagnostics.oracle_noise, oracle_noise.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from agents.oracle_noise import measure, noise_markdown
+from agents.diagnostics.oracle_noise import measure, noise_markdown
 from iale_env import ALConfig
 from iale_env.oracles import best_expert
 from tests.conftest import TINY

@@ -242,7 +242,11 @@ def test_without_imitation_only_dagger_training_is_missing_and_says_what_to_inst
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     install = "pip install 'iale-gym[dagger]'"
-    assert sorted(result["failed"]) == ["agents.dagger", "agents.imitability"]
+    assert sorted(result["failed"]) == [
+        "agents.dagger",
+        "agents.diagnostics.decisions",
+        "agents.diagnostics.imitability",
+    ]
     assert all(install in message for message in result["failed"].values())
     for name, (code, err) in result["codes"].items():
         assert code == 2, (name, err)

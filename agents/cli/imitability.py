@@ -6,6 +6,8 @@
     python scripts/imitability.py pairs.npz                          # the same table from them
     python scripts/imitability.py runs/cpu/iale --curve curve.png    # agreement over rounds
     python scripts/imitability.py runs/cpu/iale --decisions table.md # can the state tell the winner?
+    python scripts/imitability.py runs/cpu/iale --export-decisions decisions.npz  # to share
+    python scripts/imitability.py decisions.npz --rounds 8 --decisions table.md   # from them
 
 Trains the policy offline on the run's aggregated oracle-labeled states (checkpoint.pt) with each
 input view, feature scaling and loss weighting, and prints each one's agreement with the oracle
@@ -31,7 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("run", help="a train_dagger.py --out folder, or a pairs file of --export")
+    p.add_argument(
+        "run",
+        help="a train_dagger.py --out folder, a pairs file of --export, or (with --decisions) "
+        "a file of --export-decisions",
+    )
     p.add_argument("--steps", type=int, default=2000, help="minibatch updates per policy")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rounds", type=int, help="train on the run's first N rounds (default: all)")
@@ -41,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, help="PyTorch CPU threads (default: the process's cores)")
     p.add_argument("--out", help="also write the table to this Markdown file")
     p.add_argument("--export", help="write the run's oracle-labeled pairs to this .npz and stop")
+    p.add_argument(
+        "--export-decisions",
+        help="write the oracle's decisions on the run's states to this .npz and stop",
+    )
     p.add_argument(
         "--decisions",
         help="tabulate the oracle's decisions on the run's states to this Markdown file and stop",
@@ -56,13 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     from agents.cli.common import set_threads
 
     try:
-        from agents.imitability import (
-            compare_scorers,
+        from agents.diagnostics.decisions import (
             decisions_markdown,
+            export_decisions,
+            oracle_decisions,
+        )
+        from agents.diagnostics.imitability import (
+            compare_scorers,
             export_pairs,
             imitation_curve,
             markdown,
-            oracle_decisions,
         )
     except ImportError as exc:  # the base install has no imitation: one line, what to install
         print(f"imitability.py: error: {exc}", file=sys.stderr)
@@ -72,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         set_threads(args.threads)
         if args.export:
             print(f"wrote {export_pairs(args.run, args.export)}")
+            return 0
+        if args.export_decisions:
+            print(f"wrote {export_decisions(args.run, args.export_decisions)}")
             return 0
         if args.decisions:
             table = decisions_markdown(oracle_decisions(args.run, args.rounds))
@@ -89,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             args.run, steps=args.steps, seed=args.seed, rounds=args.rounds, save_dir=args.save
         )
         table = markdown(rows)
-    except ValueError as exc:
+    except (ValueError, FileExistsError) as exc:
         print(f"imitability.py: error: {exc}", file=sys.stderr)
         return 2
     print(table, end="")

@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ent-coef", type=float, default=0.0)
     add_state_flags(p)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--snapshot-every",
+        type=int,
+        default=None,
+        help="keep the policy as snapshots/policy-<AL steps>.zip every this many AL steps",
+    )
     p.add_argument("--out", default="runs/rl")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.zip")
     return p
@@ -90,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             device=args.device,
             view=s["view"],
+            snapshot_every=args.snapshot_every,
         )
         out = Path(args.out)
         check_out_dir(out, args.resume)  # before any data loading or training

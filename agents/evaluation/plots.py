@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from agents.evaluation.summary import curves_from_rows, mean_ci
 
 if TYPE_CHECKING:  # the imitation stack is imported only by whoever builds a curve
-    from agents.imitability import ImitationCurve
+    from agents.diagnostics.imitability import ImitationCurve
 
 
 def _safe(name: str) -> str:
@@ -112,7 +112,7 @@ def plot_overlap(rows: Iterable[dict[str, str]], out_dir: str | os.PathLike) -> 
 def plot_imitation(curve: ImitationCurve, path: str | os.PathLike, title: str = "") -> Path:
     """A DAgger run's agreement with the oracle over its rounds (held out, and on each round's
     new states before its update), with the held-out agreement of chance and of each
-    one-statistic scorer as dashed lines (:func:`agents.imitability.imitation_curve`)."""
+    one-statistic scorer as dashed lines (:func:`agents.diagnostics.imitability.imitation_curve`)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = _axes()
