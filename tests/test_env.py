@@ -254,7 +254,7 @@ def test_sb3_env_checker_warns_only_about_the_documented_row_matrix_shape(make_e
         check_env(make_env(), warn=True)
     messages = [str(w.message) for w in caught]
     # The (n, features) observation is one row per candidate on purpose (IALEPolicy applies a
-    # row-wise MLP); README's "Standard flows" explains this one warning.
+    # row-wise MLP); docs/environment.md's "Standard flows" explains this one warning.
     assert len(messages) == 1 and "unconventional shape" in messages[0], messages
 
 
