@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.files import read_json
 from agents.policy import IALEPolicy, load_policy
+from agents.runs.files import read_json
 from iale_env.classifier import Classifier, ClassifierSpec, classifier_spec
 from iale_env.data import _images, _labels
+from iale_env.episode import grow_ensemble
 from iale_env.experts import SelectionContext, make_expert
 from iale_env.state import eq2_state
 from iale_env.training import TrainConfig, fit_models
@@ -213,14 +214,16 @@ def _expert_scores(
     """``(n, len(experts))``: each expert's per-candidate score (the env's state columns)."""
     x = torch.cat([lab_x, pool])
     labeled = torch.arange(len(lab_x), device=x.device)
-    members: list[Classifier] = [model]
+    members: list[Classifier] = []
 
-    def ensemble(size: int) -> list[Classifier]:
-        missing = size - len(members)
-        if missing > 0:  # trained on the labeled images like M, from other seeds
-            seeds = [cfg.seed + 1 + i for i in range(len(members) - 1, size - 1)]
-            members.extend(fit_models(lab_x, lab_y, [labeled] * missing, seeds, spec, train))
-        return members[:size]
+    def ensemble(size: int) -> list[Classifier]:  # trained on the labeled images like M
+        return grow_ensemble(
+            model,
+            members,
+            size,
+            lambda seeds: fit_models(lab_x, lab_y, [labeled] * len(seeds), seeds, spec, train),
+            lambda j: cfg.seed + 1 + j,
+        )
 
     ctx = SelectionContext(
         model=model,

@@ -31,8 +31,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.monitor import Monitor
 
-from agents.locking import check_run_folder, exclusive_folder
 from agents.policy import VIEWS, IALEPolicy
+from agents.runs.locking import check_run_folder, exclusive_folder
+from agents.runs.write_errors import write_atomically
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset, TopKScoreAction
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C}
@@ -157,12 +158,11 @@ class _SaveAfterUpdate(BaseCallback):
 def save_rl(model: BaseAlgorithm, out_dir: str | os.PathLike) -> None:
     """Atomically write ``checkpoint.zip`` (resumable) and ``policy.zip`` (the IALE policy)."""
     out = Path(out_dir)
-    tmp = out / "checkpoint.tmp.zip"
-    model.save(tmp)
-    os.replace(tmp, out / CHECKPOINT)
-    tmp_policy = out / "policy.tmp.zip"
-    model.policy.save(str(tmp_policy))
-    os.replace(tmp_policy, out / POLICY)
+    intact = f"{CHECKPOINT} and {POLICY} of the last update are intact"
+    write_atomically(out / CHECKPOINT, model.save, intact, tmp_suffix=".tmp.zip")
+    write_atomically(
+        out / POLICY, lambda tmp: model.policy.save(str(tmp)), intact, tmp_suffix=".tmp.zip"
+    )
 
 
 def save_snapshot(model: BaseAlgorithm, out_dir: str | os.PathLike, steps: int) -> Path:
@@ -174,9 +174,12 @@ def save_snapshot(model: BaseAlgorithm, out_dir: str | os.PathLike, steps: int) 
     folder = Path(out_dir) / SNAPSHOTS
     folder.mkdir(exist_ok=True)
     path = folder / f"policy-{steps}.zip"
-    tmp = folder / f"policy-{steps}.tmp.zip"
-    model.policy.save(str(tmp))
-    os.replace(tmp, path)
+    write_atomically(
+        path,
+        lambda tmp: model.policy.save(str(tmp)),
+        "the run's checkpoint is intact",
+        tmp_suffix=".tmp.zip",
+    )
     return path
 
 
@@ -202,7 +205,7 @@ def train_rl(
 
 
 def check_out_dir(out: Path, resume: bool) -> None:
-    """Refuse to overwrite an RL run (see :func:`~agents.locking.check_run_folder`)."""
+    """Refuse to overwrite an RL run (see :func:`~agents.runs.locking.check_run_folder`)."""
     check_run_folder(out, resume, CHECKPOINT, (POLICY, "logs", SNAPSHOTS))
 
 

@@ -11,19 +11,15 @@ from gymnasium.envs.registration import register, registry
 
 from iale_env.classifier import Classifier, ClassifierSpec, build_classifier
 from iale_env.config import ALConfig
-from iale_env.data import (
-    CUSTOM,
-    ALDataset,
-    DatasetNotFoundError,
-    load_data_file,
-    load_dataset,
-    resolve_data_dir,
-)
-from iale_env.env import ActiveLearningEnv, check_data_fits
+from iale_env.data import CUSTOM, ALDataset, DatasetNotFoundError, load_data_file
+from iale_env.datasets import load_dataset, resolve_data_dir
+from iale_env.env import ActiveLearningEnv
 from iale_env.experts import EXPERTS, Expert, SelectionContext, make_expert, register_expert
+from iale_env.inference import predict_models
 from iale_env.oracles import OracleResult
 from iale_env.protocols import FAST
-from iale_env.training import TrainConfig, fit_models, predict_models
+from iale_env.split import check_data_fits
+from iale_env.training import TrainConfig, fit_models
 from iale_env.wrappers import TopKScoreAction
 
 ENV_IDS = {name: f"IALE-{name}-v0" for name in ("MNIST", "FashionMNIST", "KMNIST")}

@@ -107,14 +107,18 @@ class ALConfig:
     test_every_step: bool = True
 
     def __post_init__(self) -> None:
-        # late import: experts import the training module
-        from iale_env.experts import EXPERTS, ScoringExpert
-
         for name in ("experts", "state_scores"):  # a comma string (CLI, JSON) or a sequence
             value = getattr(self, name)
             if isinstance(value, str):
                 value = tuple(e for e in value.split(",") if e)
             object.__setattr__(self, name, tuple(value))
+        self._check_sizes()
+        self._check_experts()
+        self._check_options()
+        self.train  # noqa: B018 - validates fit_mode and precision
+
+    def _check_sizes(self) -> None:
+        """Positive sizes and an episode that ends exactly at the budget."""
         positive = (
             "budget initial_labeled acquisition_size subpool_size epochs batch_size "
             "scoring_size mc_dropout_passes oracle_seeds"
@@ -140,6 +144,12 @@ class ALConfig:
                 f"multiple of acquisition_size ({self.acquisition_size}) so the episode ends "
                 f"exactly at the budget"
             )
+
+    def _check_experts(self) -> None:
+        """Registered experts, and state score columns of experts that score candidates."""
+        # late import: experts import the training module
+        from iale_env.experts import EXPERTS, ScoringExpert
+
         if not self.experts:
             raise ValueError("experts must name at least one expert")
         unknown = [e for e in self.experts if e not in EXPERTS]
@@ -154,6 +164,9 @@ class ALConfig:
                 f"state_scores must name distinct experts with a per-candidate score "
                 f"({', '.join(scored)}), got {list(self.state_scores)}"
             )
+
+    def _check_options(self) -> None:
+        """The remaining options: modes, optional sizes, device features, the classifier."""
         if self.action_mode not in ("repair", "strict"):
             raise ValueError(f"action_mode must be 'repair' or 'strict', got {self.action_mode!r}")
         if self.ensemble_size < 2:
@@ -184,7 +197,6 @@ class ALConfig:
                         f"{BUILTIN_CLASSIFIERS}, got {self.classifier!r}"
                     )
                 resolve_factory(self.classifier)  # importable now, not after the data has loaded
-        self.train  # noqa: B018 - validates fit_mode and precision
 
     @property
     def train(self) -> TrainConfig:

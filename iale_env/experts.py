@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from iale_env.classifier import Classifier, make_generator
-from iale_env.training import InferencePrecision, mc_dropout_probs, predict_models
+from iale_env.inference import mc_dropout_probs, predict_models
+from iale_env.training import InferencePrecision
 
 
 @dataclass

@@ -1,23 +1,21 @@
 """The oracles that label AL states: score selections by retraining, best expert, lookahead.
 
 Each retrains fresh classifiers on the labeled set plus a candidate selection, all from one seed
-(the env's :attr:`~iale_env.env.ActiveLearningEnv.oracle_seed`, so only the selection differs),
-and compares their accuracy on the labeled scoring set. They read the env's state and never
-change it or draw from its RNG.
+(the episode's :attr:`~iale_env.episode.Episode.oracle_seed`, so only the selection differs),
+and compares their accuracy on the labeled scoring set. They read the episode's state
+(:class:`~iale_env.episode.Episode`, ``env.episode``) and never change it or draw from the env's
+RNG.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from iale_env.episode import Episode
 from iale_env.training import fit_models
-
-if TYPE_CHECKING:
-    from iale_env.env import ActiveLearningEnv
 
 
 @dataclass(frozen=True)
@@ -40,36 +38,36 @@ class OracleResult:
 
 
 def score_selections(
-    env: ActiveLearningEnv, selections: list[np.ndarray], seed: int | None = None
+    episode: Episode, selections: list[np.ndarray], seed: int | None = None
 ) -> list[float]:
     """Scoring-set accuracy of a fresh model trained on labeled + each selection.
 
-    ``selections`` are positions into the env's current sub-pool. Every model starts from
-    ``seed`` (default: the env's oracle seed); identical selections are trained once. With
-    ``env.config.oracle_seeds`` = R > 1 each selection's accuracy is the mean over R models,
+    ``selections`` are positions into the episode's current sub-pool. Every model starts from
+    ``seed`` (default: the episode's oracle seed); identical selections are trained once. With
+    ``episode.config.oracle_seeds`` = R > 1 each selection's accuracy is the mean over R models,
     from ``seed``, ``seed + 1``, ..., ``seed + R - 1``.
     """
     keys = [tuple(sorted(np.asarray(sel).tolist())) for sel in selections]
     unique: dict[tuple[int, ...], int] = {}
     for key in keys:
         unique.setdefault(key, len(unique))
-    labeled = torch.as_tensor(env.labeled_indices, device=env.device)
-    subpool = env.subpool_indices
+    labeled = torch.as_tensor(episode.labeled, device=episode.device)
+    subpool = episode.subpool
     index_sets = [
-        torch.cat([labeled, torch.as_tensor(subpool[list(key)], device=env.device)])
+        torch.cat([labeled, torch.as_tensor(subpool[list(key)], device=episode.device)])
         for key in unique
     ]
-    base = env.oracle_seed if seed is None else seed
-    repeats = env.config.oracle_seeds
+    base = episode.oracle_seed if seed is None else seed
+    repeats = episode.config.oracle_seeds
     models = fit_models(
-        env.data.train_x,
-        env.data.train_y,
+        episode.data.train_x,
+        episode.data.train_y,
         index_sets * repeats,
         [base + j for j in range(repeats) for _ in index_sets],
-        env.classifier_spec,
-        env.config.train,
+        episode.classifier_spec,
+        episode.config.train,
     )
-    accs = np.asarray(env.scoring_accuracies(models)).reshape(repeats, len(index_sets))
+    accs = np.asarray(episode.scoring_accuracies(models)).reshape(repeats, len(index_sets))
     mean = accs.mean(axis=0)  # one seed: the accuracies themselves, exactly
     return [float(mean[unique[key]]) for key in keys]
 
@@ -80,22 +78,22 @@ def pick_winner(scores: dict[str, float]) -> str:
     return max(names, key=lambda n: (scores[n], -names.index(n)))
 
 
-def best_expert(env: ActiveLearningEnv, seed: int | None = None) -> OracleResult:
-    """The IALE oracle: every expert of ``env.config.experts`` selects, each selection is scored
-    (:func:`score_selections`, models from ``seed``, default the env's oracle seed), and the
+def best_expert(episode: Episode, seed: int | None = None) -> OracleResult:
+    """The IALE oracle: every expert of ``episode.config.experts`` selects, each selection is scored
+    (:func:`score_selections`, models from ``seed``, default the episode's oracle seed), and the
     best expert's selection wins (ties: the first expert in config order)."""
-    seed = env.oracle_seed if seed is None else seed
-    names = list(env.config.experts)
-    selections = {n: env.expert_positions(n) for n in names}
-    scores = dict(zip(names, score_selections(env, [selections[n] for n in names], seed)))
+    seed = episode.oracle_seed if seed is None else seed
+    names = list(episode.config.experts)
+    selections = {n: episode.expert_positions(n) for n in names}
+    scores = dict(zip(names, score_selections(episode, [selections[n] for n in names], seed)))
     winner = pick_winner(scores)
-    action = np.zeros(env.config.subpool_size, dtype=np.int8)
+    action = np.zeros(episode.config.subpool_size, dtype=np.int8)
     action[selections[winner]] = 1
     return OracleResult(winner, scores, selections, seed, action)
 
 
-def lookahead(env: ActiveLearningEnv) -> np.ndarray:
+def lookahead(episode: Episode) -> np.ndarray:
     """ALIL's oracle (Liu et al., 2018): a fresh model per candidate alone (n trainings), the k
     candidates whose models score best win (ties: lower position); positions, best first."""
-    scores = score_selections(env, [np.array([i]) for i in range(env.config.subpool_size)])
-    return np.argsort(-np.asarray(scores), kind="stable")[: env.config.acquisition_size]
+    scores = score_selections(episode, [np.array([i]) for i in range(episode.config.subpool_size)])
+    return np.argsort(-np.asarray(scores), kind="stable")[: episode.config.acquisition_size]

@@ -33,14 +33,14 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Protocol:
-    """An AL protocol (script setting names; see :class:`~iale_env.ALConfig` for meanings).
+    """An AL protocol (the AL settings by :class:`~iale_env.ALConfig`'s names and meanings).
 
     Attributes:
         name: The ``--preset`` name.
         budget: Labeled-set size that ends an episode.
-        initial: Class-balanced initial labeled set.
-        acquisition: Images labeled per step (k).
-        subpool: Candidates drawn per step (n).
+        initial_labeled: Class-balanced initial labeled set.
+        acquisition_size: Images labeled per step (k).
+        subpool_size: Candidates drawn per step (n).
         epochs: Classifier training epochs (full batch).
         scoring_size: Labeled images held out to score the oracle's experts and the rewards.
         test_size: Official test images of the test accuracy (``None``: all).
@@ -74,9 +74,9 @@ class Protocol:
     epochs: int
     scoring_size: int
     test_size: int | None
-    initial: int = 20
-    acquisition: int = 10
-    subpool: int = 100
+    initial_labeled: int = 20
+    acquisition_size: int = 10
+    subpool_size: int = 100
     pool_size: int | None = None
     dagger_episodes: int = 100
     bc_batch_size: int = 32
@@ -95,29 +95,19 @@ class Protocol:
     classifier: str | None = None
 
     def env_settings(self) -> dict[str, Any]:
-        """The AL settings, by script setting name."""
-        keys = "budget initial acquisition subpool epochs scoring_size test_size pool_size".split()
-        keys += ["classifier"]
+        """The AL settings (:class:`~iale_env.ALConfig` keywords) of the scripts' presets."""
+        keys = "budget initial_labeled acquisition_size subpool_size epochs scoring_size".split()
+        keys += ["test_size", "pool_size", "classifier"]
         return {k: getattr(self, k) for k in keys}
 
     def al_config(self) -> dict[str, Any]:
         """The AL settings as :class:`~iale_env.ALConfig` keywords (what ``gym.make`` takes)."""
-        return dict(
-            budget=self.budget,
-            initial_labeled=self.initial,
-            acquisition_size=self.acquisition,
-            subpool_size=self.subpool,
-            epochs=self.epochs,
-            scoring_size=self.scoring_size,
-            test_size=self.test_size,
-            pool_size=self.pool_size,
-            classifier=self.classifier,
-        )
+        return self.env_settings()
 
     @property
     def steps_per_episode(self) -> int:
         """AL steps from the initial set to the budget."""
-        return (self.budget - self.initial) // self.acquisition
+        return (self.budget - self.initial_labeled) // self.acquisition_size
 
     def dagger_settings(self, variant: str = "iale") -> dict[str, Any]:
         """The settings of ``train_dagger.py`` (``variant="alil"``: ``train_alil.py``)."""
@@ -139,8 +129,8 @@ class Protocol:
                 episodes=self.alil_episodes,
                 budget=self.alil_budget or self.budget,
                 scoring_size=self.alil_scoring_size or self.scoring_size,
-                acquisition=1,
-                subpool=10,
+                acquisition_size=1,
+                subpool_size=10,
                 experts="mc_dropout",
                 bc_batches=None,
                 state_scores="",

@@ -17,8 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from iale_env.episode import Episode
 
 #: Frame size in pixels (width, height).
 FRAME_SIZE = (800, 450)
@@ -44,6 +48,40 @@ class StepPicture:
     oracle: Sequence[int]
     class_counts: np.ndarray
     curve: Sequence[tuple[int, float]]
+
+
+def episode_picture(
+    episode: Episode,
+    step: int,
+    acted: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    curve: Sequence[tuple[int, float]],
+) -> StepPicture:
+    """The picture of an env's step: the candidates of the step just taken (``acted``: the
+    candidates, the selected and the oracle's positions), or before the first step the current
+    candidates with the oracle's picks if it was asked; the labeled classes; the curve."""
+    import torch
+
+    if acted is not None:
+        candidates, selected, oracle = acted
+    else:  # before the first step: the current candidates, nothing labeled from them yet
+        decision = episode.cache.get("oracle")
+        candidates, selected = episode.subpool, np.zeros(0, dtype=np.int64)
+        oracle = np.flatnonzero(decision.action) if decision is not None else selected.copy()
+    data, device = episode.data, episode.device
+    idx = torch.as_tensor(candidates, device=device)
+    labels = data.train_y[torch.as_tensor(episode.labeled, device=device)]
+    k = episode.classifier_spec.num_classes
+    return StepPicture(
+        title=(
+            f"{data.name}: step {step}, {len(episode.labeled)} labeled, "
+            f"test accuracy {episode.test_accuracy:.3f}"
+        ),
+        images=data.train_x[idx].cpu().numpy(),
+        selected=selected.tolist(),
+        oracle=np.asarray(oracle).tolist(),
+        class_counts=torch.bincount(labels, minlength=k).cpu().numpy(),
+        curve=list(curve),
+    )
 
 
 def mosaic(images: np.ndarray, selected: Sequence[int], oracle: Sequence[int]) -> np.ndarray:

@@ -7,8 +7,13 @@ seed, and paired runs (same seed) share it whatever their agents do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from iale_env.config import ALConfig
+    from iale_env.data import ALDataset
 
 
 @dataclass(frozen=True)
@@ -99,3 +104,26 @@ def _ensure_initial_classes(
                     pool_list.append(idx)
                 missing -= 1
     return np.asarray(scoring_list, dtype=perm.dtype), np.asarray(pool_list, dtype=perm.dtype)
+
+
+def check_data_fits(cfg: ALConfig, data: ALDataset) -> int:
+    """Refuse settings under which no episode can run on ``data``, before any training: a pool
+    (the training images not held out for scoring) too small for the budget plus a last
+    sub-pool, or a class too small for the class-balanced initial set. Returns the pool size.
+
+    Raises:
+        ValueError: what does not fit, and which setting to lower.
+    """
+    n_train = len(data.train_y)
+    pool = n_train - cfg.scoring_size
+    if cfg.pool_size is not None:
+        pool = min(pool, cfg.pool_size)
+    if pool - cfg.budget < cfg.subpool_size:
+        raise ValueError(
+            f"{data.name} has {n_train} training images; after holding out scoring_size="
+            f"{cfg.scoring_size} the pool has {pool}, too few for budget={cfg.budget} plus a "
+            f"last sub-pool of {cfg.subpool_size}: lower scoring_size, budget or subpool_size"
+        )
+    labels = data.train_y.cpu().numpy()
+    check_class_sizes(labels, data.num_classes, cfg.initial_labeled, data.name)
+    return pool

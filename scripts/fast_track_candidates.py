@@ -21,7 +21,7 @@ import time
 import torch
 
 from iale_env import ClassifierSpec, TrainConfig, fit_models, load_dataset
-from iale_env.training import accuracy_of
+from iale_env.inference import accuracy_of
 
 #: name -> how it differs from the CNN's spec
 CANDIDATES = {

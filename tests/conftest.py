@@ -22,6 +22,14 @@ from iale_env import ActiveLearningEnv, ALConfig, ALDataset
 NUM_CLASSES = 10
 ROOT = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Parallel test workers (pytest -n N) share the cores: one PyTorch thread each, for the
+    # tests and for the scripts they run (which read OMP_NUM_THREADS).
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 #: Whether imitation (the ``dagger`` extra) is installed. Without it (the base install, e.g. on
 #: the newest gymnasium/SB3/numpy) every test marked ``dagger`` is skipped, and so is every test
 #: module that imports one of :data:`IMITATION_MODULES` at its top.
@@ -72,11 +80,19 @@ def pytest_pycollect_makemodule(
     return None
 
 
+#: The kinds of tests, one folder each (``tests/<kind>/``); every test gets its folder's marker.
+KINDS = ("unit", "integration", "reliability", "artefacts")
+
+
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark ``dagger`` every test of a module that imports imitation (the others are marked by
-    hand); skip the marked tests where imitation is not installed."""
+    """Mark every test with its kind (its folder), mark ``dagger`` every test of a module that
+    imports imitation (the others are marked by hand); skip the marked tests where imitation is
+    not installed."""
     for item in items:
+        kind = item.path.parent.name
+        if kind in KINDS:
+            item.add_marker(getattr(pytest.mark, kind))
         if imports_imitation(item.path):
             item.add_marker(pytest.mark.dagger)
         if not HAS_IMITATION and item.get_closest_marker("dagger") is not None:
@@ -216,3 +232,38 @@ def policy_dir(tmp_path, tiny_data) -> Path:
     policy.save(str(out / "policy.zip"))
     (out / "config.json").write_text(json.dumps({"env": {"subpool_mean_embedding": False}}))
     return out
+
+
+@pytest.fixture
+def policy_file(make_env, tmp_path):
+    """An untrained IALE policy saved as ``run/policy.zip`` with its run's ``config.json``."""
+    from agents.policy import IALEPolicy
+    from agents.schedules import ConstantLR
+
+    env = make_env()
+    policy = IALEPolicy(
+        env.observation_space,
+        env.action_space,
+        ConstantLR(1e-3),
+        acquisition_size=env.config.acquisition_size,
+        view="invariant",
+    )
+    path = tmp_path / "run" / "policy.zip"
+    path.parent.mkdir()
+    policy.save(str(path))
+    (path.parent / "config.json").write_text(json.dumps({"env": {"epochs": 3}}))
+    return path
+
+
+def image_folder(root: Path, n: int = 60) -> tuple[Path, list[str], np.ndarray]:
+    """``n`` synthetic PNG images in ``root/photos``: the folder, the file names, the labels."""
+    from PIL import Image
+
+    images, labels = synthetic_images(n, 0)
+    files = []
+    for i, img in enumerate(images):
+        path = root / "photos" / f"img{i:03d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(path)
+        files.append(path.name)
+    return root / "photos", files, labels

@@ -1,6 +1,6 @@
 """Digests of tiny seeded runs: one AL episode per method and two DAgger rounds.
 
-``tests/test_golden.py`` compares them with digests recorded before a refactor, so a change that
+``tests/artefacts/test_golden.py`` compares them with digests recorded before a refactor, so a change that
 alters any seeded result (a selection, an accuracy, a policy weight) cannot pass unnoticed.
 Run ``python -m tests.golden`` to print the current digests.
 """

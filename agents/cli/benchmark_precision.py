@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     try:
         from agents.evaluation import CURVES_CSV, EvalConfig, evaluate
+        from agents.evaluation.compare import compare_runs, comparison_markdown
         from agents.evaluation.report import write_report
-        from agents.evaluation.summary import compare_runs, comparison_markdown
         from iale_env import DatasetNotFoundError
 
         base = env_config(settings, args)

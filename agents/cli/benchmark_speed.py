@@ -193,7 +193,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--experts", default="mc_dropout,ensemble")
     p.add_argument("--test-size", type=int, default=None, help="default: the whole test split")
     p.add_argument("--scoring-size", type=int, default=None, help="default: ALConfig's (1000)")
-    p.add_argument("--subpool", type=int, default=None, help="default: ALConfig's (100)")
+    p.add_argument(
+        "--subpool-size", "--subpool", type=int, default=None, help="default: ALConfig's (100)"
+    )
     p.add_argument("--dataset", default="MNIST")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--threads", type=int, help="PyTorch CPU threads (default: the process's cores)")
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         for k, v in (
             ("test_size", args.test_size),
             ("scoring_size", args.scoring_size),
-            ("subpool_size", args.subpool),
+            ("subpool_size", args.subpool_size),
         )
         if v is not None
     }

@@ -4,7 +4,7 @@ throughput.
 Three tables from one run, on one PyTorch thread unless ``--threads`` says otherwise:
 
 1. ``chunks``: inference seconds for 10,000 test images by chunk size, for each built-in
-   classifier and each device present (the figures ``iale_env.training.EVAL_CHUNK`` is set
+   classifier and each device present (the figures ``iale_env.inference.EVAL_CHUNK`` is set
    from), with a check that every chunk gives the 4,096-image chunk's logits bit for bit.
 2. ``pieces`` and ``episodes``: each piece of a ``cpu``-protocol step (fitting M, its
    scoring-set and test-set accuracy, the state, an oracle call) and whole episodes (random and
@@ -38,11 +38,10 @@ import numpy as np
 import torch
 
 from agents.cli.common import set_threads
-from iale_env import ActiveLearningEnv, ALConfig, ALDataset, load_dataset
-from iale_env import training as training_module
+from iale_env import ActiveLearningEnv, ALConfig, ALDataset, inference, load_dataset
 from iale_env.classifier import build_classifier, classifier_spec
+from iale_env.inference import predict_models
 from iale_env.protocols import CPU, FAST
-from iale_env.training import predict_models
 
 CHUNKS = (4096, 1024, 256, 128, 64, 32)
 #: The previous code's inference chunk on every device.
@@ -52,7 +51,7 @@ OLD_CHUNK = 4096
 @contextlib.contextmanager
 def inference_chunk(device: str, chunk: int) -> Iterator[None]:
     """Run the block with ``chunk`` as ``device``'s inference chunk (the benchmark's "old")."""
-    table = training_module.EVAL_CHUNK
+    table = inference.EVAL_CHUNK
     before = table[device]
     table[device] = dict.fromkeys(before, chunk)
     try:
@@ -107,13 +106,13 @@ def time_pieces(cfg: ALConfig, data: ALDataset, labeled_steps: int, seed: int) -
     out: dict[str, float] = {}
     labeled = env.labeled_indices
     t0 = time.perf_counter()
-    model, _, _, _ = env._fit(labeled)  # M alone (no eager members): the fit every step pays
+    model, _, _, _ = env.episode.fit(labeled)  # M alone (no eager members): the fit every step pays
     out["fit_M"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     env.scoring_accuracies([model])
     out["scoring_accuracy"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    env._accuracy([model], (env._test_x, env._test_y))
+    env.episode.test_accuracies([model])
     out["test_accuracy"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     env._observation()

@@ -9,21 +9,22 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agents.files import changed_settings, read_json
+from agents.runs.files import changed_settings, read_json
 
-# Script setting name -> ALConfig field (settings missing from a preset keep ALConfig's default).
-_ENV_FIELDS = {
-    "dataset": "dataset",
-    "budget": "budget",
-    "initial": "initial_labeled",
-    "acquisition": "acquisition_size",
-    "subpool": "subpool_size",
-    "epochs": "epochs",
-    "scoring_size": "scoring_size",
-    "test_size": "test_size",
-    "pool_size": "pool_size",
-    "classifier": "classifier",
-}
+# The settings of a preset that are ALConfig fields, by the same names (a setting missing from a
+# preset keeps ALConfig's default).
+_ENV_FIELDS = (
+    "dataset",
+    "budget",
+    "initial_labeled",
+    "acquisition_size",
+    "subpool_size",
+    "epochs",
+    "scoring_size",
+    "test_size",
+    "pool_size",
+    "classifier",
+)
 
 
 def int_list(text: str) -> tuple[int, ...]:
@@ -56,9 +57,16 @@ def add_env_flags(
     """The AL-protocol flags that override a preset (``None`` keeps the preset's value);
     ``oracle``: also ``--oracle-seeds``, for the scripts that ask an oracle."""
     parser.add_argument("--budget", type=int, help="labeled-set size that ends an episode")
-    parser.add_argument("--initial", type=int, help="class-balanced initial labeled set")
-    parser.add_argument("--acquisition", type=int, help="images labeled per AL step (k)")
-    parser.add_argument("--subpool", type=int, help="candidates drawn per AL step (n)")
+    # ALConfig's names; the short forms (--initial, --acquisition, --subpool) stay as aliases
+    parser.add_argument(
+        "--initial-labeled", "--initial", type=int, help="class-balanced initial labeled set"
+    )
+    parser.add_argument(
+        "--acquisition-size", "--acquisition", type=int, help="images labeled per AL step (k)"
+    )
+    parser.add_argument(
+        "--subpool-size", "--subpool", type=int, help="candidates drawn per AL step (n)"
+    )
     parser.add_argument("--epochs", type=int, help="classifier training epochs")
     parser.add_argument("--scoring-size", type=int, help="held-out labeled scoring set")
     parser.add_argument("--test-size", type=int, help="test images (default: the full split)")
@@ -183,7 +191,7 @@ def env_config(settings: dict[str, Any], args: argparse.Namespace, **extra: Any)
 
     check_device(args.device)
     set_threads(getattr(args, "threads", None))
-    fields = {f: settings[key] for key, f in _ENV_FIELDS.items() if key in settings}
+    fields = {key: settings[key] for key in _ENV_FIELDS if key in settings}
     if getattr(args, "precision", None) is not None:
         fields["precision"] = args.precision
     if getattr(args, "inference_precision", None) is not None:
@@ -196,7 +204,7 @@ def env_config(settings: dict[str, Any], args: argparse.Namespace, **extra: Any)
 
 def check_resume_config(out: Path, method: str, env, **sections: Any) -> None:
     """Refuse to resume ``out`` with other settings than its ``config.json`` records, by the
-    one rule of :func:`~agents.files.changed_settings` (``agents.files.RESUMABLE_CHANGES`` may change).
+    one rule of :func:`~agents.runs.files.changed_settings` (``agents.runs.files.RESUMABLE_CHANGES`` may change).
     No-op if ``out`` has no ``config.json``."""
     path = out / "config.json"
     if not path.exists():

@@ -151,10 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     stack = contextlib.ExitStack()
     try:  # everything that checks the input: a mistake is one line, before any long work
         from agents.evaluation import EvalConfig, check_sweep, evaluate
+        from agents.evaluation.methods import method_env_overrides
         from agents.evaluation.out_folder import check_writable
         from agents.evaluation.report import write_report
-        from agents.evaluation.sweep import method_env_overrides
-        from agents.locking import exclusive_folder
+        from agents.runs.locking import exclusive_folder
         from iale_env import DatasetNotFoundError, check_data_fits, load_dataset
 
         env = env_config(
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.close()
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2
-    from agents.write_errors import RunWriteError
+    from agents.runs.write_errors import RunWriteError
 
     with stack:  # the sweep itself: an error here keeps its traceback (exit code 1)
         try:

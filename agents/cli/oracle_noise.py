@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = contextlib.ExitStack()
     try:  # everything that checks the input: a mistake is one line, before any long work
         from agents.diagnostics.oracle_noise import measure, noise_markdown
-        from agents.locking import exclusive_folder
+        from agents.runs.locking import exclusive_folder
         from iale_env import DatasetNotFoundError, check_data_fits, load_dataset
 
         if args.reseeds < 1:

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from agents.evaluation import merge_sweeps
     from agents.evaluation.report import update_readme, write_report
-    from agents.evaluation.sweep import CURVES_CSV
+    from agents.evaluation.sweep_files import CURVES_CSV
 
     try:
         checkpoints = tuple(int(c) for c in args.checkpoints.split(",") if c)

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from agents.files import read_json
+from agents.runs.files import read_json
 
 
 def table(folders: list[Path]) -> str:

@@ -38,8 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="CSV file,label of the labeled images (with --images)")
     p.add_argument("--classes", help="class names in label order, comma-separated")
     p.add_argument("--grayscale", action="store_true", help="read images as one channel")
-    p.add_argument("--k", type=int, default=None, help="images to pick (default: the policy's)")
     p.add_argument(
+        "--acquisition-size",
+        "--k",
+        type=int,
+        default=None,
+        help="images to pick, k (default: the policy's)",
+    )
+    p.add_argument(
+        "--subpool-size",
         "--subpool",
         type=int,
         default=None,
@@ -80,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.state_scores is not None:
             scores = tuple(e.strip() for e in args.state_scores.split(",") if e.strip())
         cfg = QueryConfig(
-            args.k,
-            args.subpool,
+            args.acquisition_size,
+            args.subpool_size,
             args.epochs,
             seed=args.seed,
             device=args.device,

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
 
     try:  # everything that checks the input: a mistake is one line, before any long work
         from agents.dagger import DAggerConfig, DAggerRun, check_out_dir
-        from agents.locking import exclusive_folder
+        from agents.runs.locking import exclusive_folder
 
         al = env_config(
             s,
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
         stack.close()
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    from agents.write_errors import RunWriteError
+    from agents.runs.write_errors import RunWriteError
 
     with stack:  # the run itself: an error here keeps its traceback (exit code 1)
         try:

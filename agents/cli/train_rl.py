@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     s = resolve(PRESETS[args.preset], args)
     stack = contextlib.ExitStack()
     try:  # everything that checks the input: a mistake is one line, before any long work
-        from agents.locking import exclusive_folder
         from agents.rl import RLConfig, check_out_dir, make_rl_env, train_rl
+        from agents.runs.locking import exclusive_folder
         from iale_env import DatasetNotFoundError
 
         al = env_config(

@@ -29,8 +29,8 @@ from agents.dagger import (
     agreement,
     load_round_demos,
 )
-from agents.files import read_json
 from agents.policy import IALEPolicy
+from agents.runs.files import read_json
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.files import append_csv, read_csv, rewrite_csv
+from agents.runs.files import append_csv, read_csv, rewrite_csv
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset
 from iale_env.oracles import OracleResult, best_expert, pick_winner
 
@@ -39,7 +39,9 @@ def reseeded_decisions(env: ActiveLearningEnv, reseeds: int) -> list[OracleResul
     own = env.last_oracle
     assert own is not None
     step = env.config.oracle_seeds
-    return [own] + [best_expert(env, seed=own.seed + j * step) for j in range(1, reseeds + 1)]
+    return [own] + [
+        best_expert(env.episode, seed=own.seed + j * step) for j in range(1, reseeds + 1)
+    ]
 
 
 def measure(

@@ -4,7 +4,7 @@ did not record.
 A sweep's ``config.json`` records the settings its ``curves.csv`` was made with; a folder with
 ``curves.csv`` (or ``overlap.csv``, ``oracle.csv``) but no ``config.json`` holds results of
 unknown settings. It is refused, by the rule every training script applies
-(:func:`agents.locking.check_run_folder`), unless the user says what to do with it:
+(:func:`agents.runs.locking.check_run_folder`), unless the user says what to do with it:
 
 - ``"adopt"``: keep its finished runs as this sweep's, after checking what the files can show
   (the CSV columns are ``evaluate.py``'s, and each finished run of a dataset and method of this
@@ -22,9 +22,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from agents.files import append_csv
-from agents.locking import check_run_folder
-from agents.write_errors import RunWriteError
+from agents.evaluation import methods, sweep_files
+from agents.runs.files import append_csv, read_csv
+from agents.runs.locking import check_run_folder
+from agents.runs.write_errors import RunWriteError
 
 if TYPE_CHECKING:
     from agents.evaluation.sweep import EvalConfig
@@ -53,7 +54,7 @@ def check_writable(folder: str | os.PathLike, flag: str = "--out") -> None:
 
 
 def append_sweep_rows(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
-    """Append a finished run's rows (:func:`agents.files.append_csv`).
+    """Append a finished run's rows (:func:`agents.runs.files.append_csv`).
 
     Raises:
         RunWriteError: the write failed (disk full, ``ulimit -f``); the message says that the
@@ -77,16 +78,14 @@ def check_unrecorded_sweep(out: Path, cfg: EvalConfig, existing: Existing = "ref
         ValueError: ``existing`` is ``"refuse"`` and the folder holds unrecorded sweep files,
             or ``"adopt"`` and they do not fit ``cfg``; the message says what to do.
     """
-    from agents.evaluation import sweep
-
     if existing not in EXISTING_CHOICES:
         raise ValueError(f"existing must be one of {EXISTING_CHOICES}, got {existing!r}")
-    files = (sweep.CURVES_CSV, sweep.OVERLAP_CSV, sweep.ORACLE_CSV)
-    if existing == "overwrite" or (out / sweep.CONFIG_JSON).exists():
+    files = (sweep_files.CURVES_CSV, sweep_files.OVERLAP_CSV, sweep_files.ORACLE_CSV)
+    if existing == "overwrite" or (out / sweep_files.CONFIG_JSON).exists():
         return
     if existing == "refuse":
         try:
-            check_run_folder(out, True, sweep.CONFIG_JSON, files, doing="the sweep")
+            check_run_folder(out, True, sweep_files.CONFIG_JSON, files, doing="the sweep")
         except ValueError as exc:
             raise ValueError(
                 f"{exc}, or pass --adopt to keep its finished runs (only settings the files "
@@ -98,17 +97,22 @@ def check_unrecorded_sweep(out: Path, cfg: EvalConfig, existing: Existing = "ref
 
 def remove_sweep_files(out: Path) -> None:
     """Delete the sweep's own files in ``out`` (``--overwrite``); other files stay."""
-    from agents.evaluation import sweep
-
-    for name in (sweep.CONFIG_JSON, sweep.CURVES_CSV, sweep.OVERLAP_CSV, sweep.ORACLE_CSV):
+    for name in (
+        sweep_files.CONFIG_JSON,
+        sweep_files.CURVES_CSV,
+        sweep_files.OVERLAP_CSV,
+        sweep_files.ORACLE_CSV,
+    ):
         (out / name).unlink(missing_ok=True)
 
 
 def _check_adoptable(out: Path, cfg: EvalConfig, files: tuple[str, ...]) -> None:
     """Raise unless the unrecorded files have ``evaluate.py``'s columns and labeled-set sizes."""
-    from agents.evaluation import sweep
-
-    headers = dict(zip(files, (sweep.CURVE_FIELDS, sweep.OVERLAP_FIELDS, sweep.ORACLE_FIELDS)))
+    headers = dict(
+        zip(
+            files, (sweep_files.CURVE_FIELDS, sweep_files.OVERLAP_FIELDS, sweep_files.ORACLE_FIELDS)
+        )
+    )
     for name, fields in headers.items():
         path = out / name
         if not path.exists() or path.stat().st_size == 0:
@@ -120,22 +124,22 @@ def _check_adoptable(out: Path, cfg: EvalConfig, files: tuple[str, ...]) -> None
                 f"{path} was not written by evaluate.py (its columns are {header[:6]}...); "
                 f"it cannot be adopted: move it away or pass --overwrite"
             )
-    rows = sweep.read_csv(out / sweep.CURVES_CSV)
-    done = sweep.finished_runs(rows)
+    rows = read_csv(out / sweep_files.CURVES_CSV)
+    done = sweep_files.finished_runs(rows)
     expected = {}
     for spec in cfg.specs:
-        env = cfg.env.replace(**sweep.method_env_overrides(spec))
+        env = cfg.env.replace(**methods.method_env_overrides(spec))
         step = env.acquisition_size
         expected[spec.label] = list(range(env.initial_labeled, env.budget + 1, step))
     runs: dict[tuple[str, str, int], list[int]] = {}
     for r in rows:
-        key = sweep._run_key(r)
+        key = sweep_files._run_key(r)
         if key in done and key[0] in cfg.datasets and key[1] in expected:
             runs.setdefault(key, []).append(int(r["labeled"]))
     for key, labeled in sorted(runs.items()):
         if sorted(labeled) != expected[key[1]]:
             raise ValueError(
-                f"{out / sweep.CURVES_CSV} holds run {key} with labeled-set sizes "
+                f"{out / sweep_files.CURVES_CSV} holds run {key} with labeled-set sizes "
                 f"{sorted(labeled)[:3]}...{sorted(labeled)[-1]}, but this sweep's are "
                 f"{expected[key[1]][:3]}...{expected[key[1]][-1]} (another budget, initial set "
                 f"or acquisition size): it cannot be adopted; use its settings or another --out"

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib import colormaps, cycler
 from matplotlib.figure import Figure
 
-from agents.evaluation.summary import curves_from_rows, mean_ci
+from agents.evaluation.metrics import curves_from_rows, mean_ci
 
 if TYPE_CHECKING:  # the imitation stack is imported only by whoever builds a curve
     from agents.diagnostics.imitability import ImitationCurve

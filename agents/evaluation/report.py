@@ -19,7 +19,8 @@ from agents.evaluation.summary import (
     summary_markdown,
     write_summary_csv,
 )
-from agents.evaluation.sweep import CURVES_CSV, OVERLAP_CSV, read_csv
+from agents.evaluation.sweep_files import CURVES_CSV, OVERLAP_CSV
+from agents.runs.files import read_csv
 
 
 def write_report(

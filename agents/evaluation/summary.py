@@ -35,7 +35,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
+
+from agents.evaluation.metrics import (
+    Curve,
+    curves_from_rows,
+    fieller_ratio,
+    mean_ci,
+    run_metrics,
+)
 
 CHECKPOINTS = (100, 200, 500, 1000)
 SUMMARY_FIELDS = [
@@ -55,17 +62,6 @@ SUMMARY_FIELDS = [
 ]
 #: The method label of the best-expert oracle (``evaluate.py --methods oracle``).
 ORACLE = "oracle"
-
-
-@dataclass(frozen=True)
-class Curve:
-    """One run's learning curve."""
-
-    dataset: str
-    method: str
-    seed: int
-    labeled: np.ndarray
-    accuracy: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -92,82 +88,6 @@ class SummaryRow:
     high: float = math.nan
 
 
-def curves_from_rows(rows: Iterable[dict[str, str]]) -> list[Curve]:
-    """Group ``curves.csv`` rows into curves sorted by labeled-set size."""
-    points: dict[tuple[str, str, int], list[tuple[int, float]]] = defaultdict(list)
-    for r in rows:
-        points[(r["dataset"], r["method"], int(r["seed"]))].append(
-            (int(r["labeled"]), float(r["test_accuracy"]))
-        )
-    out = []
-    for (dataset, method, seed), pts in points.items():
-        pts.sort()
-        lab, acc = zip(*pts)
-        out.append(Curve(dataset, method, seed, np.array(lab), np.array(acc)))
-    return out
-
-
-def mean_accuracy(labeled: np.ndarray, accuracy: np.ndarray) -> float:
-    """Area under the learning curve divided by its length (trapezoid rule)."""
-    if len(labeled) == 1:
-        return float(accuracy[0])
-    area = np.sum((accuracy[1:] + accuracy[:-1]) / 2 * np.diff(labeled))
-    return float(area / (labeled[-1] - labeled[0]))
-
-
-def accuracy_at(labeled: np.ndarray, accuracy: np.ndarray, at: int) -> float:
-    """Accuracy at ``at`` labels, linearly interpolated; ``nan`` outside the curve."""
-    if not labeled[0] <= at <= labeled[-1]:
-        return math.nan
-    return float(np.interp(at, labeled, accuracy))
-
-
-def labels_to_target(labeled: np.ndarray, accuracy: np.ndarray, target: float) -> float:
-    """The first labeled-set size with accuracy >= ``target`` (``nan`` if never reached)."""
-    hits = np.flatnonzero(accuracy >= target)
-    return float(labeled[hits[0]]) if len(hits) else math.nan
-
-
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
-    """Mean and half-width of the Student-t confidence interval (``nan`` for fewer than 2)."""
-    x = np.asarray([v for v in values if not math.isnan(v)], dtype=np.float64)
-    if len(x) == 0:
-        return math.nan, math.nan
-    if len(x) < 2:
-        return float(x.mean()), math.nan
-    sem = x.std(ddof=1) / math.sqrt(len(x))
-    return float(x.mean()), float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * sem)
-
-
-def fieller_ratio(
-    numerator: Sequence[float], denominator: Sequence[float], confidence: float = 0.95
-) -> tuple[float, float, float]:
-    """Ratio of the means of paired samples and its Fieller confidence interval.
-
-    Returns ``(ratio, low, high)``; ``low``/``high`` are ``nan`` when the denominator's mean is not
-    significantly different from 0 (the confidence set is then unbounded) or with fewer than 2
-    pairs; ``ratio`` is ``nan`` when the denominator's mean is 0.
-    """
-    a = np.asarray(numerator, dtype=np.float64)
-    b = np.asarray(denominator, dtype=np.float64)
-    n = len(a)
-    if n == 0 or len(b) != n:
-        return math.nan, math.nan, math.nan
-    ma, mb = float(a.mean()), float(b.mean())
-    ratio = ma / mb if mb != 0 else math.nan
-    if n < 2:
-        return ratio, math.nan, math.nan
-    cov = np.cov(a, b, ddof=1) / n  # covariance matrix of the two means
-    t2 = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) ** 2
-    qa = mb**2 - t2 * cov[1, 1]
-    if qa <= 0:
-        return ratio, math.nan, math.nan
-    qb = ma * mb - t2 * cov[0, 1]
-    qc = ma**2 - t2 * cov[0, 0]
-    disc = max(qb**2 - qa * qc, 0.0)
-    return ratio, (qb - math.sqrt(disc)) / qa, (qb + math.sqrt(disc)) / qa
-
-
 def is_heuristic(method: str) -> bool:
     """Whether a method label names a heuristic (``entropy``, ``mc_dropout@pool``, ...) other
     than random: the candidates for "best heuristic"."""
@@ -175,18 +95,6 @@ def is_heuristic(method: str) -> bool:
 
     name, _, scope = method.partition("@")
     return name in EXPERTS and name != "random" and scope in ("", "pool")
-
-
-def run_metrics(curve: Curve, checkpoints: Sequence[int], target: float | None) -> dict[str, float]:
-    """The per-run metrics (see the module docs)."""
-    lab, acc = curve.labeled, curve.accuracy
-    metrics = {"mean_accuracy": mean_accuracy(lab, acc)}
-    for at in sorted({*checkpoints, int(lab[-1])}):
-        if lab[0] <= at <= lab[-1]:
-            metrics[f"acc@{at}"] = accuracy_at(lab, acc, at)
-    if target is not None:
-        metrics["labels_to_target"] = labels_to_target(lab, acc, target)
-    return metrics
 
 
 def summarize(
@@ -470,99 +378,3 @@ def format_share(share: SummaryRow | None) -> str:
     if math.isnan(share.low):
         return f"{share.mean:.2f} [–]"
     return f"{share.mean:.2f} [{share.low:.2f}, {share.high:.2f}]"
-
-
-@dataclass(frozen=True)
-class PairedComparison:
-    """One metric of a candidate sweep against a reference sweep of the same runs.
-
-    The runs are paired by dataset, method and seed (the same split, initial set and
-    initialisation); the reference's seed-to-seed standard deviation is the noise scale.
-    """
-
-    dataset: str
-    method: str
-    metric: str
-    n_pairs: int
-    reference_mean: float
-    reference_sd: float
-    diff_mean: float
-    diff_ci95: float
-    max_abs_point_diff: float
-
-    @property
-    def within_noise(self) -> bool:
-        """Whether the paired 95% CI contains 0 and ``|diff_mean|`` is below the seed-to-seed
-        standard deviation (needs at least 2 pairs)."""
-        if self.n_pairs < 2 or math.isnan(self.diff_ci95):
-            return False
-        return abs(self.diff_mean) <= self.diff_ci95 and abs(self.diff_mean) < self.reference_sd
-
-
-def compare_runs(
-    reference: Iterable[dict[str, str]], candidate: Iterable[dict[str, str]]
-) -> list[PairedComparison]:
-    """Paired differences ``candidate - reference`` of ``mean_accuracy`` and the final accuracy.
-
-    Only runs present in both (same dataset, method and seed) are compared; the largest absolute
-    accuracy difference at any common labeled-set size is reported alongside.
-    """
-    ref = {(c.dataset, c.method, c.seed): c for c in curves_from_rows(reference)}
-    cand = {(c.dataset, c.method, c.seed): c for c in curves_from_rows(candidate)}
-    pairs = sorted(set(ref) & set(cand))
-    out = []
-    for dataset, method in dict.fromkeys((d, m) for d, m, _ in pairs):
-        seeds = [s for d, m, s in pairs if (d, m) == (dataset, method)]
-        per_seed = []
-        for s in seeds:
-            a, b = ref[(dataset, method, s)], cand[(dataset, method, s)]
-            common, ia, ib = np.intersect1d(a.labeled, b.labeled, return_indices=True)
-            gap = float(np.max(np.abs(a.accuracy[ia] - b.accuracy[ib]))) if len(common) else 0.0
-            final = int(min(a.labeled[-1], b.labeled[-1]))
-            metrics_a = run_metrics(a, (final,), None)
-            metrics_b = run_metrics(b, (final,), None)
-            per_seed.append((metrics_a, metrics_b, gap))
-        gap = max(p[2] for p in per_seed)
-        for metric in per_seed[0][0]:
-            ref_values = [p[0][metric] for p in per_seed if metric in p[1]]
-            diffs = [p[1][metric] - p[0][metric] for p in per_seed if metric in p[1]]
-            d_mean, d_ci = mean_ci(diffs)
-            sd = float(np.std(ref_values, ddof=1)) if len(ref_values) > 1 else math.nan
-            out.append(
-                PairedComparison(
-                    dataset,
-                    method,
-                    metric,
-                    len(diffs),
-                    float(np.mean(ref_values)),
-                    sd,
-                    d_mean,
-                    d_ci,
-                    gap,
-                )
-            )
-    return out
-
-
-def comparison_markdown(
-    comparisons: Sequence[PairedComparison], reference: str, candidate: str
-) -> str:
-    """A Markdown table of :func:`compare_runs`' result."""
-    lines = [
-        f"# {candidate} vs {reference}",
-        "",
-        f"Paired per-seed difference {candidate} − {reference} (mean ± 95% CI), the "
-        f"{reference} runs' seed-to-seed SD (the noise scale) and the largest accuracy gap at "
-        "any labeled-set size. *Within noise*: the CI contains 0 and |Δ| < SD.",
-        "",
-        f"| dataset | method | metric | pairs | {reference} | SD over seeds | Δ | max gap "
-        "| within noise |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|",
-    ]
-    for c in comparisons:
-        lines.append(
-            f"| {c.dataset} | {c.method} | {c.metric} | {c.n_pairs} | {c.reference_mean:.4f} | "
-            f"{c.reference_sd:.4f} | {format_estimate(c.diff_mean, c.diff_ci95, 4)} | "
-            f"{c.max_abs_point_diff:.4f} | {'yes' if c.within_noise else 'no'} |"
-        )
-    return "\n".join(lines) + "\n"

@@ -28,177 +28,48 @@ killed sweep continues where it stopped and loses at most the run in progress.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from agents import faults
+from agents.evaluation.methods import (
+    MethodSpec,
+    make_selector,
+    method_env_overrides,
+    parse_method,
+)
 from agents.evaluation.out_folder import (
     Existing,
     append_sweep_rows,
     check_unrecorded_sweep,
     remove_sweep_files,
 )
-from agents.files import changed_settings, file_sha256, read_csv, read_json, rewrite_csv
-from agents.locking import exclusive_folder
-from agents.pretrained import available as available_pretrained
-from agents.pretrained import pretrained_path, state_env_kwargs
+from agents.evaluation.sweep_files import (
+    CONFIG_JSON,
+    CURVE_FIELDS,
+    CURVES_CSV,
+    ORACLE_CSV,
+    ORACLE_FIELDS,
+    OVERLAP_CSV,
+    OVERLAP_FIELDS,
+    _clean_logs,
+    _same_policies,
+    file_digest,
+    sweep_settings,
+)
+from agents.runs import faults
+from agents.runs.files import changed_settings, read_csv, read_json
+from agents.runs.locking import exclusive_folder
 from iale_env import EXPERTS, ActiveLearningEnv, ALConfig, ALDataset, load_dataset
 
-CURVES_CSV = "curves.csv"
-OVERLAP_CSV = "overlap.csv"
-ORACLE_CSV = "oracle.csv"
-CONFIG_JSON = "config.json"
-
-#: Learned-policy families (``family:PATH``).
-POLICY_FAMILIES = ("iale", "alil", "ppo", "a2c")
 #: Heuristics the learned policies' selections are compared with by default (Fig. 5).
 DEFAULT_OVERLAP = ("random", "mc_dropout", "ensemble", "coreset")
-
-CURVE_FIELDS = [
-    "dataset",
-    "method",
-    "seed",
-    "step",
-    "labeled",
-    "test_accuracy",
-    "scoring_accuracy",
-    "step_seconds",
-    "run_seconds",
-    "pairing_key",
-    "points",
-]
-OVERLAP_FIELDS = ["dataset", "method", "seed", "step", "labeled", "heuristic", "overlap"]
-ORACLE_FIELDS = ["dataset", "method", "seed", "step", "labeled", "winner", "scores"]
-#: The method that executes the best-expert oracle's selection at every step.
-ORACLE_METHOD = "oracle"
-#: EXP3 over the experts within each episode (:mod:`agents.bandit`).
-BANDIT_METHOD = "bandit"
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """One method of a sweep.
-
-    Attributes:
-        label: Its name in the CSV files and plots.
-        family: ``"heuristic"``, ``"oracle"`` (the best-expert oracle) or a learned-policy
-            family (:data:`POLICY_FAMILIES`).
-        expert: The heuristic's expert name (heuristics only).
-        pool: Select from the whole unlabeled pool instead of the sub-pool (heuristics only).
-        path: The trained policy's file (learned policies only).
-        experts: The experts of an ``oracle@...`` or ``bandit@...`` method (``None``: the
-            sweep's own ``experts``).
-    """
-
-    label: str
-    family: str
-    expert: str | None = None
-    pool: bool = False
-    path: str | None = None
-    experts: tuple[str, ...] | None = None
-
-    @property
-    def learned(self) -> bool:
-        """Whether the method is a trained policy."""
-        return self.family in POLICY_FAMILIES
-
-
-def parse_method(text: str) -> MethodSpec:
-    """Parse ``mc_dropout``, ``mc_dropout@pool``, ``oracle``, ``iale:PATH`` or
-    ``LABEL=iale:PATH`` (PATH: a ``policy.zip``, its run folder, or the name of a pretrained
-    policy, :func:`agents.pretrained.available`)."""
-    text = text.strip()
-    label = None
-    if "=" in text.split(":", 1)[0]:
-        label, text = text.split("=", 1)
-    if ":" in text:
-        family, path = text.split(":", 1)
-        if family not in POLICY_FAMILIES:
-            raise ValueError(
-                f"unknown policy family {family!r} in {text!r}; use one of {POLICY_FAMILIES} "
-                f"as FAMILY:PATH"
-            )
-        file = Path(path)
-        pretrained = path in available_pretrained()
-        if pretrained and not file.exists():
-            file = pretrained_path(path)
-        if file.is_dir():
-            file = file / "policy.zip"
-        if not file.is_file():
-            if pretrained:  # a local path of that name hides the pretrained policy
-                raise ValueError(
-                    f"{path!r} here has no policy.zip and hides the pretrained policy of that "
-                    f"name; run from another folder or give the pretrained folder's path "
-                    f"(agents.pretrained.pretrained_path({path!r}))"
-                )
-            raise ValueError(
-                f"no trained policy at {path!r} (expected a policy.zip, a run folder with "
-                f"one, or a pretrained policy: {available_pretrained()}); train it with "
-                f"scripts/train_dagger.py, train_alil.py or train_rl.py"
-            )
-        return MethodSpec(label or family, family, path=str(file))
-    name, _, scope = text.partition("@")
-    if name in (ORACLE_METHOD, BANDIT_METHOD):
-        experts = _expert_set(scope or ("all" if name == BANDIT_METHOD else ""), text)
-        return MethodSpec(label or text, name, experts=experts)
-    if name not in EXPERTS or scope not in ("", "pool"):
-        raise ValueError(
-            f"unknown method {text!r}; use a heuristic ({', '.join(sorted(EXPERTS))}), "
-            f"HEURISTIC@pool, {ORACLE_METHOD!r}, or FAMILY:PATH with FAMILY in {POLICY_FAMILIES}"
-        )
-    return MethodSpec(label or text, "heuristic", expert=name, pool=scope == "pool")
-
-
-def _expert_set(text: str, method: str) -> tuple[str, ...] | None:
-    """``"all"``, ``"a+b+c"`` or ``""`` (``None``: the sweep's experts) as expert names."""
-    if not text:
-        return None
-    names = tuple(EXPERTS) if text == "all" else tuple(n for n in text.split("+") if n)
-    unknown = [n for n in names if n not in EXPERTS]
-    if unknown or len(set(names)) != len(names) or len(names) < 2:
-        raise ValueError(
-            f"{method!r}: name two or more distinct experts joined by '+' (or 'all'), from "
-            f"{', '.join(EXPERTS)}"
-        )
-    return names
-
-
-def method_env_overrides(spec: MethodSpec) -> dict[str, Any]:
-    """Env settings a method needs beyond the sweep's: a learned policy's state
-    (:func:`policy_env_overrides`), an oracle's expert set, and the bandit's rewards."""
-    overrides = policy_env_overrides(spec)
-    if spec.family == "oracle" and spec.experts is not None:
-        overrides["experts"] = spec.experts
-    overrides["rewards"] = spec.family == BANDIT_METHOD  # no other method reads the reward
-    return overrides
-
-
-def policy_env_overrides(spec: MethodSpec) -> dict[str, Any]:
-    """Env settings a learned policy needs: its state layout, and ALIL's 1-of-10 acquisition.
-
-    Read from the ``config.json`` that the training scripts write next to ``policy.zip``.
-    """
-    if not spec.learned:
-        return {}
-    from agents.alil import ALIL_ENV
-
-    overrides: dict[str, Any] = dict(ALIL_ENV) if spec.family == "alil" else {}
-    config = Path(spec.path).with_name(CONFIG_JSON)  # type: ignore[arg-type]
-    if config.is_file():
-        env = read_json(config).get("env", {})
-        overrides.update(state_env_kwargs(env))  # the state's extra columns, as trained
-        if spec.family == "alil":
-            for key in ALIL_ENV:
-                overrides[key] = env.get(key, overrides[key])
-    return overrides
 
 
 @dataclass(frozen=True)
@@ -248,41 +119,6 @@ class EvalConfig:
         return sweep_settings(self.env)
 
 
-def sweep_settings(env: ALConfig) -> dict[str, Any]:
-    """The env settings a sweep records in ``config.json`` (all but the per-run dataset and
-    where/how the runs compute)."""
-    settings = dataclasses.asdict(env)
-    for key in (
-        "dataset",
-        "data_dir",
-        "device",
-        "fit_mode",
-        "cuda_graphs",
-        "deterministic",
-        "rewards",
-        "test_every_step",
-    ):
-        settings.pop(key)
-    settings["experts"] = list(settings["experts"])
-    return settings
-
-
-def file_digest(path: str | os.PathLike | None) -> str:
-    """SHA-256 of a file's bytes (identifies a trained policy in a sweep)."""
-    return file_sha256(path)  # type: ignore[arg-type]
-
-
-def _same_policies(saved: dict[str, str], now: dict[str, str], where: object) -> dict[str, str]:
-    """The union of two label -> policy-digest maps; a label bound to two files raises."""
-    clash = sorted(label for label in set(saved) & set(now) if saved[label] != now[label])
-    if clash:
-        raise ValueError(
-            f"{where} holds runs of {', '.join(clash)} with another policy file; name the new "
-            f"policy's curve differently (LABEL=FAMILY:PATH) or use another --out"
-        )
-    return {**saved, **now}
-
-
 @dataclass
 class RunResult:
     """One episode's learning curve, the policy/heuristic overlaps (learned methods) and the
@@ -291,31 +127,6 @@ class RunResult:
     curve: list[dict[str, Any]]
     overlap: list[dict[str, Any]]
     decisions: list[dict[str, Any]] = field(default_factory=list)
-
-
-def make_selector(spec: MethodSpec, env: ActiveLearningEnv, device: str = "cpu") -> Callable:
-    """``select(env, obs) -> (kind, value)``: ``("action", 0/1 vector)`` or ``("indices", ...)``."""
-    if spec.family == "heuristic":
-        name = spec.expert
-        if spec.pool:
-            return lambda e, obs: ("indices", e.expert_pool_indices(name))
-        return lambda e, obs: ("action", e.expert_action(name))
-    if spec.family == "oracle":
-        return lambda e, obs: ("action", e.oracle_action())
-    if spec.family == BANDIT_METHOD:
-        from agents.bandit import BanditConfig, ExpertBandit
-
-        bandit = ExpertBandit(env, BanditConfig(spec.experts or env.config.experts))
-
-        def draw(e: ActiveLearningEnv, obs: np.ndarray) -> tuple[str, np.ndarray]:
-            return "action", bandit.select()[1]
-
-        draw.bandit = bandit  # type: ignore[attr-defined]  # run_episode feeds it the rewards
-        return draw
-    from agents.policy import load_policy
-
-    policy = load_policy(spec.path, env=env, device=device)  # type: ignore[arg-type]
-    return lambda e, obs: ("action", policy.select(obs))
 
 
 def run_episode(
@@ -395,67 +206,6 @@ def _point(
         run_seconds=round(run_s, 3),
         pairing_key=key,
     )
-
-
-# ---------------------------------------------------------------------- CSV log and resume
-def finished_runs(rows: Iterable[dict[str, str]]) -> set[tuple[str, str, int]]:
-    """``(dataset, method, seed)`` of every run whose points are all in ``rows``: as many rows
-    as each of them says the run has, with distinct steps."""
-    counts: dict[tuple[str, str, int], list[tuple[int, int]]] = {}
-    for r in rows:
-        try:
-            key = (r["dataset"], r["method"], int(r["seed"]))
-            counts.setdefault(key, []).append((int(r["points"]), int(r["step"])))
-        except (KeyError, TypeError, ValueError):
-            continue  # a torn row from a killed write
-    return {
-        key
-        for key, pts in counts.items()
-        if {p for p, _ in pts} == {len(pts)} and len({s for _, s in pts}) == len(pts)
-    }
-
-
-def _run_key(row: dict[str, str]) -> tuple[str, str, int] | None:
-    """``(dataset, method, seed)`` of a CSV row, or ``None`` for a torn row."""
-    try:
-        return (row["dataset"], row["method"], int(row["seed"]))
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _torn_tail(path: Path) -> bool:
-    """Whether ``path``'s last line lost its line ending (a write cut short)."""
-    if not path.exists() or path.stat().st_size == 0:
-        return False
-    with path.open("rb") as fh:
-        fh.seek(-1, os.SEEK_END)
-        return fh.read(1) != b"\n"
-
-
-def _clean_logs(out: Path) -> set[tuple[str, str, int]]:
-    """Drop rows of unfinished runs (a kill mid-run or mid-write) and a torn last line; return
-    the finished runs."""
-    tables = {}
-    for name in (CURVES_CSV, OVERLAP_CSV, ORACLE_CSV):
-        rows = read_csv(out / name)
-        torn = bool(rows) and _torn_tail(out / name)
-        # a last line cut short is never counted and never appended to
-        tables[name] = (rows[:-1] if torn else rows, torn)
-    done = finished_runs(tables[CURVES_CSV][0])
-
-    def keep(r: dict[str, str]) -> bool:
-        return _run_key(r) in done
-
-    for name, fields in (
-        (CURVES_CSV, CURVE_FIELDS),
-        (OVERLAP_CSV, OVERLAP_FIELDS),
-        (ORACLE_CSV, ORACLE_FIELDS),
-    ):
-        rows, torn = tables[name]
-        kept = [r for r in rows if keep(r) and None not in r and None not in r.values()]
-        if (out / name).exists() and (torn or len(kept) != len(rows)):
-            rewrite_csv(out / name, fields, kept)
-    return done
 
 
 @dataclass(frozen=True)
@@ -573,7 +323,7 @@ def check_sweep(
 
     Raises:
         ValueError: ``out_dir`` holds a sweep with other settings (by the one resume rule,
-            :func:`agents.files.changed_settings`) or another policy file under a label, or
+            :func:`agents.runs.files.changed_settings`) or another policy file under a label, or
             sweep files without ``config.json`` that ``existing`` does not adopt or overwrite.
     """
     out = Path(out_dir)
@@ -631,66 +381,3 @@ def _evaluate(
                 f"{last['labeled']} labels ({last['run_seconds']:.1f} s)"
             )
     return read_csv(out / CURVES_CSV)
-
-
-def merge_sweeps(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> Path:
-    """Merge the finished runs of several sweep folders into ``out_dir`` (e.g. sweeps that ran
-    in parallel, one per dataset or method group).
-
-    All sources (and ``out_dir``, if it already holds a sweep) must have the same env settings
-    (``config.json``). A (dataset, method, seed) run found in two places must have identical
-    rows there (a repeated merge), else ``ValueError``: a run is never counted twice and never
-    silently replaced. Unfinished runs are left out. Returns the merged folder.
-    """
-    out = Path(out_dir)
-    folders = [Path(s) for s in sources]
-    if (out / CURVES_CSV).exists():
-        folders = [out, *[f for f in folders if f.resolve() != out.resolve()]]
-    configs: dict[Path, dict[str, Any]] = {}
-    policies: dict[str, str] = {}
-    for folder in folders:
-        path = folder / CONFIG_JSON
-        if not path.exists():
-            raise ValueError(
-                f"{folder} is not a sweep folder (no {CONFIG_JSON}); give evaluate.py --out folders"
-            )
-        full = read_json(path)
-        configs[folder] = full["env"]
-        policies = _same_policies(policies, full.get("policies", {}), folder)
-    settings = configs[folders[0]]
-    defaults = {"env": sweep_settings(ALConfig())}  # settings a later version added
-    differ = [
-        str(f)
-        for f, c in configs.items()
-        if changed_settings({"env": settings}, {"env": c}, defaults)
-        or changed_settings({"env": c}, {"env": settings}, defaults)
-    ]
-    if differ:
-        raise ValueError(
-            f"sweeps with other env settings than {folders[0]} cannot be merged: {differ}"
-        )
-    names = (CURVES_CSV, OVERLAP_CSV, ORACLE_CSV)
-    merged: dict[tuple[str, str, int], tuple[Path, dict[str, list[dict[str, str]]]]] = {}
-    for folder in folders:
-        tables = {name: read_csv(folder / name) for name in names}
-        done = finished_runs(tables[CURVES_CSV])
-        order = dict.fromkeys(_run_key(r) for r in tables[CURVES_CSV])  # runs in file order
-        runs: dict[tuple[str, str, int], dict[str, list[dict[str, str]]]] = {
-            run: {name: [] for name in names} for run in order if run in done
-        }
-        for name, rows in tables.items():
-            for r in rows:
-                key = _run_key(r)
-                if key in runs:
-                    runs[key][name].append(r)
-        for key, rows in runs.items():
-            if key in merged and merged[key][1][CURVES_CSV] != rows[CURVES_CSV]:
-                raise ValueError(
-                    f"run {key} differs between {merged[key][0]} and {folder}; keep one of them"
-                )
-            merged.setdefault(key, (folder, rows))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / CONFIG_JSON).write_text(json.dumps({"env": settings, "policies": policies}, indent=2))
-    for name, fields in zip(names, (CURVE_FIELDS, OVERLAP_FIELDS, ORACLE_FIELDS)):
-        rewrite_csv(out / name, fields, [r for _, rows in merged.values() for r in rows[name]])
-    return out

@@ -27,7 +27,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agents.files import file_sha256
+from agents.runs.files import file_sha256
 
 if TYPE_CHECKING:
     import gymnasium as gym

@@ -1,0 +1,193 @@
+"""Selection methods of a sweep, named as on the command line of ``scripts/evaluate.py``
+(:func:`parse_method`), the env settings each needs, and the selector that runs each.
+
+A *method* is named as on the command line of ``scripts/evaluate.py``:
+
+- a heuristic on the sub-pool of n candidates: ``random``, ``mc_dropout``, ``ensemble``,
+  ``coreset``, ``entropy``, ``margin``, ``badge``;
+- the same heuristic on the whole unlabeled pool (as the paper's baselines): ``mc_dropout@pool``;
+- ``oracle``: the best-expert oracle's selection executed at every step (the ceiling that
+  imitation can reach; the winning expert of every step goes to ``oracle.csv``);
+  ``oracle@all`` or ``oracle@mc_dropout+ensemble+badge``: the oracle over other experts
+  (``all``: every registered expert) than the sweep's ``experts``;
+- ``bandit`` (``bandit@EXPERTS``, default ``all``): EXP3 over the experts, learning from the
+  rewards of the current episode (:mod:`agents.bandit`; its draws go to ``oracle.csv``);
+- a trained policy: ``iale:PATH``, ``alil:PATH``, ``ppo:PATH``, ``a2c:PATH`` (``PATH`` is a
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.pretrained import available as available_pretrained
+from agents.pretrained import pretrained_path, state_env_kwargs
+from agents.runs.files import read_json
+from iale_env import EXPERTS, ActiveLearningEnv
+
+#: The settings file a training script writes next to ``policy.zip``.
+RUN_CONFIG = "config.json"
+#: Learned-policy families (``family:PATH``).
+POLICY_FAMILIES = ("iale", "alil", "ppo", "a2c")
+
+
+#: The method that executes the best-expert oracle's selection at every step.
+ORACLE_METHOD = "oracle"
+#: EXP3 over the experts within each episode (:mod:`agents.bandit`).
+BANDIT_METHOD = "bandit"
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One method of a sweep.
+
+    Attributes:
+        label: Its name in the CSV files and plots.
+        family: ``"heuristic"``, ``"oracle"`` (the best-expert oracle) or a learned-policy
+            family (:data:`POLICY_FAMILIES`).
+        expert: The heuristic's expert name (heuristics only).
+        pool: Select from the whole unlabeled pool instead of the sub-pool (heuristics only).
+        path: The trained policy's file (learned policies only).
+        experts: The experts of an ``oracle@...`` or ``bandit@...`` method (``None``: the
+            sweep's own ``experts``).
+    """
+
+    label: str
+    family: str
+    expert: str | None = None
+    pool: bool = False
+    path: str | None = None
+    experts: tuple[str, ...] | None = None
+
+    @property
+    def learned(self) -> bool:
+        """Whether the method is a trained policy."""
+        return self.family in POLICY_FAMILIES
+
+
+def parse_method(text: str) -> MethodSpec:
+    """Parse ``mc_dropout``, ``mc_dropout@pool``, ``oracle``, ``iale:PATH`` or
+    ``LABEL=iale:PATH`` (PATH: a ``policy.zip``, its run folder, or the name of a pretrained
+    policy, :func:`agents.pretrained.available`)."""
+    text = text.strip()
+    label = None
+    if "=" in text.split(":", 1)[0]:
+        label, text = text.split("=", 1)
+    if ":" in text:
+        family, path = text.split(":", 1)
+        if family not in POLICY_FAMILIES:
+            raise ValueError(
+                f"unknown policy family {family!r} in {text!r}; use one of {POLICY_FAMILIES} "
+                f"as FAMILY:PATH"
+            )
+        file = Path(path)
+        pretrained = path in available_pretrained()
+        if pretrained and not file.exists():
+            file = pretrained_path(path)
+        if file.is_dir():
+            file = file / "policy.zip"
+        if not file.is_file():
+            if pretrained:  # a local path of that name hides the pretrained policy
+                raise ValueError(
+                    f"{path!r} here has no policy.zip and hides the pretrained policy of that "
+                    f"name; run from another folder or give the pretrained folder's path "
+                    f"(agents.pretrained.pretrained_path({path!r}))"
+                )
+            raise ValueError(
+                f"no trained policy at {path!r} (expected a policy.zip, a run folder with "
+                f"one, or a pretrained policy: {available_pretrained()}); train it with "
+                f"scripts/train_dagger.py, train_alil.py or train_rl.py"
+            )
+        return MethodSpec(label or family, family, path=str(file))
+    name, _, scope = text.partition("@")
+    if name in (ORACLE_METHOD, BANDIT_METHOD):
+        experts = _expert_set(scope or ("all" if name == BANDIT_METHOD else ""), text)
+        return MethodSpec(label or text, name, experts=experts)
+    if name not in EXPERTS or scope not in ("", "pool"):
+        raise ValueError(
+            f"unknown method {text!r}; use a heuristic ({', '.join(sorted(EXPERTS))}), "
+            f"HEURISTIC@pool, {ORACLE_METHOD!r}, or FAMILY:PATH with FAMILY in {POLICY_FAMILIES}"
+        )
+    return MethodSpec(label or text, "heuristic", expert=name, pool=scope == "pool")
+
+
+def _expert_set(text: str, method: str) -> tuple[str, ...] | None:
+    """``"all"``, ``"a+b+c"`` or ``""`` (``None``: the sweep's experts) as expert names."""
+    if not text:
+        return None
+    names = tuple(EXPERTS) if text == "all" else tuple(n for n in text.split("+") if n)
+    unknown = [n for n in names if n not in EXPERTS]
+    if unknown or len(set(names)) != len(names) or len(names) < 2:
+        raise ValueError(
+            f"{method!r}: name two or more distinct experts joined by '+' (or 'all'), from "
+            f"{', '.join(EXPERTS)}"
+        )
+    return names
+
+
+def method_env_overrides(spec: MethodSpec) -> dict[str, Any]:
+    """Env settings a method needs beyond the sweep's: a learned policy's state
+    (:func:`policy_env_overrides`), an oracle's expert set, and the bandit's rewards."""
+    overrides = policy_env_overrides(spec)
+    if spec.family == "oracle" and spec.experts is not None:
+        overrides["experts"] = spec.experts
+    overrides["rewards"] = spec.family == BANDIT_METHOD  # no other method reads the reward
+    return overrides
+
+
+def run_config_of(policy: Path) -> Path:
+    """The ``config.json`` of the run that trained ``policy``: beside it, or beside the
+    ``snapshots/`` folder that an RL run keeps its policies along training in."""
+    beside = policy.with_name(RUN_CONFIG)
+    if not beside.is_file() and policy.parent.name == "snapshots":
+        return policy.parent.with_name(RUN_CONFIG)
+    return beside
+
+
+def policy_env_overrides(spec: MethodSpec) -> dict[str, Any]:
+    """Env settings a learned policy needs: its state layout, and ALIL's 1-of-10 acquisition.
+
+    Read from the ``config.json`` that the training scripts write next to ``policy.zip``.
+    """
+    if not spec.learned:
+        return {}
+    from agents.alil import ALIL_ENV
+
+    overrides: dict[str, Any] = dict(ALIL_ENV) if spec.family == "alil" else {}
+    config = run_config_of(Path(spec.path))  # type: ignore[arg-type]
+    if config.is_file():
+        env = read_json(config).get("env", {})
+        overrides.update(state_env_kwargs(env))  # the state's extra columns, as trained
+        if spec.family == "alil":
+            for key in ALIL_ENV:
+                overrides[key] = env.get(key, overrides[key])
+    return overrides
+
+
+def make_selector(spec: MethodSpec, env: ActiveLearningEnv, device: str = "cpu") -> Callable:
+    """``select(env, obs) -> (kind, value)``: ``("action", 0/1 vector)`` or ``("indices", ...)``."""
+    if spec.family == "heuristic":
+        name = spec.expert
+        if spec.pool:
+            return lambda e, obs: ("indices", e.expert_pool_indices(name))
+        return lambda e, obs: ("action", e.expert_action(name))
+    if spec.family == "oracle":
+        return lambda e, obs: ("action", e.oracle_action())
+    if spec.family == BANDIT_METHOD:
+        from agents.bandit import BanditConfig, ExpertBandit
+
+        bandit = ExpertBandit(env, BanditConfig(spec.experts or env.config.experts))
+
+        def draw(e: ActiveLearningEnv, obs: np.ndarray) -> tuple[str, np.ndarray]:
+            return "action", bandit.select()[1]
+
+        draw.bandit = bandit  # type: ignore[attr-defined]  # run_episode feeds it the rewards
+        return draw
+    from agents.policy import load_policy
+
+    policy = load_policy(spec.path, env=env, device=device)  # type: ignore[arg-type]
+    return lambda e, obs: ("action", policy.select(obs))
