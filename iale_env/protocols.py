@@ -6,22 +6,15 @@ that a policy trained with ``train_dagger.py --preset cpu`` is evaluated by ``ev
 --preset cpu`` on the same problem. The scripts take a protocol's settings as their preset and
 let explicit flags override them.
 
-- ``cpu``: the smallest setting measured in which the best-expert oracle beats random with a
-  paired 95% interval that excludes 0 on MNIST and on Fashion-MNIST (5 seeds each): budget 200
-  with the authors' 10,000-image scoring set. The paper's method is kept (the same classifier,
-  experts, best-expert oracle, acquisition size 10 and sub-pool 100); its learned policies read
-  the Eq. 2 state extended by the experts' scores, in the ``relative`` view
-  (``docs/transfer.md`` says why). A DAgger episode takes many minutes on a 2-core CPU (the
-  run's ``log.csv`` records each round's time); ``docs/protocol.md`` has the candidates and
-  their costs.
-- ``fast``: the ``cpu`` protocol with the small MLP classifier (``classifier="mlp"``) instead
-  of the CNN: the same method, state, experts, oracle, budget and scoring set at a small
-  fraction of the cost, for learning research and RL at scale (``docs/fast_track.md`` has the
-  candidates it was chosen from and what it reproduces of the ``cpu`` results). Env ids:
-  ``IALE-MNIST-fast-v0`` and the like.
+- ``cpu``: the paper's method at a size a 2-core CPU runs (budget 200, the 10,000-image
+  scoring set); its learned policies read the Eq. 2 state extended by the experts' scores, in
+  the ``relative`` view. ``docs/protocol.md`` has how it was chosen, ``docs/transfer.md`` why
+  the state.
+- ``fast``: the ``cpu`` protocol with the small MLP classifier (``classifier="mlp"``), for
+  learning research and RL at scale (``docs/fast_track.md``). Env ids: ``IALE-MNIST-fast-v0``
+  and the like.
 - ``paper``: the IALE paper's protocol (budget 1000, 100 epochs), for a GPU.
-- ``smoke`` and ``reduced``: small checks of the whole pipeline (minutes / tens of minutes on a
-  CPU), not results.
+- ``smoke`` and ``reduced``: small checks of the whole pipeline, not results.
 """
 
 from __future__ import annotations

@@ -1,18 +1,7 @@
 """Paired active-learning curves for any selection method, with a resumable CSV log.
 
-A *method* is named as on the command line of ``scripts/evaluate.py``:
-
-- a heuristic on the sub-pool of n candidates: ``random``, ``mc_dropout``, ``ensemble``,
-  ``coreset``, ``entropy``, ``margin``, ``badge``;
-- the same heuristic on the whole unlabeled pool (as the paper's baselines): ``mc_dropout@pool``;
-- ``oracle``: the best-expert oracle's selection executed at every step (the ceiling that
-  imitation can reach; the winning expert of every step goes to ``oracle.csv``);
-  ``oracle@all`` or ``oracle@mc_dropout+ensemble+badge``: the oracle over other experts
-  (``all``: every registered expert) than the sweep's ``experts``;
-- ``bandit`` (``bandit@EXPERTS``, default ``all``): EXP3 over the experts, learning from the
-  rewards of the current episode (:mod:`agents.bandit`; its draws go to ``oracle.csv``);
-- a trained policy: ``iale:PATH``, ``alil:PATH``, ``ppo:PATH``, ``a2c:PATH`` (``PATH`` is a
-  ``policy.zip`` or the run folder holding it); ``LABEL=iale:PATH`` names the curve ``LABEL``.
+A *method* is a heuristic, the oracle, the bandit or a trained policy, named as on the command
+line of ``scripts/evaluate.py`` (:mod:`agents.evaluation.methods` lists them).
 
 **Pairing.** For one dataset and seed every method's episode is ``env.reset(seed=seed)`` of an
 env with the same scoring-set, pool and initial-set settings, so all methods start from the same
