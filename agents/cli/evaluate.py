@@ -41,7 +41,7 @@ from iale_env.protocols import PROTOCOLS
 
 #: ``--preset`` settings (the AL protocol of every run), from :mod:`iale_env.protocols`.
 PRESETS: dict[str, dict] = {
-    p: PROTOCOLS[p].env_settings() for p in ("paper", "reduced", "cpu", "fast")
+    p: PROTOCOLS[p].al_config() for p in ("paper", "reduced", "cpu", "fast")
 }
 
 

@@ -31,7 +31,7 @@ from agents.cli.common import (
 from iale_env.protocols import PROTOCOLS
 
 #: ``--preset`` settings (the AL protocol), from :mod:`iale_env.protocols`.
-PRESETS: dict[str, dict] = {p: PROTOCOLS[p].env_settings() for p in ("paper", "reduced", "cpu")}
+PRESETS: dict[str, dict] = {p: PROTOCOLS[p].al_config() for p in ("paper", "reduced", "cpu")}
 NOISE_CSV = "oracle_noise.csv"
 SUMMARY = "summary.md"
 

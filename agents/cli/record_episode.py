@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     add_env_flags(p)
     add_device_flags(p, precision=False)
     args = p.parse_args(argv)
-    settings = resolve(PROTOCOLS[args.preset].env_settings(), args)
+    settings = resolve(PROTOCOLS[args.preset].al_config(), args)
     try:
         from PIL import Image
 

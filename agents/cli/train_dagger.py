@@ -27,15 +27,15 @@ from agents.cli.common import (
     worker_threads,
     write_run_config,
 )
-from iale_env.protocols import PROTOCOLS
+from agents.presets import PRESETS as _PRESETS
 
-#: ``--preset`` settings of train_dagger.py, from :mod:`iale_env.protocols`.
+#: ``--preset`` settings of train_dagger.py, from :mod:`agents.presets`.
 IALE_PRESETS: dict[str, dict] = {
-    p: PROTOCOLS[p].dagger_settings() for p in ("smoke", "paper", "cpu", "fast")
+    p: _PRESETS[p].dagger_settings() for p in ("smoke", "paper", "cpu", "fast")
 }
 #: ``--preset`` settings of train_alil.py: 1 of 10 candidates per step, the lookahead oracle.
 ALIL_PRESETS: dict[str, dict] = {
-    p: PROTOCOLS[p].dagger_settings("alil") for p in ("smoke", "paper", "cpu", "fast")
+    p: _PRESETS[p].dagger_settings("alil") for p in ("smoke", "paper", "cpu", "fast")
 }
 
 PRESETS = {"iale": IALE_PRESETS, "alil": ALIL_PRESETS}

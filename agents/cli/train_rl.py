@@ -28,12 +28,10 @@ from agents.cli.common import (
     resolve,
     write_run_config,
 )
-from iale_env.protocols import PROTOCOLS
+from agents.presets import PRESETS as _PRESETS
 
-#: ``--preset`` settings, from :mod:`iale_env.protocols`.
-PRESETS: dict[str, dict] = {
-    p: PROTOCOLS[p].rl_settings() for p in ("smoke", "cpu", "fast", "paper")
-}
+#: ``--preset`` settings, from :mod:`agents.presets`.
+PRESETS: dict[str, dict] = {p: _PRESETS[p].rl_settings() for p in ("smoke", "cpu", "fast", "paper")}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import iale_env
+from agents.presets import PRESETS
 from iale_env import ALConfig, ClassifierSpec, build_classifier
 from iale_env.classifier import classifier_spec, draw_dropout_masks, make_generator
 from iale_env.protocols import CPU, FAST, PROTOCOLS
@@ -86,10 +87,11 @@ def test_the_fast_env_ids_are_the_fast_protocol(monkeypatch):
         "subpool_size",
         "epochs",
         "scoring_size",
-        "experts",
     )
     assert all(getattr(FAST, k) == getattr(CPU, k) for k in same)
-    assert (FAST.view, FAST.state_scores) == (CPU.view, CPU.state_scores)
+    fast, cpu = PRESETS["fast"], PRESETS["cpu"]
+    assert (fast.view, fast.state_scores, fast.experts) == (cpu.view, cpu.state_scores, cpu.experts)
+    assert fast.protocol is FAST and cpu.protocol is CPU
 
 
 def test_every_script_offers_the_fast_preset():

@@ -278,6 +278,7 @@ def _script_module(name: str):
 
 
 def test_cpu_protocol_is_one_definition_shared_by_every_script():
+    from agents.presets import PRESETS
     from iale_env.protocols import PROTOCOLS
 
     dagger = _script_module("train_dagger.py")
@@ -286,14 +287,15 @@ def test_cpu_protocol_is_one_definition_shared_by_every_script():
     # every preset of every script is its protocol's settings, the AL protocol included
     for presets in (dagger.IALE_PRESETS, rl.PRESETS, ev.PRESETS):
         for name, preset in presets.items():
-            env = PROTOCOLS[name].env_settings()
+            env = PROTOCOLS[name].al_config()
             assert {k: preset[k] for k in env} == env, name
     for name, preset in dagger.ALIL_PRESETS.items():
-        p = PROTOCOLS[name]
-        assert preset["epochs"] == p.epochs
-        assert preset["scoring_size"] == (p.alil_scoring_size or p.scoring_size)
-        assert preset["budget"] == (p.alil_budget or p.budget) and preset["heldout_episodes"] == 0
-    assert dagger.IALE_PRESETS["cpu"]["episodes"] == CPU.dagger_episodes >= 30
+        p, proto = PRESETS[name], PROTOCOLS[name]
+        assert p.protocol is proto and preset["epochs"] == proto.epochs
+        assert preset["scoring_size"] == (p.alil_scoring_size or proto.scoring_size)
+        assert preset["budget"] == (p.alil_budget or proto.budget)
+        assert preset["heldout_episodes"] == 0
+    assert dagger.IALE_PRESETS["cpu"]["episodes"] == PRESETS["cpu"].dagger_episodes >= 30
     alil = dagger.ALIL_PRESETS["cpu"]
     assert (alil["acquisition_size"], alil["subpool_size"]) == (1, 10)
     # on the CPU, ALIL trains on shorter episodes with a smaller lookahead scoring set; it is
