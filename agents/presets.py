@@ -63,16 +63,12 @@ class Preset:
         """The ``--preset`` name (the protocol's)."""
         return self.protocol.name
 
-    def env_settings(self) -> dict[str, Any]:
-        """The protocol's AL settings (:class:`~iale_env.ALConfig` keywords)."""
-        return self.protocol.al_config()
-
     def dagger_settings(self, variant: str = "iale") -> dict[str, Any]:
         """The settings of ``train_dagger.py`` (``variant="alil"``: ``train_alil.py``)."""
         settings: dict[str, Any] = dict(
             dataset=self.train_dataset,
             episodes=self.dagger_episodes,
-            **self.env_settings(),
+            **self.protocol.al_config(),
             experts=self.experts,
             beta=self.beta,
             bc_batch_size=self.bc_batch_size,
@@ -105,7 +101,7 @@ class Preset:
         return dict(
             dataset=self.train_dataset,
             timesteps=self.rl_timesteps,
-            **self.env_settings(),
+            **self.protocol.al_config(),
             view=self.view,
             state_scores=self.state_scores,
         )

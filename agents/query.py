@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from agents.policy import IALEPolicy, load_policy
-from agents.runs.files import read_json
+from agents.runs.files import RUN_CONFIG, read_json
 from iale_env.classifier import Classifier, ClassifierSpec, classifier_spec
 from iale_env.data import _images, _labels
 from iale_env.episode import grow_ensemble
@@ -36,9 +36,6 @@ from iale_env.experts import SelectionContext, make_expert
 from iale_env.state import eq2_state
 from iale_env.training import TrainConfig, fit_models
 from iale_env.validation import check_state_rows
-
-#: Where a training script records the env settings of a policy: ``config.json`` beside it.
-_RUN_CONFIG = "config.json"
 
 
 @dataclass(frozen=True)
@@ -247,9 +244,9 @@ def _run_env(policy_path: Path | None) -> dict[str, Any]:
         ValueError: the ``config.json`` cannot be read (its classifier and state columns would
             silently fall back to defaults); the message names it.
     """
-    if policy_path is None or not policy_path.with_name(_RUN_CONFIG).is_file():
+    if policy_path is None or not policy_path.with_name(RUN_CONFIG).is_file():
         return {}
-    env = read_json(policy_path.with_name(_RUN_CONFIG)).get("env", {})
+    env = read_json(policy_path.with_name(RUN_CONFIG)).get("env", {})
     if not isinstance(env, dict):
-        raise ValueError(f"{policy_path.with_name(_RUN_CONFIG)} has no 'env' settings object")
+        raise ValueError(f"{policy_path.with_name(RUN_CONFIG)} has no 'env' settings object")
     return env

@@ -32,6 +32,7 @@ from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.monitor import Monitor
 
 from agents.policy import VIEWS, IALEPolicy
+from agents.runs.files import SNAPSHOTS
 from agents.runs.locking import check_run_folder, exclusive_folder
 from agents.runs.write_errors import write_atomically
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset, TopKScoreAction
@@ -39,7 +40,6 @@ from iale_env import ActiveLearningEnv, ALConfig, ALDataset, TopKScoreAction
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C}
 CHECKPOINT = "checkpoint.zip"
 POLICY = "policy.zip"
-SNAPSHOTS = "snapshots"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,19 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+#: The AL settings a protocol fixes (:class:`~iale_env.ALConfig` fields), in preset order.
+AL_SETTINGS = (
+    "budget",
+    "initial_labeled",
+    "acquisition_size",
+    "subpool_size",
+    "epochs",
+    "scoring_size",
+    "test_size",
+    "pool_size",
+    "classifier",
+)
+
 
 @dataclass(frozen=True)
 class Protocol:
@@ -55,9 +68,7 @@ class Protocol:
 
     def al_config(self) -> dict[str, Any]:
         """The AL settings as :class:`~iale_env.ALConfig` keywords (what ``gym.make`` takes)."""
-        keys = "budget initial_labeled acquisition_size subpool_size epochs scoring_size".split()
-        keys += ["test_size", "pool_size", "classifier"]
-        return {k: getattr(self, k) for k in keys}
+        return {k: getattr(self, k) for k in AL_SETTINGS}
 
     @property
     def steps_per_episode(self) -> int:

@@ -10,21 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from agents.runs.files import changed_settings, read_json
+from iale_env.protocols import AL_SETTINGS
 
 # The settings of a preset that are ALConfig fields, by the same names (a setting missing from a
 # preset keeps ALConfig's default).
-_ENV_FIELDS = (
-    "dataset",
-    "budget",
-    "initial_labeled",
-    "acquisition_size",
-    "subpool_size",
-    "epochs",
-    "scoring_size",
-    "test_size",
-    "pool_size",
-    "classifier",
-)
+_ENV_FIELDS = ("dataset", *AL_SETTINGS)
 
 
 def int_list(text: str) -> tuple[int, ...]:

@@ -250,10 +250,7 @@ def load_decisions(path: str | os.PathLike, rounds: int | None = None) -> Oracle
         arrays = {k: data[k] for k in data.files}
     keep = slice(None)
     if rounds is not None:
-        finished = int(arrays["rounds"].max())
-        if not 1 <= rounds <= finished:
-            raise ValueError(f"{file} holds {finished} rounds; --rounds {rounds} is not among them")
-        keep = arrays["rounds"] <= rounds
+        keep = arrays["rounds"] <= _rounds_to_read(file, int(arrays["rounds"].max()), rounds)
     column = arrays.get("column_agreement")
     return OracleDecisions(
         experts=tuple(str(e) for e in arrays["experts"]),

@@ -13,6 +13,8 @@ A *method* is named as on the command line of ``scripts/evaluate.py``:
 - ``bandit`` (``bandit@EXPERTS``, default ``all``): EXP3 over the experts, learning from the
   rewards of the current episode (:mod:`agents.bandit`; its draws go to ``oracle.csv``);
 - a trained policy: ``iale:PATH``, ``alil:PATH``, ``ppo:PATH``, ``a2c:PATH`` (``PATH`` is a
+  ``policy.zip``, the run folder holding it, or a pretrained policy's name); ``LABEL=iale:PATH``
+  names the curve ``LABEL``.
 """
 
 from __future__ import annotations
@@ -26,11 +28,9 @@ import numpy as np
 
 from agents.pretrained import available as available_pretrained
 from agents.pretrained import pretrained_path, state_env_kwargs
-from agents.runs.files import read_json
+from agents.runs.files import read_json, run_config_of
 from iale_env import EXPERTS, ActiveLearningEnv
 
-#: The settings file a training script writes next to ``policy.zip``.
-RUN_CONFIG = "config.json"
 #: Learned-policy families (``family:PATH``).
 POLICY_FAMILIES = ("iale", "alil", "ppo", "a2c")
 
@@ -137,15 +137,6 @@ def method_env_overrides(spec: MethodSpec) -> dict[str, Any]:
         overrides["experts"] = spec.experts
     overrides["rewards"] = spec.family == BANDIT_METHOD  # no other method reads the reward
     return overrides
-
-
-def run_config_of(policy: Path) -> Path:
-    """The ``config.json`` of the run that trained ``policy``: beside it, or beside the
-    ``snapshots/`` folder that an RL run keeps its policies along training in."""
-    beside = policy.with_name(RUN_CONFIG)
-    if not beside.is_file() and policy.parent.name == "snapshots":
-        return policy.parent.with_name(RUN_CONFIG)
-    return beside
 
 
 def policy_env_overrides(spec: MethodSpec) -> dict[str, Any]:

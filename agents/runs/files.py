@@ -15,6 +15,21 @@ from typing import Any
 from agents.runs.write_errors import write_atomically
 
 
+#: The settings file every training command writes into its run folder, beside ``policy.zip``.
+RUN_CONFIG = "config.json"
+#: The folder of an RL run that keeps its policy along training (``policy-<AL steps>.zip``).
+SNAPSHOTS = "snapshots"
+
+
+def run_config_of(policy: Path) -> Path:
+    """The ``config.json`` of the run that trained ``policy``: beside it, or beside the
+    :data:`SNAPSHOTS` folder that an RL run keeps its policies along training in."""
+    beside = policy.with_name(RUN_CONFIG)
+    if not beside.is_file() and policy.parent.name == SNAPSHOTS:
+        return policy.parent.with_name(RUN_CONFIG)
+    return beside
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """The SHA-256 of a file's bytes (what identifies a policy file in run records)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
