@@ -32,7 +32,7 @@ from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.monitor import Monitor
 
 from agents.policy import VIEWS, IALEPolicy
-from agents.runs.files import SNAPSHOTS
+from agents.runs.files import SNAPSHOTS, save_snapshot, snapshot_due
 from agents.runs.locking import check_run_folder, exclusive_folder
 from agents.runs.write_errors import write_atomically
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset, TopKScoreAction
@@ -129,9 +129,8 @@ class _SaveAfterUpdate(BaseCallback):
     def _save_new_update(self) -> None:
         done = self.model.num_timesteps
         if done > self.saved_at:
-            every = self.snapshot_every
-            if every is not None and done // every > self.saved_at // every:
-                save_snapshot(self.model, self.out, done)
+            if snapshot_due(self.saved_at, done, self.snapshot_every):
+                save_snapshot(self.model.policy, self.out, done)
             save_rl(self.model, self.out)
             self.saved_at = done
             self._report()
@@ -163,24 +162,6 @@ def save_rl(model: BaseAlgorithm, out_dir: str | os.PathLike) -> None:
     write_atomically(
         out / POLICY, lambda tmp: model.policy.save(str(tmp)), intact, tmp_suffix=".tmp.zip"
     )
-
-
-def save_snapshot(model: BaseAlgorithm, out_dir: str | os.PathLike, steps: int) -> Path:
-    """Atomically write the IALE policy as ``snapshots/policy-<steps>.zip``; return its path.
-
-    Written before the checkpoint of the same update, so a kill between the two leaves a
-    snapshot that the resumed run writes again, never a checkpoint past a missing snapshot.
-    """
-    folder = Path(out_dir) / SNAPSHOTS
-    folder.mkdir(exist_ok=True)
-    path = folder / f"policy-{steps}.zip"
-    write_atomically(
-        path,
-        lambda tmp: model.policy.save(str(tmp)),
-        "the run's checkpoint is intact",
-        tmp_suffix=".tmp.zip",
-    )
-    return path
 
 
 def train_rl(

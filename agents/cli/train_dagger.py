@@ -92,6 +92,12 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
         help="oracle-labeled held-out episodes whose agreement is logged per round",
     )
     p.add_argument(
+        "--snapshot-every",
+        type=int,
+        help="keep the policy as snapshots/policy-<AL steps>.zip after every round that "
+        "passes a multiple of this many AL steps",
+    )
+    p.add_argument(
         "--reinit-policy", action="store_true", help="re-initialise before each retraining"
     )
     p.add_argument(
@@ -160,6 +166,7 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
             normalize=s["normalize"],
             bc_batches=s["bc_batches"] or None,
             heldout_episodes=s["heldout_episodes"],
+            snapshot_every=args.snapshot_every,
         )
         out = Path(args.out)
         check_out_dir(out, args.resume)  # before any data loading or training

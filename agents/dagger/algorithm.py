@@ -55,6 +55,10 @@ class DAggerConfig:
         heldout_episodes: Oracle-labeled episodes collected before training, from seeds never
             used for training; the policy's agreement with the oracle on their states is logged
             after every round (``heldout_agreement``). 0 = none.
+        snapshot_every: Keep the policy as ``snapshots/policy-<AL steps>.zip`` after every
+            round that passes a multiple of this many AL steps (the training curve of
+            imitation against AL steps spent); ``None`` = no snapshots. Not a setting a
+            resumed run must match.
     """
 
     episodes: int = 100
@@ -75,6 +79,7 @@ class DAggerConfig:
     normalize: bool = False
     bc_batches: int | None = None
     heldout_episodes: int = 0
+    snapshot_every: int | None = None
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -103,6 +108,8 @@ class DAggerConfig:
             raise ValueError(f"bc_batches must be >= 1 or None, got {self.bc_batches}")
         if self.heldout_episodes < 0:
             raise ValueError(f"heldout_episodes must be >= 0, got {self.heldout_episodes}")
+        if self.snapshot_every is not None and self.snapshot_every < 1:
+            raise ValueError(f"snapshot_every must be >= 1 or None, got {self.snapshot_every}")
 
     @property
     def bc_train_kwargs(self) -> dict[str, Any]:

@@ -63,7 +63,7 @@ from agents.dagger.run_folder import (
 from agents.oracle import BestExpertOracle, env_attr
 from agents.policy import IALEPolicy
 from agents.runs import faults
-from agents.runs.files import changed_settings
+from agents.runs.files import changed_settings, save_snapshot, snapshot_due
 from agents.runs.locking import exclusive_folder
 from agents.runs.write_errors import write_atomically
 from agents.schedules import ConstantLR
@@ -341,10 +341,14 @@ class DAggerRun:
             )
 
     def commit(self, rnd: int, row: dict[str, Any]) -> None:
-        """Log the round, then write policy.zip and log.csv, then the checkpoint that marks
-        the round complete: a kill between the two redoes the round (deterministically)."""
+        """Log the round, then write policy.zip, log.csv and any snapshot, then the checkpoint
+        that marks the round complete: a kill between the two redoes the round
+        (deterministically)."""
         self.log.append(row)
         _write_round(self.out, self.log, self.logger, self.policy)
+        per_round = self.al_cfg.steps_per_episode * self.venv.num_envs
+        if snapshot_due(rnd * per_round, (rnd + 1) * per_round, self.cfg.snapshot_every):
+            save_snapshot(self.policy, self.out, (rnd + 1) * per_round)
         faults.reached(f"dagger:round-written:{rnd + 1}")
         self._save_checkpoint(rnd + 1)
         faults.reached(f"dagger:checkpoint-written:{rnd + 1}")

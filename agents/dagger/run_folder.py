@@ -17,7 +17,7 @@ from imitation.util import logger as imit_logger
 
 from agents.dagger import imitation_adapter
 from agents.policy import IALEPolicy
-from agents.runs.files import rewrite_csv
+from agents.runs.files import SNAPSHOTS, rewrite_csv
 from agents.runs.locking import check_run_folder
 from agents.runs.write_errors import write_atomically
 
@@ -162,4 +162,4 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
 
 def check_out_dir(out: Path, resume: bool) -> None:
     """Refuse to overwrite a DAgger run (see :func:`~agents.runs.locking.check_run_folder`)."""
-    check_run_folder(out, resume, CHECKPOINT, (POLICY, LOG_CSV))
+    check_run_folder(out, resume, CHECKPOINT, (POLICY, LOG_CSV, SNAPSHOTS))

@@ -10,20 +10,49 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from agents.runs.write_errors import write_atomically
 
 
 #: The settings file every training command writes into its run folder, beside ``policy.zip``.
 RUN_CONFIG = "config.json"
-#: The folder of an RL run that keeps its policy along training (``policy-<AL steps>.zip``).
+#: The folder of a training run that keeps its policy along training (``policy-<AL steps>.zip``).
 SNAPSHOTS = "snapshots"
+
+
+class _Saveable(Protocol):
+    def save(self, path: str) -> None: ...
+
+
+def snapshot_due(before: int, after: int, every: int | None) -> bool:
+    """Whether a run that went from ``before`` to ``after`` AL steps passed a multiple of
+    ``every`` (``None``: no snapshots): its policy is then kept as a snapshot."""
+    return every is not None and after // every > before // every
+
+
+def save_snapshot(policy: _Saveable, out_dir: str | os.PathLike, steps: int) -> Path:
+    """Atomically write ``policy`` as ``out_dir/snapshots/policy-<steps>.zip``; return its path.
+
+    Training writes it before the checkpoint of the same update or round, so a kill between
+    the two leaves a snapshot that the resumed run writes again (the same policy), never a
+    checkpoint past a missing snapshot.
+    """
+    folder = Path(out_dir) / SNAPSHOTS
+    folder.mkdir(exist_ok=True)
+    path = folder / f"policy-{steps}.zip"
+    write_atomically(
+        path,
+        lambda tmp: policy.save(str(tmp)),
+        "the run's checkpoint is intact",
+        tmp_suffix=".tmp.zip",
+    )
+    return path
 
 
 def run_config_of(policy: Path) -> Path:
     """The ``config.json`` of the run that trained ``policy``: beside it, or beside the
-    :data:`SNAPSHOTS` folder that an RL run keeps its policies along training in."""
+    :data:`SNAPSHOTS` folder that a training run keeps its policies along training in."""
     beside = policy.with_name(RUN_CONFIG)
     if not beside.is_file() and policy.parent.name == SNAPSHOTS:
         return policy.parent.with_name(RUN_CONFIG)
@@ -93,11 +122,12 @@ def rewrite_csv(
     write_atomically(path, write, f"the previous {path.name} is intact", then=then)
 
 
-#: Settings a resumed run may change: where and how fast it computes, and how long it runs.
-#: Everything else (the protocol, the seeds, the method's settings) must match.
+#: Settings a resumed run may change: where and how fast it computes, how long it runs and
+#: which policies along the way it keeps. Everything else (the protocol, the seeds, the
+#: method's settings) must match.
 RESUMABLE_CHANGES = frozenset(
     {"device", "deterministic", "precision", "cuda_graphs", "fit_mode", "vectorize", "threads"}
-    | {"timesteps", "episodes"}
+    | {"timesteps", "episodes", "snapshot_every"}
     # evaluations a run skips, not results: M's reward and test accuracy between episode ends
     | {"rewards", "test_every_step"}
 )

@@ -30,15 +30,16 @@ def _dagger(out, idx_root, fault=None, episodes=2):
     if fault:
         env["IALE_FAULT_AT"] = fault
     flags = [*TINY_FLAGS, "--episodes", str(episodes), "--bc-batch-size", "2", "--bc-epochs", "2"]
+    flags += ["--snapshot-every", "4"]  # 4 AL steps per episode: a snapshot after every round
     return run_script(
         "train_dagger.py", *flags, "--no-progress", "--resume", "--out", str(out), env=env
     )
 
 
-def _weights(folder):
+def _weights(folder, name="policy.zip"):
     from agents.policy import load_policy
 
-    return load_policy(str(folder / "policy.zip")).state_dict()
+    return load_policy(str(folder / name)).state_dict()
 
 
 @pytest.mark.slow
@@ -62,6 +63,25 @@ def test_a_killed_dagger_run_resumes_to_the_identical_policy(tmp_path, idx_root)
         assert len(resumed) == len(log)  # every round logged once
         strip = [line.rsplit(",", 1)[0] for line in log]  # all but the wall time
         assert [line.rsplit(",", 1)[0] for line in resumed] == strip
+        # the policy along training: one snapshot per round, each the uninterrupted run's
+        for name in SNAPSHOTS:
+            for key, value in _weights(out, name).items():
+                assert torch.equal(value, _weights(tmp_path / "full", name)[key]), (fault, name)
+    assert sorted(p.name for p in (tmp_path / "full" / "snapshots").iterdir()) == [
+        n.split("/")[1] for n in SNAPSHOTS
+    ]
+    last = _weights(tmp_path / "full", SNAPSHOTS[-1])
+    assert all(torch.equal(v, reference[k]) for k, v in last.items())  # the final policy
+    first = _weights(tmp_path / "full", SNAPSHOTS[0])
+    assert not all(torch.equal(v, reference[k]) for k, v in first.items())
+    # a snapshot evaluates on the state of its run: config.json beside snapshots/
+    from agents.evaluation.methods import parse_method, policy_env_overrides
+
+    spec = parse_method(f"iale:{tmp_path / 'full' / SNAPSHOTS[0]}")
+    assert "state_scores" in policy_env_overrides(spec)  # {} without the run's config.json
+
+
+SNAPSHOTS = ("snapshots/policy-4.zip", "snapshots/policy-8.zip")
 
 
 def _sweep(out, idx_root, fault=None):
