@@ -144,3 +144,24 @@ def test_committed_oracle_noise_summaries_match_their_csv():
         table = noise_markdown(read_csv(folder / NOISE_CSV), env.get("oracle_seeds", 1))
         assert (folder / SUMMARY).read_text() == table, folder.name
         assert table in doc, folder.name
+
+
+EFFICIENCY = sorted((ROOT / "results").glob("**/efficiency.csv"))
+
+
+@pytest.mark.parametrize("table", EFFICIENCY, ids=[str(p.parent.name) for p in EFFICIENCY])
+def test_committed_sample_efficiency_tables_are_recomputed_from_their_curves(table, tmp_path):
+    """``efficiency.csv``/``.md`` (plot_efficiency.py) equal what the code computes from the
+    ``curves.csv`` of the runs beside them."""
+    from agents.evaluation.efficiency import (
+        efficiency_markdown,
+        efficiency_points,
+        write_efficiency_csv,
+    )
+
+    points, refs = efficiency_points(read_csv(table.parent / CURVES_CSV))
+    assert points, f"{table.parent} has no <agent>_<steps> runs"
+    write_efficiency_csv(points, tmp_path / "efficiency.csv")
+    assert (tmp_path / "efficiency.csv").read_text() == table.read_text()
+    md = table.with_suffix(".md").read_text()
+    assert efficiency_markdown(points, refs) == md
