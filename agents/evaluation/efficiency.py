@@ -85,7 +85,7 @@ def collect_runs(
     settings, such as another scoring set).
     """
     from agents.evaluation.summary import is_heuristic
-    from agents.evaluation.sweep_files import CURVE_FIELDS, finished_runs
+    from agents.evaluation.sweep_files import CURVE_FIELDS, finished_runs, run_key
 
     runs: dict[tuple[str, str, int], tuple[str, list[dict[str, str]]]] = {}
     for name, rows in tables:
@@ -93,10 +93,12 @@ def collect_runs(
         done = finished_runs(rows)
         own: dict[tuple[str, str, int], list[dict[str, str]]] = defaultdict(list)
         for r in rows:
-            key = (r["dataset"], r["method"], int(r["seed"]))
-            keep = r["method"] == "random" or is_heuristic(r["method"])
-            keep = keep or STEP_LABEL.match(r["method"]) is not None
-            if key in done and keep and (datasets is None or r["dataset"] in datasets):
+            key = run_key(r)
+            if key not in done:  # an unfinished run, or a torn row (key None)
+                continue
+            dataset, method, _ = key
+            read = method == "random" or is_heuristic(method) or STEP_LABEL.match(method)
+            if read and (datasets is None or dataset in datasets):
                 own[key].append({f: r.get(f, "") for f in CURVE_FIELDS})
         for key, run in own.items():
             if key in runs and runs[key][1] != run:
@@ -167,6 +169,12 @@ def efficiency_points(
     return points, [r for r in refs if r.dataset in shown]
 
 
+def _datasets(points: Sequence[EfficiencyPoint]) -> list[str]:
+    """The datasets of ``points`` in order (:func:`efficiency_points` keeps the references of
+    these only)."""
+    return list(dict.fromkeys(p.dataset for p in points))
+
+
 def write_efficiency_csv(points: Sequence[EfficiencyPoint], path: str | os.PathLike) -> Path:
     """Write the points as CSV (one row per point, the fields of :class:`EfficiencyPoint`)."""
     path = Path(path)
@@ -189,7 +197,7 @@ def efficiency_markdown(points: Sequence[EfficiencyPoint], refs: Sequence[Refere
         "training (mean ± 95% CI over seeds), and its paired per-seed difference to random and "
         "to the dataset's best heuristic.",
     ]
-    for dataset in dict.fromkeys([*(r.dataset for r in refs), *(p.dataset for p in points)]):
+    for dataset in _datasets(points):
         own = [p for p in points if p.dataset == dataset]
         best = next((p.best_heuristic for p in own), "")
         lines += [
@@ -224,9 +232,9 @@ def plot_efficiency(
 ) -> Path:
     """One panel per dataset: mean-curve accuracy (95% error bars) against the AL steps spent in
     training (log scale), one line per agent; random and the best heuristic as bands."""
-    datasets = list(dict.fromkeys([*(r.dataset for r in refs), *(p.dataset for p in points)]))
+    datasets = _datasets(points)
     if not datasets:
-        raise ValueError("no <agent>_<steps> methods and no references to plot")
+        raise ValueError("no <agent>_<steps> methods to plot")
     fig = Figure(figsize=(5.5 * len(datasets), 4.5), layout="constrained")
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
     agents = list(dict.fromkeys(p.agent for p in points))

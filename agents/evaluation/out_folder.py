@@ -133,7 +133,7 @@ def _check_adoptable(out: Path, cfg: EvalConfig, files: tuple[str, ...]) -> None
         expected[spec.label] = list(range(env.initial_labeled, env.budget + 1, step))
     runs: dict[tuple[str, str, int], list[int]] = {}
     for r in rows:
-        key = sweep_files._run_key(r)
+        key = sweep_files.run_key(r)
         if key in done and key[0] in cfg.datasets and key[1] in expected:
             runs.setdefault(key, []).append(int(r["labeled"]))
     for key, labeled in sorted(runs.items()):

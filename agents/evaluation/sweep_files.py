@@ -89,7 +89,7 @@ def finished_runs(rows: Iterable[dict[str, str]]) -> set[tuple[str, str, int]]:
     }
 
 
-def _run_key(row: dict[str, str]) -> tuple[str, str, int] | None:
+def run_key(row: dict[str, str]) -> tuple[str, str, int] | None:
     """``(dataset, method, seed)`` of a CSV row, or ``None`` for a torn row."""
     try:
         return (row["dataset"], row["method"], int(row["seed"]))
@@ -118,7 +118,7 @@ def _clean_logs(out: Path) -> set[tuple[str, str, int]]:
     done = finished_runs(tables[CURVES_CSV][0])
 
     def keep(r: dict[str, str]) -> bool:
-        return _run_key(r) in done
+        return run_key(r) in done
 
     for name, fields in (
         (CURVES_CSV, CURVE_FIELDS),
@@ -173,13 +173,13 @@ def merge_sweeps(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     for folder in folders:
         tables = {name: read_csv(folder / name) for name in names}
         done = finished_runs(tables[CURVES_CSV])
-        order = dict.fromkeys(_run_key(r) for r in tables[CURVES_CSV])  # runs in file order
+        order = dict.fromkeys(run_key(r) for r in tables[CURVES_CSV])  # runs in file order
         runs: dict[tuple[str, str, int], dict[str, list[dict[str, str]]]] = {
             run: {name: [] for name in names} for run in order if run in done
         }
         for name, rows in tables.items():
             for r in rows:
-                key = _run_key(r)
+                key = run_key(r)
                 if key in runs:
                     runs[key][name].append(r)
         for key, rows in runs.items():

@@ -59,6 +59,8 @@ def test_collect_runs_renames_filters_and_refuses_unpaired_or_conflicting_runs()
     rows = collect_runs([("a", a)], aliases={"iale_all7": "dagger_720"})
     assert {r["method"] for r in rows} == {"random", "dagger_720"}  # no oracle: not read
     assert collect_runs([("a", a)], datasets=["other"]) == []
+    torn = {"dataset": "D", "method": "rand", "seed": None}  # a write cut short (csv's None)
+    assert collect_runs([("t", [*a, torn])]) == collect_runs([("a", a)])
     unfinished = _run("ppo_10", 0, [0.5, 0.6])[:1]
     assert collect_runs([("u", unfinished)]) == []
     with pytest.raises(ValueError, match="not paired"):
