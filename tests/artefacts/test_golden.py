@@ -29,6 +29,18 @@ RECORDED = {
         "oracle": "24afdd0e138f2b5e",
         "dagger": "0bef0a5b7c7245d3",
     },
+    # AMD EPYC with AVX2, no AVX-512 (recorded 2026-12-06 from main at a353e0a)
+    "aa2c46e818b6ac1b": {
+        "random": "9c975c76fcf3824f",
+        "mc_dropout": "310b9b85fc3bc626",
+        "ensemble": "e14c5cfa65a813dc",
+        "coreset": "a56b47fcae159515",
+        "entropy": "7954ba7773251689",
+        "margin": "e097c7fa6198b1f0",
+        "badge": "1bf352fa5f23c956",
+        "oracle": "24afdd0e138f2b5e",
+        "dagger": "59c2698a4ed68f09",
+    },
 }
 
 
