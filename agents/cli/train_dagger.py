@@ -61,6 +61,14 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
             help="the policy's selection: the paper's top-k of independent scores (bernoulli) "
             "or k greedy rounds, each conditioned on the candidates already chosen (greedy)",
         )
+        p.add_argument(
+            "--soft-targets",
+            type=float,
+            metavar="TEMPERATURE",
+            help="label each state with every expert's selection weighted by the softmax of "
+            "its retrained accuracy at this temperature (e.g. 0.01), instead of the winner's "
+            "selection alone",
+        )
     add_state_flags(p)
     p.add_argument("--beta", type=float, help="probability of executing the expert's selection")
     p.add_argument("--beta-schedule", choices=["constant", "exponential"], default="constant")
@@ -167,6 +175,7 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
             bc_batches=s["bc_batches"] or None,
             heldout_episodes=s["heldout_episodes"],
             snapshot_every=args.snapshot_every,
+            soft_targets=args.soft_targets if variant == "iale" else None,
         )
         out = Path(args.out)
         check_out_dir(out, args.resume)  # before any data loading or training

@@ -59,6 +59,12 @@ class DAggerConfig:
             round that passes a multiple of this many AL steps (the training curve of
             imitation against AL steps spent); ``None`` = no snapshots. Not a setting a
             resumed run must match.
+        soft_targets: Label every state with soft targets at this temperature instead of
+            the winner's selection: each expert's retrained accuracy becomes a softmax weight
+            and a candidate's label is the total weight of the experts that select it
+            (:func:`agents.oracle.soft_labels`); the executed oracle action stays the winner's.
+            ``None`` = the paper's hard labels. Needs the best-expert oracle and the
+            ``"bernoulli"`` or ``"softmax"`` selection.
     """
 
     episodes: int = 100
@@ -80,6 +86,7 @@ class DAggerConfig:
     bc_batches: int | None = None
     heldout_episodes: int = 0
     snapshot_every: int | None = None
+    soft_targets: float | None = None
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -110,6 +117,21 @@ class DAggerConfig:
             raise ValueError(f"heldout_episodes must be >= 0, got {self.heldout_episodes}")
         if self.snapshot_every is not None and self.snapshot_every < 1:
             raise ValueError(f"snapshot_every must be >= 1 or None, got {self.snapshot_every}")
+        if self.soft_targets is not None:
+            self._check_soft_targets(self.soft_targets)
+
+    def _check_soft_targets(self, temperature: float) -> None:
+        if not (math.isfinite(temperature) and temperature > 0):
+            raise ValueError(
+                f"soft_targets (a temperature) must be a finite number > 0 or None, "
+                f"got {temperature}"
+            )
+        if self.oracle != "best_expert" or self.selection == "greedy":
+            raise ValueError(
+                f"soft targets need the best-expert oracle and the 'bernoulli' or 'softmax' "
+                f"selection (the greedy selection learns the teacher's set), got "
+                f"oracle={self.oracle!r}, selection={self.selection!r}"
+            )
 
     @property
     def bc_train_kwargs(self) -> dict[str, Any]:
@@ -145,7 +167,9 @@ class TopKCollector(InteractiveTrajectoryCollector):
     The stock collector samples the robot action stochastically (about half the candidates, not
     k) and flips the coin per step only. This one executes ``policy.predict(obs,
     deterministic=True)`` (exactly k ones), flips per step or once per episode, and records for
-    every step whether the expert's action was executed.
+    every step whether the expert's action was executed. ``labels``, if given, maps the
+    expert's actions of a step to the labels stored as its demonstration (soft targets); by
+    default the actions themselves are stored.
     """
 
     def __init__(
@@ -157,11 +181,13 @@ class TopKCollector(InteractiveTrajectoryCollector):
         rng: np.random.Generator,
         coin: str = "step",
         on_step: Callable[[list[dict[str, Any]]], None] | None = None,
+        labels: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         super().__init__(venv, self._robot_acts, beta, save_dir, rng)
         self.policy = policy
         self.coin = coin
         self.on_step = on_step
+        self.labels = labels
         self.expert_executed: list[bool] = []
         self._episode_robot = np.zeros(venv.num_envs, dtype=bool)
 
@@ -183,7 +209,8 @@ class TopKCollector(InteractiveTrajectoryCollector):
         if robot.any():
             executed[robot] = self._robot_acts(last_obs[robot])
         self.expert_executed.extend((~robot).tolist())
-        imitation_adapter.record_expert_actions(self, actions)
+        labels = actions if self.labels is None else self.labels(actions)
+        imitation_adapter.record_expert_actions(self, labels)
         self.venv.step_async(executed)
 
     def step_wait(self):
@@ -208,9 +235,21 @@ def _reset_parameters(policy: IALEPolicy) -> None:
 
 
 def agreement(pred: np.ndarray, target: np.ndarray) -> float:
-    """Mean fraction of the target's selections that the prediction also selects."""
-    pred, target = np.asarray(pred) > 0.5, np.asarray(target) > 0.5
+    """Mean fraction of the target's selections that the prediction also selects.
+
+    Soft targets (labels summing to k per row) count their k highest labels as the selection.
+    """
+    pred, target = np.asarray(pred) > 0.5, _as_selection(np.asarray(target))
     return float(((pred & target).sum(-1) / np.maximum(target.sum(-1), 1)).mean())
+
+
+def _as_selection(target: np.ndarray) -> np.ndarray:
+    """A 0/1 target as booleans; soft labels as the mask of each row's round(sum) highest."""
+    if np.isin(target, (0, 1)).all():
+        return target > 0.5
+    k = np.rint(target.sum(-1, keepdims=True)).astype(int)
+    ranks = np.argsort(np.argsort(-target, axis=-1, kind="stable"), axis=-1, kind="stable")
+    return ranks < k
 
 
 @torch.no_grad()

@@ -182,7 +182,7 @@ class DAggerRun:
         self.oracle_method = (
             "oracle_action" if cfg.oracle == "best_expert" else "lookahead_oracle_action"
         )
-        self.oracle = BestExpertOracle(venv, self.oracle_method)
+        self.oracle = BestExpertOracle(venv, self.oracle_method, cfg.soft_targets)
         self.heldout: tuple[np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ set-up and resume
@@ -314,6 +314,7 @@ class DAggerRun:
             np.random.default_rng(_derive(cfg.seed, rnd, 2)),
             cfg.coin,
             on_step,
+            labels=None if cfg.soft_targets is None else lambda _: self.oracle.labels,
         )
         trajs = rollout.generate_trajectories(
             policy=self.oracle,

@@ -107,7 +107,7 @@ def _write_round(out: Path, log: list[dict[str, Any]], logger, policy: IALEPolic
 def load_round_demos(
     out: str | os.PathLike, rounds: int, first: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Rounds ``first`` to ``rounds - 1``'s ``(states, oracle actions)`` from ``out/demos``.
+    """Rounds ``first`` to ``rounds - 1``'s ``(states, oracle labels)`` from ``out/demos``.
 
     The demonstrations are imitation's format (``imitation.data.serialize.load`` reads every
     file: one trajectory per AL episode, with its rewards and infos), in the order imitation's
@@ -116,10 +116,15 @@ def load_round_demos(
     return [
         (
             np.concatenate([t.obs[:-1] for t in trajs]).astype(np.float32),
-            np.concatenate([t.acts for t in trajs]).astype(np.int8),
+            _labels(np.concatenate([t.acts for t in trajs])),
         )
         for trajs in load_round_trajectories(out, rounds, first)
     ]
+
+
+def _labels(acts: np.ndarray) -> np.ndarray:
+    """Actions as ``int8``; soft labels (any value other than 0 and 1) as ``float32``."""
+    return acts.astype(np.int8) if np.isin(acts, (0, 1)).all() else acts.astype(np.float32)
 
 
 def load_round_trajectories(

@@ -24,13 +24,20 @@ class TopKBernoulli(BernoulliDistribution):
         return torch.zeros_like(logits).scatter_(-1, top, 1.0)
 
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        """The summed per-candidate log-likelihood of ``actions`` (class-weighted if set).
+
+        ``actions`` may be soft labels in [0, 1] (:func:`agents.oracle.soft_labels`): the
+        result is then the BCE with soft targets, the label-weighted mean of the hard actions'
+        log-likelihoods (as ``torch.distributions.Bernoulli.log_prob`` computes it, without
+        its check that the values are 0 or 1).
+        """
         actions = actions.float()
-        if self.class_weights is None:
-            return self.distribution.log_prob(actions).sum(dim=1)
-        pos, neg = self.class_weights
         ll = -F.binary_cross_entropy_with_logits(
             self.distribution.logits, actions, reduction="none"
         )
+        if self.class_weights is None:
+            return ll.sum(dim=1)
+        pos, neg = self.class_weights
         weights = actions * pos + (1.0 - actions) * neg
         return (weights * ll).sum(dim=1)
 

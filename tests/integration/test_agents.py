@@ -301,6 +301,7 @@ def test_resume_accepts_a_checkpoint_older_than_an_env_setting(make_env, tmp_pat
         ),
         (["--budget", "10", "--initial", "20"], "must exceed initial_labeled"),  # the alias
         (["--beta", "1.5"], "beta must be in [0, 1]"),
+        (["--selection", "greedy", "--soft-targets", "0.01"], "soft targets need"),
         (["--data-dir", "{tmp}/nowhere"], "could not load MNIST"),
     ],
 )
