@@ -5,7 +5,8 @@
 
 Reads each run's ``logs/progress-<timestep>.csv`` (train_rl.py --out; a resumed run's files are
 joined, the resume's rows replacing those lost to the kill) and writes training.csv (agent,
-AL steps, mean return of the last 100 episodes) and training.png into --out.
+run folder as given, AL steps, mean return of the last 100 episodes) and training.png into
+--out.
 """
 
 from __future__ import annotations
@@ -46,10 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--title", default="RL training", help="the figure's title")
     args = p.parse_args(argv)
     try:
-        curves = {label: read_training_curve(run) for label, run in _runs(args.run).items()}
+        runs = _runs(args.run)
+        curves = {label: read_training_curve(run) for label, run in runs.items()}
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        rewrite_csv(out / "training.csv", TRAINING_FIELDS, training_rows(curves))
+        rewrite_csv(out / "training.csv", TRAINING_FIELDS, training_rows(curves, runs))
         png = plot_training(curves, out / "training.png", args.title)
     except ValueError as exc:
         print(f"plot_training.py: error: {exc}", file=sys.stderr)

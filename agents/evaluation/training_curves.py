@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 
 #: SB3's columns: the AL steps so far and the mean return of the last 100 episodes.
 STEPS_COLUMN, RETURN_COLUMN = "time/total_timesteps", "rollout/ep_rew_mean"
-#: The columns of training.csv.
-TRAINING_FIELDS = ("agent", "al_steps", "mean_return")
+#: The columns of training.csv (``run``: the run folder it was read from, as given).
+TRAINING_FIELDS = ("agent", "run", "al_steps", "mean_return")
 _PROGRESS = re.compile(r"^progress-(\d+)\.csv$")
 
 
@@ -56,10 +56,17 @@ def read_training_curve(run: str | os.PathLike) -> list[tuple[int, float]]:
     return curve
 
 
-def training_rows(curves: Mapping[str, Sequence[tuple[int, float]]]) -> list[dict[str, str]]:
-    """The rows of training.csv, per agent in order of AL steps."""
+def training_rows(
+    curves: Mapping[str, Sequence[tuple[int, float]]], runs: Mapping[str, str | os.PathLike]
+) -> list[dict[str, str]]:
+    """The rows of training.csv, per agent (read from ``runs[agent]``) in order of AL steps."""
     return [
-        {"agent": agent, "al_steps": str(steps), "mean_return": f"{ret:.6f}"}
+        {
+            "agent": agent,
+            "run": Path(runs[agent]).as_posix(),
+            "al_steps": str(steps),
+            "mean_return": f"{ret:.6f}",
+        }
         for agent, curve in curves.items()
         for steps, ret in curve
     ]

@@ -165,3 +165,20 @@ def test_committed_sample_efficiency_tables_are_recomputed_from_their_curves(tab
     assert (tmp_path / "efficiency.csv").read_text() == table.read_text()
     md = table.with_suffix(".md").read_text()
     assert efficiency_markdown(points, refs) == md
+
+
+TRAINING = sorted((ROOT / "results").glob("**/training.csv"))
+
+
+@pytest.mark.parametrize("table", TRAINING, ids=[str(p.parent.name) for p in TRAINING])
+def test_committed_training_curves_are_recomputed_from_their_runs_logs(table):
+    """``training.csv`` (plot_training.py) equals what the code reads from the committed logs
+    of the runs it names (folders relative to the repository root)."""
+    from agents.evaluation.training_curves import read_training_curve, training_rows
+
+    rows = read_csv(table)
+    runs = dict.fromkeys(r["agent"] for r in rows)
+    runs = {agent: next(r["run"] for r in rows if r["agent"] == agent) for agent in runs}
+    assert runs, f"{table} is empty"
+    curves = {agent: read_training_curve(ROOT / run) for agent, run in runs.items()}
+    assert training_rows(curves, runs) == rows

@@ -44,6 +44,7 @@ def test_the_script_writes_the_table_and_figure_and_the_table_reads_back(tmp_pat
     assert main([f"a2c={a}", f"ppo={b}", "--out", str(tmp_path / "out")]) == 0
     rows = read_csv(tmp_path / "out" / "training.csv")
     assert curves_from_rows(rows) == {"a2c": [(18, 0.2), (36, 0.123457)], "ppo": [(180, 0.3)]}
+    assert {r["agent"]: r["run"] for r in rows} == {"a2c": a.as_posix(), "ppo": b.as_posix()}
     assert (tmp_path / "out" / "training.png").stat().st_size > 0
 
 
