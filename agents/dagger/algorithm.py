@@ -132,6 +132,11 @@ class DAggerConfig:
                 f"selection (the greedy selection learns the teacher's set), got "
                 f"oracle={self.oracle!r}, selection={self.selection!r}"
             )
+        if self.class_weights is not None:
+            raise ValueError(
+                "soft targets and class weights do not combine (the weighted loss is not "
+                "linear in the labels); drop one of --soft-targets and --class-weights"
+            )
 
     @property
     def bc_train_kwargs(self) -> dict[str, Any]:
@@ -210,6 +215,8 @@ class TopKCollector(InteractiveTrajectoryCollector):
             executed[robot] = self._robot_acts(last_obs[robot])
         self.expert_executed.extend((~robot).tolist())
         labels = actions if self.labels is None else self.labels(actions)
+        if len(labels) != len(actions):
+            raise RuntimeError(f"{len(labels)} labels for the {len(actions)} envs' actions")
         imitation_adapter.record_expert_actions(self, labels)
         self.venv.step_async(executed)
 
@@ -237,19 +244,15 @@ def _reset_parameters(policy: IALEPolicy) -> None:
 def agreement(pred: np.ndarray, target: np.ndarray) -> float:
     """Mean fraction of the target's selections that the prediction also selects.
 
-    Soft targets (labels summing to k per row) count their k highest labels as the selection.
+    Soft targets (:func:`agents.oracle.soft_labels`) count the label mass the prediction
+    selects: the mean of its agreement with each expert's selection, weighted as the labels
+    weigh the experts.
     """
-    pred, target = np.asarray(pred) > 0.5, _as_selection(np.asarray(target))
-    return float(((pred & target).sum(-1) / np.maximum(target.sum(-1), 1)).mean())
-
-
-def _as_selection(target: np.ndarray) -> np.ndarray:
-    """A 0/1 target as booleans; soft labels as the mask of each row's round(sum) highest."""
+    pred, target = np.asarray(pred) > 0.5, np.asarray(target)
     if np.isin(target, (0, 1)).all():
-        return target > 0.5
-    k = np.rint(target.sum(-1, keepdims=True)).astype(int)
-    ranks = np.argsort(np.argsort(-target, axis=-1, kind="stable"), axis=-1, kind="stable")
-    return ranks < k
+        target = target > 0.5
+        return float(((pred & target).sum(-1) / np.maximum(target.sum(-1), 1)).mean())
+    return float(((pred * target).sum(-1) / np.maximum(target.sum(-1), 1e-12)).mean())
 
 
 @torch.no_grad()

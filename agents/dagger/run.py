@@ -7,7 +7,7 @@ After each round the policy trains ``bc_epochs`` epochs (Adam) on all pairs aggr
 with the plain BCE of Eq. 3 (BC with ``ent_weight=0``, ``l2_weight=0``).
 
 After every round a light checkpoint is written atomically (policy and optimizer state, round,
-aggregated states/actions as float32/int8); ``resume=True`` continues from the last complete
+aggregated states as float32, labels as int8 or, soft, float32); ``resume=True`` continues from the last complete
 round and gives the same final policy as an uninterrupted run. Every random draw of round r
 comes from seeds derived from ``(seed, r)``, so the checkpoint needs no RNG snapshots."""
 

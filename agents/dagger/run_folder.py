@@ -123,8 +123,8 @@ def load_round_demos(
 
 
 def _labels(acts: np.ndarray) -> np.ndarray:
-    """Actions as ``int8``; soft labels (any value other than 0 and 1) as ``float32``."""
-    return acts.astype(np.int8) if np.isin(acts, (0, 1)).all() else acts.astype(np.float32)
+    """0/1 actions (stored as integers) as ``int8``; soft labels (floats) as ``float32``."""
+    return acts.astype(np.float32) if acts.dtype.kind == "f" else acts.astype(np.int8)
 
 
 def load_round_trajectories(

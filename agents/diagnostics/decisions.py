@@ -114,7 +114,7 @@ def oracle_decisions(run_dir: str | os.PathLike, rounds: int | None = None) -> O
                 scores.append([oracle["scores"][e] for e in experts])
                 states.append(traj.obs[step])
                 acts.append(traj.acts[step])
-    k = int(np.asarray(trajs[0].acts[0]).sum())
+    k = int(np.rint(np.asarray(trajs[0].acts[0]).sum()))  # soft labels: k up to rounding
     stacked = np.stack(states)
     names, features = state_features(stacked, np.array(steps), k, state_scores)
     column_agreement = None

@@ -189,7 +189,7 @@ def train_offline(
     import gymnasium as gym
 
     n, row = states.shape[1:]
-    k = int(actions[0].sum())
+    k = int(np.rint(actions[0].sum()))  # soft labels sum to k up to rounding
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         policy = IALEPolicy(

@@ -22,10 +22,12 @@ _PROGRESS = re.compile(r"^progress-(\d+)\.csv$")
 def read_training_curve(run: str | os.PathLike) -> list[tuple[int, float]]:
     """``(AL steps, mean return of the last 100 episodes)`` along a run, in order.
 
-    A resumed run has one progress file per start, named by the timestep it started from; the
-    rows an earlier file logged at or after a later file's start were lost to the kill and
-    redone by the resume, so the later file's rows replace them. Rows without a return (before
-    the first episode ended) are skipped.
+    A resumed run has one progress file per start, named by the timestep it started from (its
+    last checkpoint, saved after the update whose row was logged at that timestep); the rows an
+    earlier file logged after a later file's start were lost to the kill and redone by the
+    resume, so the later file's rows replace them. Rows without a return (before the first
+    episode ended) and files without a header (a start killed before its first row) are
+    skipped.
 
     Raises:
         ValueError: ``run`` has no ``logs/progress-*.csv`` (not a ``train_rl.py`` run folder),
@@ -46,12 +48,16 @@ def read_training_curve(run: str | os.PathLike) -> list[tuple[int, float]]:
         end = files[i + 1][0] if i + 1 < len(files) else math.inf
         with path.open(newline="") as fh:
             reader = csv.DictReader(fh)
-            missing = {STEPS_COLUMN, RETURN_COLUMN} - set(reader.fieldnames or ())
+            if reader.fieldnames is None:
+                continue
+            missing = {STEPS_COLUMN, RETURN_COLUMN} - set(reader.fieldnames)
             if missing:
-                raise ValueError(f"{path} lacks SB3's columns {sorted(missing)}")
+                raise ValueError(
+                    f"{path} lacks SB3's columns {sorted(missing)}; is {run} a train_rl.py run?"
+                )
             for row in reader:
                 steps, ret = row[STEPS_COLUMN], row[RETURN_COLUMN]
-                if steps and ret and int(float(steps)) < end:
+                if steps and ret and int(float(steps)) <= end:
                     curve.append((int(float(steps)), float(ret)))
     return curve
 

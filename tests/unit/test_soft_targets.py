@@ -89,12 +89,20 @@ def test_the_log_likelihood_of_hard_actions_is_bernoullis_exactly():
 
 
 @pytest.mark.dagger
-def test_agreement_with_soft_labels_counts_their_top_k():
+def test_agreement_with_soft_labels_weighs_each_experts_agreement():
     from agents.dagger.algorithm import agreement
 
-    labels = soft_labels(RESULT, 0.01)[None]  # top 3: candidates 0, 1, 2
-    assert agreement(np.array([[1, 1, 1, 0, 0, 0, 0, 0]]), labels) == 1.0
-    assert agreement(np.array([[1, 0, 0, 1, 1, 0, 0, 0]]), labels) == pytest.approx(1 / 3)
+    labels = soft_labels(RESULT, 0.01)[None]
+    w = np.exp(np.array([0.80, 0.79, 0.75]) / 0.01)
+    w /= w.sum()
+    for name in RESULT.scores:
+        pred = np.zeros((1, 8), dtype=np.int8)
+        pred[0, RESULT.selections[name]] = 1
+        # the mean of the agreement with each expert's selection, weighted as the labels weigh
+        own = [len(set(RESULT.selections[name]) & set(s)) / 3 for s in RESULT.selections.values()]
+        assert agreement(pred, labels) == pytest.approx(float(np.dot(w, own)), rel=1e-5)
+    # hard targets: the fraction of the target's selections predicted, as before
+    assert agreement(np.array([[1, 0, 0, 1]]), np.array([[1, 1, 0, 0]])) == 0.5
 
 
 @pytest.mark.dagger
@@ -104,6 +112,7 @@ def test_agreement_with_soft_labels_counts_their_top_k():
         ({"soft_targets": 0.0}, "finite number > 0"),
         ({"soft_targets": 0.01, "selection": "greedy"}, "soft targets need the best-expert"),
         ({"soft_targets": 0.01, "oracle": "lookahead"}, "soft targets need the best-expert"),
+        ({"soft_targets": 0.01, "class_weights": (0.9, 0.1)}, "do not combine"),
     ],
 )
 def test_dagger_refuses_soft_targets_it_cannot_learn(settings, message):
@@ -133,3 +142,25 @@ def test_dagger_with_soft_targets_stores_and_learns_the_soft_labels(make_env, tm
     assert (labels[answers == 1] > 0).all()
     # BC fits them: below the loss of knowing nothing (every logit 0: n ln 2 per state)
     assert res.log[-1]["loss"] < env.config.subpool_size * math.log(2)
+
+
+@pytest.mark.dagger
+def test_soft_labels_stay_with_their_states_when_several_envs_collect(make_env, tmp_path):
+    """Two envs per round: every stored state's label is the soft label of the oracle's
+    decision at that state (its winner's picks carry at least the winner's weight)."""
+    import hashlib
+
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from agents.dagger import DAggerConfig, train_dagger
+
+    venv = DummyVecEnv([lambda: make_env(eager_ensemble=True) for _ in range(2)])
+    cfg = DAggerConfig(episodes=1, bc_batch_size=4, bc_epochs=1, soft_targets=0.01)
+    res = train_dagger(venv, cfg, tmp_path, progress=False)
+    winners = dict(res.oracle.answers)  # observation digest -> the winner's selection
+    experts = len(venv.envs[0].unwrapped.config.experts)
+    assert len(res.states) == len(winners) == 12
+    for state, label in zip(res.states, res.actions):
+        winner = winners[hashlib.sha256(np.ascontiguousarray(state).tobytes()).hexdigest()]
+        assert (label[winner == 1] >= 1 / experts - 1e-6).all()
+        assert label.sum() == pytest.approx(5, rel=1e-5)

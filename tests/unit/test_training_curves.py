@@ -29,13 +29,15 @@ def test_a_resumed_runs_logs_join_and_the_resume_replaces_what_the_kill_lost(tmp
     run = _run(
         tmp_path / "ppo",
         {
-            0: [(18, ""), (36, "0.25"), (54, "0.26"), (72, "0.27")],  # 72: after the checkpoint
-            # the resume from 54 (numeric order: 54 before 540)
-            54: [(72, "0.30"), (90, "0.31")],
+            # 54: logged before the update whose checkpoint the resume starts from, 72: lost
+            0: [(18, ""), (36, "0.25"), (54, "0.26"), (72, "0.27")],
+            54: [(72, "0.30"), (90, "0.31")],  # numeric order: 54 before 540
             540: [(558, "0.40")],
+            900: [],  # a start killed before its first row: no header
         },
     )
-    assert read_training_curve(run) == [(36, 0.25), (72, 0.30), (90, 0.31), (558, 0.40)]
+    (run / "logs" / "progress-900.csv").write_text("")
+    assert read_training_curve(run) == [(36, 0.25), (54, 0.26), (72, 0.30), (90, 0.31), (558, 0.40)]
 
 
 def test_the_script_writes_the_table_and_figure_and_the_table_reads_back(tmp_path):
