@@ -177,8 +177,9 @@ def test_committed_training_curves_are_recomputed_from_their_runs_logs(table):
     from agents.evaluation.training_curves import read_training_curve, training_rows
 
     rows = read_csv(table)
-    runs = dict.fromkeys(r["agent"] for r in rows)
-    runs = {agent: next(r["run"] for r in rows if r["agent"] == agent) for agent in runs}
+    runs = {}
+    for r in rows:  # each agent's run folder, agents in order of first appearance
+        runs.setdefault(r["agent"], r["run"])
     assert runs, f"{table} is empty"
     curves = {agent: read_training_curve(ROOT / run) for agent, run in runs.items()}
     assert training_rows(curves, runs) == rows
