@@ -48,7 +48,12 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--preset", choices=sorted(PRESETS[variant]), default="smoke")
-    p.add_argument("--dataset", help="MNIST, FashionMNIST or KMNIST")
+    p.add_argument(
+        "--dataset",
+        help="the training source: MNIST, FashionMNIST, KMNIST, synthetic:<seed> (a generated "
+        "task) or an .npz file or image folder; a comma list trains on several, one AL "
+        "episode of each per round (e.g. MNIST,synthetic:0,synthetic:1)",
+    )
     p.add_argument("--episodes", type=int, help="DAgger rounds (one AL episode each)")
     add_env_flags(p)
     add_device_flags(p)
@@ -138,11 +143,20 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
     prog = parser.prog
     stack = contextlib.ExitStack()
     from iale_env import ActiveLearningEnv, DatasetNotFoundError  # named by the except below
+    from iale_env.datasets import DATASETS
 
     try:  # everything that checks the input: a mistake is one line, before any long work
         from agents.dagger import DAggerConfig, DAggerRun, check_out_dir
         from agents.runs.locking import exclusive_folder
+        from agents.sources import parse_sources
 
+        sources = parse_sources(s["dataset"])
+        s = {**s, "dataset": ",".join(sources)}
+        if len(sources) > 1 and (args.address or args.envs not in (1, len(sources))):
+            raise ValueError(
+                f"with {len(sources)} sources the envs are one per source: leave out --address "
+                f"and give --envs 1 (all in this process) or --envs {len(sources)} (a worker each)"
+            )
         al = env_config(
             s,
             args,
@@ -188,9 +202,23 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
             from agents.evaluation.ray_guard import check_reachable
 
             check_reachable(args.address, ", or use --address local")
-        env = ActiveLearningEnv(al)  # checks the data and the settings before any work
-        if args.envs > 1 or args.address:
-            env = stack.enter_context(contextlib.closing(_worker_envs(al, args)))
+        if len(sources) > 1 or sources[0] not in DATASETS:
+            if len(sources) == 1 and (args.envs > 1 or args.address):
+                raise ValueError(
+                    f"--envs and --address run several envs of one MNIST-family dataset; "
+                    f"collect from {sources[0]!r} in this process (leave them out)"
+                )
+            from agents.sources import source_envs
+
+            workers = len(sources) > 1 and args.envs > 1
+            threads = worker_threads(args.threads, args.envs)
+            env = stack.enter_context(
+                contextlib.closing(source_envs(al, sources, workers=workers, threads=threads))
+            )
+        else:
+            env = ActiveLearningEnv(al)  # checks the data and the settings before any work
+            if args.envs > 1 or args.address:
+                env = stack.enter_context(contextlib.closing(_worker_envs(al, args)))
         env_settings = write_run_config(out, variant, al, dagger=dagger)
         _quiet_hf_datasets()
         run = DAggerRun(
