@@ -95,7 +95,8 @@ class SyntheticTask:
         return f"{SYNTHETIC_PREFIX}{self.seed}"
 
     def make(self) -> ALDataset:
-        """Generate the task's images and labels (balanced classes), as an :class:`ALDataset`."""
+        """Generate the task's images and labels (every class equally often over the training and
+        test images together), as an :class:`ALDataset`."""
         rng = np.random.default_rng([int(self.seed), 0xDA7A])
         size, k = self.image_size, self.num_classes
         modes = rng.integers(1, self.modes + 1, size=k)

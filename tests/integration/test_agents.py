@@ -303,6 +303,9 @@ def test_resume_accepts_a_checkpoint_older_than_an_env_setting(make_env, tmp_pat
         (["--beta", "1.5"], "beta must be in [0, 1]"),
         (["--selection", "greedy", "--soft-targets", "0.01"], "soft targets need"),
         (["--data-dir", "{tmp}/nowhere"], "could not load MNIST"),
+        (["--dataset", "MNIST,synth:0"], "unknown source 'synth:0'"),
+        (["--dataset", "MNIST,synthetic:0", "--envs", "3"], "envs are one per source"),
+        (["--dataset", "synthetic:0", "--envs", "2"], "collect from 'synthetic:0' in this"),
     ],
 )
 def test_cli_bad_flags_exit_with_one_line_error(flags, message, tmp_path, monkeypatch):
