@@ -31,7 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="query.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--policy", required=True, help="policy.zip written by a training script")
+    p.add_argument(
+        "--policy",
+        required=True,
+        help="policy.zip written by a training script, or the name of a pretrained policy "
+        "(agents.pretrained.available(), e.g. iale-mnist-cpu)",
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help=".npz file with labeled_x, labeled_y, pool_x")
     src.add_argument("--images", help="folder of images (labeled and unlabeled)")
@@ -64,6 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="PyTorch CPU threads")
     p.add_argument("--out", help="write the picks to this new CSV file (default: print them)")
     return p
+
+
+def _policy_path(policy: str) -> Path:
+    """``--policy``: a policy file, or the ``policy.zip`` of the pretrained policy so named.
+
+    Raises:
+        FileNotFoundError: neither a file nor a pretrained policy's name (it lists them).
+    """
+    from agents.pretrained import available, pretrained_path
+
+    path = Path(policy)
+    if path.is_file():
+        return path
+    if policy in available() and not path.exists():
+        return pretrained_path(policy) / "policy.zip"
+    raise FileNotFoundError(
+        f"no policy file {policy}; give the policy.zip of a training run or a pretrained "
+        f"policy's name ({', '.join(available())})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             labeled_x, labeled_y, pool_x, names = _read_folder(
                 Path(args.images), Path(args.labels), args.classes, args.grayscale
             )
-        result = query(args.policy, labeled_x, labeled_y, pool_x, cfg)
+        result = query(_policy_path(args.policy), labeled_x, labeled_y, pool_x, cfg)
     except (ValueError, FileNotFoundError) as err:
         print(f"query.py: error: {err}", file=sys.stderr)
         return 2

@@ -82,10 +82,15 @@ def state_env_kwargs(env_settings: dict[str, Any]) -> dict[str, Any]:
 def pretrained_env_kwargs(name: str) -> dict[str, Any]:
     """Keywords for ``gym.make`` that give an env the state layout the policy ``name`` reads.
 
-    Only the state's layout is fixed; the dataset, budget, epochs and the rest of the protocol
-    are yours to choose (the training protocol is in :func:`pretrained_config`).
+    Only the state is fixed (its columns and the classifier that computes them: a fast-track
+    policy reads the MLP's); the dataset, budget, epochs and the rest of the protocol are yours
+    to choose (the training protocol is in :func:`pretrained_config`).
     """
-    return state_env_kwargs(pretrained_config(name)["env"])
+    env = pretrained_config(name)["env"]
+    kwargs = state_env_kwargs(env)
+    if env.get("classifier") not in (None, "cnn"):  # the embeddings and softmax of its own M
+        kwargs["classifier"] = env["classifier"]
+    return kwargs
 
 
 def load_pretrained(
@@ -111,6 +116,8 @@ def load_pretrained(
         wanted = pretrained_env_kwargs(name)
         config = env.unwrapped.config
         wrong = {k: v for k, v in wanted.items() if getattr(config, k) != v}
+        if config.classifier not in (None, "cnn") and "classifier" not in wanted:
+            wrong["classifier"] = "cnn"  # a CNN policy on another classifier's state
         if wrong:
             got = {k: getattr(config, k) for k in wrong}
             raise ValueError(

@@ -19,6 +19,7 @@ from agents.pretrained import (
     export_pretrained,
     file_sha256,
     load_pretrained,
+    pretrained_config,
     pretrained_env_kwargs,
     pretrained_path,
 )
@@ -74,6 +75,25 @@ def test_a_pretrained_policy_refuses_an_env_without_its_state_columns(make_env):
         pretrained_path("no-such-policy")
     with pytest.raises(ValueError, match="needs an IALE env"):
         load_pretrained("iale-mnist-cpu", env=gym.make("CartPole-v1"))
+    with pytest.raises(ValueError, match="'classifier': 'cnn'"):  # the MLP's state, not its own
+        load_pretrained("iale-mnist-cpu", env=make_env(**wanted, classifier="mlp"))
+
+
+@pytest.mark.parametrize("name", available())
+def test_iale_query_takes_a_pretrained_policy_by_name(name, tiny_data, tmp_path, capsys):
+    from agents.cli.query import main as query_main
+
+    x = (tiny_data.train_x[:, 0] * 255).round().byte().numpy()
+    y = tiny_data.train_y.numpy()
+    data = tmp_path / "round.npz"
+    np.savez(data, labeled_x=x[:20], labeled_y=y[:20], pool_x=x[20:200])
+    flags = ["--data", str(data), "--epochs", "2", "--threads", "1"]
+    assert query_main(["--policy", name, *flags]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    k = pretrained_config(name)["env"]["acquisition_size"]
+    assert rows[0] == "rank,index,score" and len(rows) == 1 + k
+    assert query_main(["--policy", "no-such-policy", *flags]) == 2
+    assert f"pretrained policy's name ({', '.join(available())})" in capsys.readouterr().err
 
 
 def test_evaluate_finds_a_pretrained_policy_by_name():
