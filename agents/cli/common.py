@@ -32,6 +32,24 @@ def name_list(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
+def key_values(items: list[str], form: str) -> dict[str, str]:
+    """``KEY=VALUE`` arguments as a dict; ``form`` (e.g. ``"LABEL=RUN_FOLDER (e.g. ppo=runs/ppo)"``)
+    names them in the errors.
+
+    Raises:
+        ValueError: an item without ``=``, with an empty side, or a key given twice.
+    """
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"give {form}, got {item!r}")
+        if key in out:
+            raise ValueError(f"{key!r} is given twice ({out[key]!r} and {value!r}): give it once")
+        out[key] = value
+    return out
+
+
 def resolve(preset: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """The preset, overridden by every flag given explicitly."""
     settings = dict(preset)

@@ -20,6 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from agents.cli.common import key_values
 from agents.evaluation.efficiency import (
     collect_runs,
     efficiency_markdown,
@@ -29,18 +30,6 @@ from agents.evaluation.efficiency import (
 )
 from agents.evaluation.sweep_files import CURVE_FIELDS, CURVES_CSV
 from agents.runs.files import read_csv, rewrite_csv
-
-
-def _aliases(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        old, sep, new = item.partition("=")
-        if not sep or not old or not new:
-            raise ValueError(
-                f"--alias takes OLD=NEW (a method label and its new one), got {item!r}"
-            )
-        out[old] = new
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         if not tables:
             raise ValueError(f"no sweep folders given and {out} has no {CURVES_CSV} yet")
         datasets = args.datasets.split(",") if args.datasets else None
-        rows = collect_runs(tables, _aliases(args.alias), datasets)
+        rows = collect_runs(
+            tables,
+            key_values(args.alias, "--alias as OLD=NEW (a method label and its new one)"),
+            datasets,
+        )
         points, refs = efficiency_points(rows)
         if not points:
             raise ValueError("no <agent>_<steps> methods in the sweeps (see --alias)")

@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from agents.cli.common import key_values
 from agents.evaluation.training_curves import (
     TRAINING_FIELDS,
     plot_training,
@@ -22,18 +23,6 @@ from agents.evaluation.training_curves import (
     training_rows,
 )
 from agents.runs.files import rewrite_csv
-
-
-def _runs(items: list[str]) -> dict[str, Path]:
-    runs = {}
-    for item in items:
-        label, sep, run = item.partition("=")
-        if not sep or not label or not run:
-            raise ValueError(f"give runs as LABEL=RUN_FOLDER (e.g. ppo=runs/ppo), got {item!r}")
-        if label in runs:
-            raise ValueError(f"the label {label!r} is given twice")
-        runs[label] = Path(run)
-    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--title", default="RL training", help="the figure's title")
     args = p.parse_args(argv)
     try:
-        runs = _runs(args.run)
+        runs = {
+            k: Path(v)
+            for k, v in key_values(args.run, "runs as LABEL=RUN_FOLDER (e.g. ppo=runs/ppo)").items()
+        }
         curves = {label: read_training_curve(run) for label, run in runs.items()}
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -94,4 +94,6 @@ def test_the_command_writes_the_figure_and_keeps_earlier_runs(tmp_path):
     assert (out / "efficiency.png").stat().st_size > 0
     assert "| a2c | 1000 | 3 |" in (out / "efficiency.md").read_text()
     assert plot_efficiency_main([str(second), "--out", str(out), "--alias", "x"]) == 2
+    twice = ["--alias", "a_1=b_1", "--alias", "a_1=c_1"]  # which one was meant? refused
+    assert plot_efficiency_main([str(second), "--out", str(out), *twice]) == 2
     assert not math.isnan(float(table[2]["vs_best"]))
