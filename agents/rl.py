@@ -1,14 +1,21 @@
-"""stable-baselines3 RL agents (PPO, A2C) on the IALE env, with the IALE policy architecture.
+"""stable-baselines3 RL agents on the IALE env: PPO and A2C with the IALE policy architecture,
+and SAC (off-policy) with a Q-critic over the whole sub-pool.
 
-The agent emits one real score per candidate (a Gaussian around the row-wise MLP's scores,
-``IALEPolicy`` with a ``Box(n)`` action space) and :class:`~iale_env.TopKScoreAction` labels the
+The agent emits one real score per candidate and :class:`~iale_env.TopKScoreAction` labels the
 top-k, so every action is a valid selection and exploration perturbs scores rather than
-producing selections of the wrong size. The reward is the env's accuracy gain; with the default
-``gamma=1`` an episode's return is the final minus the initial scoring-set accuracy.
+producing selections of the wrong size. PPO and A2C sample the scores from a Gaussian around the
+row-wise MLP's scores (``IALEPolicy`` with a ``Box(n)`` action space). SAC's actor and critics
+are SB3's MLPs on the policy's input view of every candidate, flattened
+(:class:`FlatRowFeatures`): the critic sees the whole sub-pool and every candidate's score. The
+reward is the env's accuracy gain; with the default ``gamma=1`` an episode's return is the final
+minus the initial scoring-set accuracy.
 
-Training saves ``checkpoint.zip`` (the whole algorithm) after every policy update and
-``policy.zip`` (the IALE policy, loadable with :func:`agents.policy.load_policy` on any IALE env);
-``resume=True`` continues from the checkpoint (the rollout in progress at a kill is lost).
+PPO and A2C save ``checkpoint.zip`` (the whole algorithm) after every policy update; SAC, which
+updates at every AL step, saves it every ``checkpoint_every`` AL steps together with its replay
+buffer (``replay_buffer-<AL steps>.pkl``). ``policy.zip`` holds the policy alone (an
+``IALEPolicy`` loadable with :func:`agents.policy.load_policy` on any IALE env, or SAC's
+``SACPolicy``, :func:`load_sac_policy`). ``resume=True`` continues from the checkpoint (the
+rollout, or for SAC the AL steps, since the last save are lost).
 ``log`` (``print`` in ``train_rl.py``) gets one line per saved update.
 SB3's training log is written to ``logs/`` in the run directory: ``progress-<start timestep>.csv``
 (one per start) and TensorBoard events, as DAgger's.
@@ -25,21 +32,153 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-from stable_baselines3 import A2C, PPO
+import numpy as np
+import torch
+from stable_baselines3 import A2C, PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.sac.policies import SACPolicy
 
 from agents.policy import VIEWS, IALEPolicy
+from agents.policy.views import InvariantRowFeatures, RelativeRowFeatures, RowFeatures
 from agents.runs.files import SNAPSHOTS, save_snapshot, snapshot_due
 from agents.runs.locking import check_run_folder, exclusive_folder
 from agents.runs.write_errors import write_atomically
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset, TopKScoreAction
 
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C}
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC}
+#: The off-policy algorithms: checkpointed every ``checkpoint_every`` steps with a replay buffer.
+OFF_POLICY = ("sac",)
 CHECKPOINT = "checkpoint.zip"
 POLICY = "policy.zip"
+#: SAC's replay buffer at a checkpoint: ``replay_buffer-<AL steps>.pkl``.
+REPLAY_BUFFER = "replay_buffer-{steps}.pkl"
+_ROW_VIEWS = {
+    "eq2": RowFeatures,
+    "invariant": InvariantRowFeatures,
+    "relative": RelativeRowFeatures,
+}
+
+
+class FlatRowFeatures(BaseFeaturesExtractor):
+    """SAC's features: the policy's input view of every candidate (``"eq2"``, ``"invariant"``
+    or ``"relative"``, as :class:`~agents.policy.IALEPolicy`), flattened into one vector, so
+    the actor and the critic see the whole sub-pool in candidate order.
+
+    Args:
+        observation_space: ``Box(n, row_dim)`` of an IALE env.
+        view: The input view.
+        num_classes, embedding_dim, score_columns: The env's K, D and number of state scores
+            (the ``invariant`` and ``relative`` views need them).
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.spaces.Box,
+        view: str = "relative",
+        num_classes: int = 10,
+        embedding_dim: int = 128,
+        score_columns: int = 0,
+    ) -> None:
+        if view == "eq2":
+            rows: BaseFeaturesExtractor = RowFeatures(observation_space)
+        else:
+            rows = _ROW_VIEWS[view](observation_space, num_classes, embedding_dim, score_columns)
+        n = int(observation_space.shape[0])
+        super().__init__(observation_space, features_dim=n * rows.features_dim)
+        self.rows = rows
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.rows(observations).flatten(1)
+
+
+#: The ``format`` of SAC's policy file (:func:`save_sac_policy`).
+SAC_POLICY_FORMAT = "iale-gym-sac-policy"
+
+
+def save_sac_policy(policy: SACPolicy, path: str | os.PathLike) -> None:
+    """Write SAC's policy as tensors and plain settings, which ``torch.load(weights_only=True)``
+    reads back (SB3's own ``policy.save`` pickles objects, which a safe load refuses)."""
+    obs, act = policy.observation_space, policy.action_space
+    data = policy._get_constructor_parameters()
+    meta = {
+        "format": SAC_POLICY_FORMAT,
+        "observation_low": torch.as_tensor(obs.low),
+        "observation_high": torch.as_tensor(obs.high),
+        "action_low": torch.as_tensor(act.low),
+        "action_high": torch.as_tensor(act.high),
+        "net_arch": data["net_arch"],
+        "n_critics": data["n_critics"],
+        "features_extractor_kwargs": dict(data["features_extractor_kwargs"]),
+    }
+    torch.save({"meta": meta, "state_dict": policy.state_dict()}, str(path))
+
+
+def load_sac_policy(
+    path: str | os.PathLike, env: gym.Env | None = None, device: str = "cpu"
+) -> SACPolicy:
+    """SAC's ``policy.zip`` (:func:`save_sac_policy`), checked against ``env``'s state if given.
+
+    Raises:
+        ValueError: the file holds no SAC policy, or ``env``'s state has another shape (SAC's
+            MLPs read a fixed sub-pool size and row layout).
+    """
+    try:
+        saved = torch.load(str(path), map_location="cpu", weights_only=True)
+        meta = saved["meta"]
+        if meta["format"] != SAC_POLICY_FORMAT:
+            raise ValueError(f"format {meta['format']!r}")
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise ValueError(
+            f"{path} is not a SAC policy file ({type(exc).__name__}: {exc}); give the "
+            f"policy.zip of a train_rl.py --algo sac run"
+        ) from None
+    obs_space = gym.spaces.Box(meta["observation_low"].numpy(), meta["observation_high"].numpy())
+    if env is not None and obs_space.shape != env.observation_space.shape:
+        raise ValueError(
+            f"the SAC policy {path} reads states of shape {obs_space.shape}, the env gives "
+            f"{env.observation_space.shape}: evaluate it with the sub-pool size and state of "
+            f"its training run"
+        )
+    policy = SACPolicy(
+        obs_space,
+        gym.spaces.Box(meta["action_low"].numpy(), meta["action_high"].numpy()),
+        lr_schedule=lambda _: 0.0,  # the optimizer is not used to select
+        net_arch=meta["net_arch"],
+        n_critics=meta["n_critics"],
+        features_extractor_class=FlatRowFeatures,
+        features_extractor_kwargs=meta["features_extractor_kwargs"],
+    )
+    policy.load_state_dict(saved["state_dict"])
+    policy.set_training_mode(False)
+    return policy.to(device)
+
+
+class _SACPolicyFile:
+    """SAC's policy with the ``save(path)`` of :func:`save_sac_policy` (for the snapshots)."""
+
+    def __init__(self, policy: SACPolicy) -> None:
+        self.policy = policy
+
+    def save(self, path: str) -> None:
+        save_sac_policy(self.policy, path)
+
+
+def _saveable_policy(model: BaseAlgorithm) -> Any:
+    """The policy of ``model`` as its ``policy.zip`` is written."""
+    return _SACPolicyFile(model.policy) if isinstance(model, SAC) else model.policy
+
+
+def sac_select(policy: SACPolicy, observation: np.ndarray, k: int) -> np.ndarray:
+    """The 0/1 selection of the k candidates with the highest deterministic SAC scores."""
+    scores, _ = policy.predict(observation, deterministic=True)
+    top = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:k]
+    action = np.zeros(len(scores), dtype=np.int8)
+    action[top] = 1
+    return action
 
 
 @dataclass(frozen=True)
@@ -47,14 +186,14 @@ class RLConfig:
     """RL training settings.
 
     Attributes:
-        algo: ``"ppo"`` or ``"a2c"``.
+        algo: ``"ppo"``, ``"a2c"`` or ``"sac"``.
         timesteps: Total AL steps (each one retrains the classifier).
         n_steps: Env steps per policy update (``None``: one AL episode).
         lr: Adam learning rate.
         gamma: Discount; 1.0 makes the return the episode's accuracy gain.
         n_epochs, batch_size: PPO's optimisation epochs and minibatch size per update
-            (``batch_size=None``: the whole rollout).
-        ent_coef: Entropy bonus.
+            (``batch_size=None``: the whole rollout); SAC's minibatch (``None``: 256).
+        ent_coef: Entropy bonus (SAC: ``0.0`` tunes it automatically, SB3's ``"auto"``).
         seed: Seed of the algorithm (policy init, sampling) and of the env's episodes.
         device: Torch device of the policy.
         view: The policy's input view, ``"eq2"`` or ``"invariant"`` (see
@@ -62,6 +201,9 @@ class RLConfig:
         snapshot_every: Keep a copy of the IALE policy as ``snapshots/policy-<AL steps>.zip``
             at the first update past every multiple of this many AL steps (``None``: none), for
             learning curves against the AL steps spent in training.
+        buffer_size: SAC's replay buffer, in transitions (AL steps).
+        learning_starts: SAC's AL steps of random scores before its first update.
+        checkpoint_every: SAC's AL steps between checkpoints (with the replay buffer).
     """
 
     algo: str = "ppo"
@@ -76,6 +218,9 @@ class RLConfig:
     device: str = "cpu"
     view: str = "eq2"
     snapshot_every: int | None = None
+    buffer_size: int = 10_000
+    learning_starts: int = 180
+    checkpoint_every: int = 900
 
     def __post_init__(self) -> None:
         if self.snapshot_every is not None and self.snapshot_every < 1:
@@ -92,6 +237,11 @@ class RLConfig:
             raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
+        for name in ("buffer_size", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_starts < 0:
+            raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
 
 
 def make_rl_env(config: ALConfig, data: ALDataset | None = None) -> gym.Env:
@@ -109,10 +259,11 @@ class _SaveAfterUpdate(BaseCallback):
         total: int,
         log: Callable[[str], None] | None,
         snapshot_every: int | None = None,
+        every: int | None = None,
     ) -> None:
         super().__init__()
         self.out, self.total, self.report = out, total, log
-        self.snapshot_every = snapshot_every
+        self.snapshot_every, self.every = snapshot_every, every
         self.saved_at = 0
         self.clock = 0.0
 
@@ -121,16 +272,17 @@ class _SaveAfterUpdate(BaseCallback):
         self.clock = time.perf_counter()
 
     def _on_rollout_start(self) -> None:
-        self._save_new_update()
+        self._save_new_update(final=False)
 
     def _on_training_end(self) -> None:
-        self._save_new_update()
+        self._save_new_update(final=True)
 
-    def _save_new_update(self) -> None:
+    def _save_new_update(self, final: bool) -> None:
         done = self.model.num_timesteps
-        if done > self.saved_at:
+        due = final or self.every is None or done - self.saved_at >= self.every
+        if done > self.saved_at and due:
             if snapshot_due(self.saved_at, done, self.snapshot_every):
-                save_snapshot(self.model.policy, self.out, done)
+                save_snapshot(_saveable_policy(self.model), self.out, done)
             save_rl(self.model, self.out)
             self.saved_at = done
             self._report()
@@ -155,13 +307,22 @@ class _SaveAfterUpdate(BaseCallback):
 
 
 def save_rl(model: BaseAlgorithm, out_dir: str | os.PathLike) -> None:
-    """Atomically write ``checkpoint.zip`` (resumable) and ``policy.zip`` (the IALE policy)."""
+    """Atomically write ``checkpoint.zip`` (resumable) and ``policy.zip`` (the policy); an
+    off-policy algorithm's replay buffer first (``replay_buffer-<AL steps>.pkl``, the older
+    ones removed after the checkpoint), so every checkpoint has the buffer of its step."""
     out = Path(out_dir)
     intact = f"{CHECKPOINT} and {POLICY} of the last update are intact"
+    buffer = getattr(model, "replay_buffer", None)
+    if buffer is not None:
+        path = out / REPLAY_BUFFER.format(steps=model.num_timesteps)
+        write_atomically(path, model.save_replay_buffer, intact, tmp_suffix=".tmp.pkl")
     write_atomically(out / CHECKPOINT, model.save, intact, tmp_suffix=".tmp.zip")
-    write_atomically(
-        out / POLICY, lambda tmp: model.policy.save(str(tmp)), intact, tmp_suffix=".tmp.zip"
-    )
+    policy = _saveable_policy(model)
+    write_atomically(out / POLICY, lambda tmp: policy.save(str(tmp)), intact, tmp_suffix=".tmp.zip")
+    if buffer is not None:
+        for old in out.glob(REPLAY_BUFFER.format(steps="*")):
+            if old.name != path.name:
+                old.unlink()
 
 
 def train_rl(
@@ -171,7 +332,7 @@ def train_rl(
     resume: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> BaseAlgorithm:
-    """Train PPO or A2C with :class:`IALEPolicy` on ``env`` (from :func:`make_rl_env`).
+    """Train PPO or A2C with :class:`IALEPolicy`, or SAC, on ``env`` (from :func:`make_rl_env`).
 
     ``out_dir`` is locked for the run (one writer); a folder that already holds a run needs
     ``resume`` (see :func:`check_out_dir`). A fresh run writes its checkpoint before the first
@@ -199,6 +360,41 @@ def _train_rl(
     ckpt = out / CHECKPOINT
     if resume and ckpt.exists():
         model = algo_cls.load(ckpt, env=env, device=cfg.device)
+        if cfg.algo in OFF_POLICY:
+            buffer = out / REPLAY_BUFFER.format(steps=model.num_timesteps)
+            if not buffer.is_file():
+                raise ValueError(
+                    f"{ckpt} is at {model.num_timesteps} AL steps but {buffer.name} is missing: "
+                    f"an off-policy run resumes only with the replay buffer of its checkpoint; "
+                    f"start a new run with another --out"
+                )
+            model.load_replay_buffer(buffer)
+    elif cfg.algo in OFF_POLICY:
+        model = SAC(
+            "MlpPolicy",
+            env,
+            learning_rate=cfg.lr,
+            buffer_size=cfg.buffer_size,
+            learning_starts=cfg.learning_starts,
+            batch_size=cfg.batch_size or 256,
+            gamma=cfg.gamma,
+            ent_coef=cfg.ent_coef or "auto",
+            seed=cfg.seed,
+            device=cfg.device,
+            # the observations dominate the buffer: store each once (episodes never time out)
+            optimize_memory_usage=True,
+            replay_buffer_kwargs={"handle_timeout_termination": False},
+            policy_kwargs={
+                "features_extractor_class": FlatRowFeatures,
+                "features_extractor_kwargs": {
+                    "view": cfg.view,
+                    "num_classes": spec.num_classes,
+                    "embedding_dim": spec.embedding_dim,
+                    "score_columns": len(al.state_scores),
+                },
+            },
+        )
+        save_rl(model, out)
     else:
         n_steps = cfg.n_steps or al.steps_per_episode
         kwargs: dict[str, Any] = dict(
@@ -237,8 +433,15 @@ def _train_rl(
         )
         model.learn(
             remaining,
-            callback=_SaveAfterUpdate(out, cfg.timesteps, log, cfg.snapshot_every),
-            log_interval=1,  # a row per update for both algorithms (A2C's default is 100)
+            callback=_SaveAfterUpdate(
+                out,
+                cfg.timesteps,
+                log,
+                cfg.snapshot_every,
+                cfg.checkpoint_every if cfg.algo in OFF_POLICY else None,
+            ),
+            # a row per update for PPO and A2C (A2C's default is 100), per episode for SAC
+            log_interval=1,
             reset_num_timesteps=not resume,
         )  # the callback saved the last update
     else:

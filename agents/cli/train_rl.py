@@ -1,14 +1,17 @@
-"""Train a stable-baselines3 RL agent (PPO or A2C) on the IALE env, to benchmark against IALE.
+"""Train a stable-baselines3 RL agent (PPO, A2C or SAC) on the IALE env, to benchmark against IALE.
 
     python scripts/train_rl.py --algo ppo --preset smoke --out runs/ppo_smoke     # CPU, minutes
     python scripts/train_rl.py --algo a2c --preset paper --timesteps 9800 --device cuda --out runs/a2c
     python scripts/train_rl.py --algo ppo --preset paper --out runs/ppo --resume  # after a kill
+    python scripts/train_rl.py --algo sac --preset fast --timesteps 50000 --out runs/sac
 
-The agent uses the IALE policy architecture (row-wise MLP over the Eq. 2 rows) with a Gaussian
-score action; the env labels the top-k scores (iale_env.TopKScoreAction). Reward: the gain in
-scoring-set accuracy (gamma 1: the return is the episode's accuracy gain). Writes
-checkpoint.zip after every policy update, policy.zip and config.json into --out; evaluate with
-scripts/evaluate.py --methods ppo:OUT.
+PPO and A2C use the IALE policy architecture (row-wise MLP over the Eq. 2 rows) with a Gaussian
+score action; SAC uses SB3's MLPs on every candidate's input view, flattened (its critic sees
+the whole sub-pool). The env labels the top-k scores (iale_env.TopKScoreAction). Reward: the
+gain in scoring-set accuracy (gamma 1: the return is the episode's accuracy gain). Writes
+checkpoint.zip after every policy update (SAC: every --checkpoint-every AL steps, with its
+replay buffer), policy.zip and config.json into --out; evaluate with scripts/evaluate.py
+--methods ppo:OUT (a2c:OUT, sac:OUT).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--algo", choices=["ppo", "a2c"], default="ppo")
+    p.add_argument("--algo", choices=["ppo", "a2c", "sac"], default="ppo")
     p.add_argument("--preset", choices=sorted(PRESETS), default="smoke")
     p.add_argument("--dataset")
     p.add_argument("--timesteps", type=int, help="total AL steps of training")
@@ -60,6 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="keep the policy as snapshots/policy-<AL steps>.zip every this many AL steps",
+    )
+    p.add_argument("--buffer-size", type=int, default=10_000, help="SAC's replay buffer")
+    p.add_argument(
+        "--learning-starts", type=int, default=180, help="SAC's random AL steps before learning"
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=900,
+        help="SAC's AL steps between checkpoints (each with its replay buffer)",
     )
     p.add_argument("--out", default="runs/rl")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.zip")
@@ -95,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             view=s["view"],
             snapshot_every=args.snapshot_every,
+            buffer_size=args.buffer_size,
+            learning_starts=args.learning_starts,
+            checkpoint_every=args.checkpoint_every,
         )
         out = Path(args.out)
         check_out_dir(out, args.resume)  # before any data loading or training

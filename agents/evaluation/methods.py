@@ -12,7 +12,7 @@ A *method* is named as on the command line of ``scripts/evaluate.py``:
   (``all``: every registered expert) than the sweep's ``experts``;
 - ``bandit`` (``bandit@EXPERTS``, default ``all``): EXP3 over the experts, learning from the
   rewards of the current episode (:mod:`agents.bandit`; its draws go to ``oracle.csv``);
-- a trained policy: ``iale:PATH``, ``alil:PATH``, ``ppo:PATH``, ``a2c:PATH`` (``PATH`` is a
+- a trained policy: ``iale:PATH``, ``alil:PATH``, ``ppo:PATH``, ``a2c:PATH``, ``sac:PATH`` (``PATH`` is a
   ``policy.zip``, the run folder holding it, or a pretrained policy's name); ``LABEL=iale:PATH``
   names the curve ``LABEL``.
 """
@@ -32,7 +32,7 @@ from agents.runs.files import read_json, run_config_of
 from iale_env import EXPERTS, ActiveLearningEnv
 
 #: Learned-policy families (``family:PATH``).
-POLICY_FAMILIES = ("iale", "alil", "ppo", "a2c")
+POLICY_FAMILIES = ("iale", "alil", "ppo", "a2c", "sac")
 
 
 #: The method that executes the best-expert oracle's selection at every step.
@@ -178,6 +178,12 @@ def make_selector(spec: MethodSpec, env: ActiveLearningEnv, device: str = "cpu")
 
         draw.bandit = bandit  # type: ignore[attr-defined]  # run_episode feeds it the rewards
         return draw
+    if spec.family == "sac":  # SB3's own policy class, not an IALEPolicy
+        from agents.rl import load_sac_policy, sac_select
+
+        sac = load_sac_policy(spec.path, env=env, device=device)  # type: ignore[arg-type]
+        k = env.config.acquisition_size
+        return lambda e, obs: ("action", sac_select(sac, obs, k))
     from agents.policy import load_policy
 
     policy = load_policy(spec.path, env=env, device=device)  # type: ignore[arg-type]

@@ -115,11 +115,65 @@ def test_ppo_and_a2c_train_save_resume_and_load_as_iale_policy(tiny_data, tmp_pa
         train_rl(env, RLConfig("a2c", timesteps=4, n_steps=2, seed=0), tmp_path / "a2c")
 
 
+@pytest.mark.slow
+def test_sac_learns_from_a_replay_buffer_resumes_with_it_and_is_evaluated(tiny_data, tmp_path):
+    """SAC (off-policy): checkpoints every ``checkpoint_every`` AL steps with the replay buffer
+    of that step, resumes with both, and its policy selects k candidates in a sweep."""
+    from stable_baselines3 import SAC
+
+    from agents.evaluation.methods import make_selector, parse_method
+    from agents.rl import FlatRowFeatures, load_sac_policy, sac_select
+    from iale_env import ActiveLearningEnv
+
+    env = make_rl_env(ALConfig(**TINY), tiny_data)  # 6 AL steps per episode
+    out, lines = tmp_path / "sac", []
+    cfg = RLConfig(
+        "sac", timesteps=8, learning_starts=2, batch_size=4, checkpoint_every=3, seed=0,
+        view="relative", snapshot_every=4, buffer_size=50,
+    )  # fmt: skip
+    model = train_rl(env, cfg, out, log=lines.append)
+    assert model.num_timesteps == 8 and model.replay_buffer.size() == 8
+    assert isinstance(model.policy.actor.features_extractor, FlatRowFeatures)
+    log = (out / "logs" / "progress-0.csv").read_text().splitlines()
+    losses = [row.split(",")[log[0].split(",").index("train/critic_loss")] for row in log[1:]]
+    assert any(losses), "SAC logged no critic update"  # it learned after learning_starts
+    # saved at 3, 6 and the end (8), each checkpoint with the buffer of its step alone
+    assert [line.split("|")[0].split()[-1] for line in lines] == ["3/8", "6/8", "8/8"]
+    assert [p.name for p in out.glob("replay_buffer-*.pkl")] == ["replay_buffer-8.pkl"]
+    assert SAC.load(out / CHECKPOINT).num_timesteps == 8
+    assert sorted(p.name for p in (out / "snapshots").iterdir()) == ["policy-6.zip", "policy-8.zip"]
+    more = RLConfig(**{**cfg.__dict__, "timesteps": 12})
+    resumed = train_rl(env, more, out, resume=True)
+    assert resumed.num_timesteps == 12 and resumed.replay_buffer.size() == 12  # 8 kept + 4
+    assert [p.name for p in out.glob("replay_buffer-*.pkl")] == ["replay_buffer-12.pkl"]
+    (out / "replay_buffer-12.pkl").unlink()
+    with pytest.raises(ValueError, match="replay_buffer-12.pkl is missing"):
+        train_rl(env, RLConfig(**{**cfg.__dict__, "timesteps": 14}), out, resume=True)
+    # the policy file selects exactly k by its deterministic scores, on a plain env
+    plain = ActiveLearningEnv(ALConfig(**TINY), data=tiny_data)
+    obs, _ = plain.reset(seed=0)
+    policy = load_sac_policy(out / "policy.zip", env=plain)
+    action = sac_select(policy, obs, 5)
+    scores, _ = policy.predict(obs, deterministic=True)
+    assert action.sum() == 5 and set(np.flatnonzero(action)) == set(np.argsort(-scores)[:5])
+    kind, picked = make_selector(parse_method(f"sac:{out}"), plain)(plain, obs)
+    assert kind == "action" and np.array_equal(picked, action)
+    other = ActiveLearningEnv(ALConfig(**{**TINY, "subpool_size": 30}), data=tiny_data)
+    with pytest.raises(ValueError, match="reads states of shape"):
+        load_sac_policy(out / "policy.zip", env=other)
+    with pytest.raises(ValueError, match="not a SAC policy file"):
+        load_sac_policy(out / "missing.zip")
+
+
 def test_rl_config_rejects_bad_values():
     with pytest.raises(ValueError, match="algo"):
         RLConfig("dqn")
     with pytest.raises(ValueError, match="timesteps"):
         RLConfig(timesteps=0)
+    with pytest.raises(ValueError, match="checkpoint_every must be >= 1"):
+        RLConfig("sac", checkpoint_every=0)
+    with pytest.raises(ValueError, match="learning_starts must be >= 0"):
+        RLConfig("sac", learning_starts=-1)
 
 
 @pytest.mark.slow
