@@ -196,12 +196,14 @@ class RLConfig:
         ent_coef: Entropy bonus (SAC: ``0.0`` tunes it automatically, SB3's ``"auto"``).
         seed: Seed of the algorithm (policy init, sampling) and of the env's episodes.
         device: Torch device of the policy.
-        view: The policy's input view, ``"eq2"`` or ``"invariant"`` (see
+        view: The policy's input view, ``"eq2"``, ``"invariant"`` or ``"relative"`` (see
             :class:`~agents.policy.IALEPolicy`).
         snapshot_every: Keep a copy of the IALE policy as ``snapshots/policy-<AL steps>.zip``
             at the first update past every multiple of this many AL steps (``None``: none), for
             learning curves against the AL steps spent in training.
-        buffer_size: SAC's replay buffer, in transitions (AL steps).
+        buffer_size: SAC's replay buffer, in transitions (AL steps; at most the first run's
+            ``timesteps``, which a resumed run keeps). Each checkpoint writes it whole: about
+            115 kB per transition on the fast track.
         learning_starts: SAC's AL steps of random scores before its first update.
         checkpoint_every: SAC's AL steps between checkpoints (with the replay buffer).
     """
@@ -242,6 +244,17 @@ class RLConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_starts < 0:
             raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
+        if self.algo in OFF_POLICY and self.learning_starts >= self.timesteps:
+            raise ValueError(
+                f"{self.algo} would never learn: learning_starts ({self.learning_starts}) random "
+                f"AL steps are not below timesteps ({self.timesteps}); raise --timesteps or lower "
+                f"--learning-starts"
+            )
+        if self.algo in OFF_POLICY and self.n_steps is not None:
+            raise ValueError(
+                f"n_steps is the rollout of PPO and A2C; {self.algo} updates at every AL step "
+                f"(leave it out)"
+            )
 
 
 def make_rl_env(config: ALConfig, data: ALDataset | None = None) -> gym.Env:
@@ -250,8 +263,14 @@ def make_rl_env(config: ALConfig, data: ALDataset | None = None) -> gym.Env:
 
 
 class _SaveAfterUpdate(BaseCallback):
-    """Save the algorithm and its IALE policy after every update (at the next rollout start,
-    or at the end of training), then report the update as one line to ``log`` (if given)."""
+    """Save the algorithm and its policy after every update (at the next rollout start, or at
+    the end of training), then report the save as one line to ``log`` (if given).
+
+    With ``every`` (SAC, which updates at every AL step) it saves at the first episode end at
+    least ``every`` AL steps after the last save instead, so a resumed run starts a new episode
+    where its replay buffer's last one ended. A snapshot is taken at the first step past each
+    multiple of ``snapshot_every`` AL steps, before the checkpoint of that step if it has one.
+    """
 
     def __init__(
         self,
@@ -264,11 +283,13 @@ class _SaveAfterUpdate(BaseCallback):
         super().__init__()
         self.out, self.total, self.report = out, total, log
         self.snapshot_every, self.every = snapshot_every, every
-        self.saved_at = 0
+        self.saved_at = self.snapshot_at = 0
+        self.episode_ended = True
         self.clock = 0.0
 
     def _on_training_start(self) -> None:
         self.saved_at = self.model.num_timesteps  # a resumed run's checkpoint is already saved
+        self.snapshot_at = self.saved_at
         self.clock = time.perf_counter()
 
     def _on_rollout_start(self) -> None:
@@ -279,10 +300,15 @@ class _SaveAfterUpdate(BaseCallback):
 
     def _save_new_update(self, final: bool) -> None:
         done = self.model.num_timesteps
-        due = final or self.every is None or done - self.saved_at >= self.every
+        if snapshot_due(self.snapshot_at, done, self.snapshot_every):
+            save_snapshot(_saveable_policy(self.model), self.out, done)
+        self.snapshot_at = done
+        due = (
+            final
+            or self.every is None
+            or (self.episode_ended and done - self.saved_at >= self.every)
+        )
         if done > self.saved_at and due:
-            if snapshot_due(self.saved_at, done, self.snapshot_every):
-                save_snapshot(_saveable_policy(self.model), self.out, done)
             save_rl(self.model, self.out)
             self.saved_at = done
             self._report()
@@ -303,7 +329,39 @@ class _SaveAfterUpdate(BaseCallback):
         self.clock = now
 
     def _on_step(self) -> bool:
+        dones = self.locals.get("dones")
+        self.episode_ended = bool(np.all(dones)) if dones is not None else True
         return True
+
+
+def _end_stored_episode(model: BaseAlgorithm) -> None:
+    """Mark the replay buffer's last transition as an episode end (as SB3 does for a fresh
+    ``learn``): a resumed run resets the env, and with ``optimize_memory_usage`` the next stored
+    observation would otherwise become that transition's next state. Checkpoints fall on
+    episode ends but the last one of a run, where this matters."""
+    buffer = model.replay_buffer
+    if buffer is not None and (buffer.full or buffer.pos > 0):
+        buffer.dones[(buffer.pos - 1) % buffer.buffer_size] = True
+
+
+def replay_buffer_missing(out: Path) -> str | None:
+    """Why the SAC run in ``out`` cannot resume (its checkpoint's replay buffer is missing), or
+    ``None``; read from the checkpoint's settings without loading the model."""
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    ckpt = out / CHECKPOINT
+    if not ckpt.is_file():
+        return None
+    data, _, _ = load_from_zip_file(ckpt, load_data=True, device="cpu")
+    steps = int(data["num_timesteps"])
+    buffer = out / REPLAY_BUFFER.format(steps=steps)
+    if buffer.is_file():
+        return None
+    return (
+        f"{ckpt} is at {steps} AL steps but {buffer.name} is missing: an off-policy run "
+        f"resumes only with the replay buffer of its checkpoint; start a new run with another "
+        f"--out"
+    )
 
 
 def save_rl(model: BaseAlgorithm, out_dir: str | os.PathLike) -> None:
@@ -361,20 +419,18 @@ def _train_rl(
     if resume and ckpt.exists():
         model = algo_cls.load(ckpt, env=env, device=cfg.device)
         if cfg.algo in OFF_POLICY:
-            buffer = out / REPLAY_BUFFER.format(steps=model.num_timesteps)
-            if not buffer.is_file():
-                raise ValueError(
-                    f"{ckpt} is at {model.num_timesteps} AL steps but {buffer.name} is missing: "
-                    f"an off-policy run resumes only with the replay buffer of its checkpoint; "
-                    f"start a new run with another --out"
-                )
-            model.load_replay_buffer(buffer)
+            why = replay_buffer_missing(out)
+            if why:
+                raise ValueError(why)
+            model.load_replay_buffer(out / REPLAY_BUFFER.format(steps=model.num_timesteps))
+            _end_stored_episode(model)
     elif cfg.algo in OFF_POLICY:
         model = SAC(
             "MlpPolicy",
             env,
             learning_rate=cfg.lr,
-            buffer_size=cfg.buffer_size,
+            # a buffer file holds the whole allocated buffer: no larger than the run needs
+            buffer_size=min(cfg.buffer_size, cfg.timesteps),
             learning_starts=cfg.learning_starts,
             batch_size=cfg.batch_size or 256,
             gamma=cfg.gamma,

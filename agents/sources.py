@@ -5,7 +5,7 @@ A source is an MNIST-family name (``MNIST``, ``FashionMNIST``, ``KMNIST``), a ge
 folder (:func:`iale_env.load_data_file`). ``train_dagger.py --dataset MNIST,synthetic:0,...``
 collects one AL episode per source in every DAgger round, so the policy learns from all of
 them; every source runs the same protocol, and all must give the same state layout (the same
-number of classes and image shape)::
+number of classes, and the classifier's embedding size)::
 
     from agents.sources import parse_sources, source_envs
 
@@ -45,22 +45,29 @@ def parse_sources(spec: str) -> tuple[str, ...]:
         raise ValueError(f"need one or more comma-separated sources ({_FORMS}), got {spec!r}")
     sources: list[str] = []
     for name in names:
-        if name.lower().startswith(SYNTHETIC_PREFIX):
-            parse_synthetic(name)  # checks the seed
-            source = name.lower()
+        task = parse_synthetic(name)  # checks the seed
+        if task is not None:
+            source = task.name  # synthetic:007 is synthetic:7
+        elif _builtin(name):
+            source = canonical_name(name)  # a dataset name wins over a folder of that name
         elif Path(name).expanduser().exists():
             source = name
         else:
-            try:
-                source = canonical_name(name)
-            except ValueError:
-                raise ValueError(
-                    f"unknown source {name!r}: a source is {_FORMS} (no such file or folder)"
-                ) from None
+            raise ValueError(
+                f"unknown source {name!r}: a source is {_FORMS} (no such file or folder)"
+            )
         if source in sources:
             raise ValueError(f"source {source!r} is named twice in {spec!r}")
         sources.append(source)
     return tuple(sources)
+
+
+def _builtin(name: str) -> bool:
+    try:
+        canonical_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 def source_env(cfg: ALConfig, source: str) -> ActiveLearningEnv:
@@ -83,25 +90,38 @@ def source_envs(
     cfg: ALConfig, sources: tuple[str, ...], workers: bool = False, threads: int = 1
 ) -> VecEnv:
     """One env per source, in this process (SB3's ``DummyVecEnv``) or each in a worker process
-    with ``threads`` PyTorch threads (``workers=True``: ``SubprocVecEnv``). Close it when done.
+    with ``threads`` PyTorch threads (``workers=True``: ``SubprocVecEnv``; every source is
+    first checked in this process). Close it when done.
 
     Raises:
         ValueError: a source's data does not fit the protocol, or the sources' states differ
-            in layout (another number of classes or image shape).
+            in layout (another number of classes or embedding size).
     """
     if not sources:
         raise ValueError("need at least one source")
-    if workers:
+    if workers:  # each source checked here first: an error in a worker would be a traceback
+        _check_layouts(sources, [source_env(cfg, s) for s in sources])
         fns = [functools.partial(_worker_source_env, cfg, s, threads) for s in sources]
-        venv: VecEnv = SubprocVecEnv(fns)
-    else:
-        venv = DummyVecEnv([functools.partial(source_env, cfg, s) for s in sources])
-    shapes = [space.shape for space in venv.get_attr("observation_space")]
-    if len(set(shapes)) > 1:
+        return SubprocVecEnv(fns)
+    venv = DummyVecEnv([functools.partial(source_env, cfg, s) for s in sources])
+    try:
+        _check_layouts(sources, venv.envs)
+    except ValueError:
         venv.close()
-        layout = ", ".join(f"{s}: {shape}" for s, shape in zip(sources, shapes))
-        raise ValueError(
-            f"the sources give states of different shapes ({layout}): a policy reads one "
-            f"layout, so train on sources with the same number of classes and image shape"
-        )
+        raise
     return venv
+
+
+def _check_layouts(sources: tuple[str, ...], envs: list[gym.Env]) -> None:
+    """Refuse sources whose states differ: another number of classes or embedding size."""
+    layouts = [
+        (e.unwrapped.classifier_spec.num_classes, e.unwrapped.classifier_spec.embedding_dim)
+        for e in envs
+    ]
+    if len(set(layouts)) > 1:
+        found = ", ".join(f"{s}: K={k}, D={d}" for s, (k, d) in zip(sources, layouts))
+        raise ValueError(
+            f"the sources give states of different layouts ({found}): a policy reads one "
+            f"layout, so train on sources with the same number of classes (K) and a classifier "
+            f"with the same embedding size (D)"
+        )

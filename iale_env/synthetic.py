@@ -131,12 +131,17 @@ class SyntheticTask:
         out = np.zeros((m, size, size), dtype=np.float32)
         for i in range(m):
             for _ in range(self.strokes):
-                cy, cx = rng.uniform(0.2 * size, 0.8 * size, size=2)
-                long, wide = rng.uniform(0.08 * size, 0.25 * size), rng.uniform(1.0, 2.5)
-                angle = rng.uniform(0, np.pi)
+                # Python floats: float32 arithmetic on the grids under numpy 1 and 2 alike
+                cy, cx = (float(c) for c in rng.uniform(0.2 * size, 0.8 * size, size=2))
+                long, wide = (
+                    float(rng.uniform(0.08 * size, 0.25 * size)),
+                    float(rng.uniform(1, 2.5)),
+                )
+                angle = float(rng.uniform(0, np.pi))
+                cos, sin = float(np.cos(angle)), float(np.sin(angle))
                 dy, dx = yy - cy, xx - cx
-                u = dx * np.cos(angle) + dy * np.sin(angle)
-                v = -dx * np.sin(angle) + dy * np.cos(angle)
+                u = dx * cos + dy * sin
+                v = -dx * sin + dy * cos
                 out[i] += np.exp(-0.5 * ((u / long) ** 2 + (v / wide) ** 2))
             out[i] /= out[i].max()
         return out
@@ -161,7 +166,7 @@ def parse_synthetic(name: str) -> SyntheticTask | None:
     if not name.lower().startswith(SYNTHETIC_PREFIX):
         return None
     seed = name[len(SYNTHETIC_PREFIX) :]
-    if not seed.isdigit():
+    if not (seed.isascii() and seed.isdigit()):
         raise ValueError(
             f"a synthetic source is synthetic:<seed> with an integer seed >= 0 (e.g. "
             f"synthetic:0), got {name!r}"

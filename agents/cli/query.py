@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             state_scores=scores,
         )
+        policy = _policy_path(args.policy)  # before the images are read
         if args.data:
             labeled_x, labeled_y, pool_x = _read_npz(Path(args.data))
             names = None
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             labeled_x, labeled_y, pool_x, names = _read_folder(
                 Path(args.images), Path(args.labels), args.classes, args.grayscale
             )
-        result = query(_policy_path(args.policy), labeled_x, labeled_y, pool_x, cfg)
+        result = query(policy, labeled_x, labeled_y, pool_x, cfg)
     except (ValueError, FileNotFoundError) as err:
         print(f"query.py: error: {err}", file=sys.stderr)
         return 2

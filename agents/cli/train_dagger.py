@@ -151,11 +151,20 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
         from agents.sources import parse_sources
 
         sources = parse_sources(s["dataset"])
-        s = {**s, "dataset": ",".join(sources)}
+        one_dataset = len(sources) == 1 and sources[0] in DATASETS
+        if not one_dataset:  # one MNIST-family name is recorded as given (older runs resume)
+            s = {**s, "dataset": ",".join(sources)}
+        if args.envs < 1:
+            raise ValueError(f"--envs must be >= 1, got {args.envs}")
         if len(sources) > 1 and (args.address or args.envs not in (1, len(sources))):
             raise ValueError(
                 f"with {len(sources)} sources the envs are one per source: leave out --address "
                 f"and give --envs 1 (all in this process) or --envs {len(sources)} (a worker each)"
+            )
+        if not one_dataset and len(sources) == 1 and (args.envs > 1 or args.address):
+            raise ValueError(
+                f"--envs and --address run several envs of one MNIST-family dataset; "
+                f"collect from {sources[0]!r} in this process (leave them out)"
             )
         al = env_config(
             s,
@@ -196,18 +205,11 @@ def main(argv: list[str] | None = None, variant: str = "iale", doc: str | None =
         stack.enter_context(exclusive_folder(out))  # one writer, config.json included
         if args.resume:
             check_resume_config(out, variant, al, dagger=dagger)
-        if args.envs < 1:
-            raise ValueError(f"--envs must be >= 1, got {args.envs}")
         if args.address:  # nothing answering there: one line now, not Ray's minutes later
             from agents.evaluation.ray_guard import check_reachable
 
             check_reachable(args.address, ", or use --address local")
-        if len(sources) > 1 or sources[0] not in DATASETS:
-            if len(sources) == 1 and (args.envs > 1 or args.address):
-                raise ValueError(
-                    f"--envs and --address run several envs of one MNIST-family dataset; "
-                    f"collect from {sources[0]!r} in this process (leave them out)"
-                )
+        if not one_dataset:
             from agents.sources import source_envs
 
             workers = len(sources) > 1 and args.envs > 1

@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--gamma", type=float, default=1.0)
-    p.add_argument("--ent-coef", type=float, default=0.0)
+    p.add_argument(
+        "--ent-coef", type=float, default=0.0, help="entropy bonus (SAC: 0 tunes it automatically)"
+    )
     add_state_flags(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -84,7 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     s = resolve(PRESETS[args.preset], args)
     stack = contextlib.ExitStack()
     try:  # everything that checks the input: a mistake is one line, before any long work
-        from agents.rl import RLConfig, check_out_dir, make_rl_env, train_rl
+        from agents.rl import (
+            OFF_POLICY,
+            RLConfig,
+            check_out_dir,
+            make_rl_env,
+            replay_buffer_missing,
+            train_rl,
+        )
         from agents.runs.locking import exclusive_folder
         from iale_env import DatasetNotFoundError
 
@@ -117,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.enter_context(exclusive_folder(out))  # one writer, config.json included
         if args.resume:
             check_resume_config(out, args.algo, al, rl=rl)
+            if rl.algo in OFF_POLICY and (why := replay_buffer_missing(out)):
+                raise ValueError(why)
         env = make_rl_env(al)
         env.reset(seed=args.seed)
         write_run_config(out, args.algo, al, rl=rl)

@@ -159,6 +159,28 @@ def policy_env_overrides(spec: MethodSpec) -> dict[str, Any]:
     return overrides
 
 
+def check_policy_classifier(spec: MethodSpec, classifier: str | None) -> None:
+    """Refuse to evaluate a learned policy on another classifier's states than it was trained
+    on (its run's ``config.json``): the MLP's and the CNN's states have the same width, so the
+    policy would run, on embeddings it never saw.
+
+    Raises:
+        ValueError: the classifiers differ; the message says which flag to use.
+    """
+    if not spec.learned:
+        return
+    config = run_config_of(Path(spec.path))  # type: ignore[arg-type]
+    if not config.is_file():
+        return
+    trained = read_json(config).get("env", {}).get("classifier")
+    if (trained or "cnn") != (classifier or "cnn"):
+        raise ValueError(
+            f"{spec.label} was trained on the {trained or 'cnn'} classifier's states, this sweep "
+            f"runs the {classifier or 'cnn'}: evaluate it with the preset of its training "
+            f"(--preset fast runs the mlp, the others the cnn)"
+        )
+
+
 def make_selector(spec: MethodSpec, env: ActiveLearningEnv, device: str = "cpu") -> Callable:
     """``select(env, obs) -> (kind, value)``: ``("action", 0/1 vector)`` or ``("indices", ...)``."""
     if spec.family == "heuristic":

@@ -29,6 +29,7 @@ import numpy as np
 
 from agents.evaluation.methods import (
     MethodSpec,
+    check_policy_classifier,
     make_selector,
     method_env_overrides,
     parse_method,
@@ -97,6 +98,8 @@ class EvalConfig:
         unknown = [h for h in self.overlap_with if h not in EXPERTS]
         if unknown:
             raise ValueError(f"unknown overlap heuristic(s) {unknown}; use {sorted(EXPERTS)}")
+        for spec in specs:
+            check_policy_classifier(spec, self.env.classifier)
 
     @property
     def specs(self) -> list[MethodSpec]:

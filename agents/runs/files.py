@@ -127,7 +127,7 @@ def rewrite_csv(
 #: method's settings) must match.
 RESUMABLE_CHANGES = frozenset(
     {"device", "deterministic", "precision", "cuda_graphs", "fit_mode", "vectorize", "threads"}
-    | {"timesteps", "episodes", "snapshot_every"}
+    | {"timesteps", "episodes", "snapshot_every", "checkpoint_every"}
     # evaluations a run skips, not results: M's reward and test accuracy between episode ends
     | {"rewards", "test_every_step"}
 )

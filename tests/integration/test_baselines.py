@@ -137,14 +137,21 @@ def test_sac_learns_from_a_replay_buffer_resumes_with_it_and_is_evaluated(tiny_d
     log = (out / "logs" / "progress-0.csv").read_text().splitlines()
     losses = [row.split(",")[log[0].split(",").index("train/critic_loss")] for row in log[1:]]
     assert any(losses), "SAC logged no critic update"  # it learned after learning_starts
-    # saved at 3, 6 and the end (8), each checkpoint with the buffer of its step alone
-    assert [line.split("|")[0].split()[-1] for line in lines] == ["3/8", "6/8", "8/8"]
+    # saved at the first episode end 3+ steps on (6) and at the end (8), each checkpoint with
+    # the buffer of its step alone; snapshots at the first step past each multiple of 4
+    assert [line.split("|")[0].split()[-1] for line in lines] == ["6/8", "8/8"]
     assert [p.name for p in out.glob("replay_buffer-*.pkl")] == ["replay_buffer-8.pkl"]
     assert SAC.load(out / CHECKPOINT).num_timesteps == 8
-    assert sorted(p.name for p in (out / "snapshots").iterdir()) == ["policy-6.zip", "policy-8.zip"]
+    assert sorted(p.name for p in (out / "snapshots").iterdir()) == ["policy-4.zip", "policy-8.zip"]
+    assert not model.replay_buffer.dones[7]  # step 8 ended no episode
     more = RLConfig(**{**cfg.__dict__, "timesteps": 12})
     resumed = train_rl(env, more, out, resume=True)
-    assert resumed.num_timesteps == 12 and resumed.replay_buffer.size() == 12  # 8 kept + 4
+    # the buffer holds at most the first run's 8 steps: the 4 new transitions replaced the oldest
+    assert resumed.num_timesteps == 12 and resumed.replay_buffer.size() == 8
+    assert resumed.replay_buffer.pos == 4
+    # the resumed run reset the env mid-episode: the stored episode ends at step 8, so the new
+    # episode's first state is no transition's next state
+    assert resumed.replay_buffer.dones[7] and resumed.replay_buffer.dones.sum() == 2
     assert [p.name for p in out.glob("replay_buffer-*.pkl")] == ["replay_buffer-12.pkl"]
     (out / "replay_buffer-12.pkl").unlink()
     with pytest.raises(ValueError, match="replay_buffer-12.pkl is missing"):
@@ -174,6 +181,10 @@ def test_rl_config_rejects_bad_values():
         RLConfig("sac", checkpoint_every=0)
     with pytest.raises(ValueError, match="learning_starts must be >= 0"):
         RLConfig("sac", learning_starts=-1)
+    with pytest.raises(ValueError, match="sac would never learn"):
+        RLConfig("sac", timesteps=100, learning_starts=180)
+    with pytest.raises(ValueError, match="n_steps is the rollout of PPO and A2C"):
+        RLConfig("sac", n_steps=10, timesteps=1000)
 
 
 @pytest.mark.slow
@@ -220,3 +231,33 @@ def test_train_rl_trains_on_the_state_with_the_experts_scores(idx_root, tmp_path
     # margin has no per-candidate score: one line, before any work
     assert main([*flags, "--state-scores", "margin", "--out", str(tmp_path / "m")]) == 2
     assert "state_scores must name distinct experts" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_rl_sac_resumes_only_with_its_replay_buffer(idx_root, tmp_path, capsys):
+    from agents.cli.train_rl import main
+
+    out = tmp_path / "sac"
+    flags = ["--algo", "sac", "--preset", "smoke", "--budget", "30", "--epochs", "2"]
+    flags += ["--scoring-size", "50", "--test-size", "50", "--learning-starts", "1"]
+    flags += [
+        "--threads",
+        "1",
+        "--buffer-size",
+        "5",
+        "--data-dir",
+        str(idx_root),
+        "--out",
+        str(out),
+    ]
+    assert main([*flags, "--timesteps", "3"]) == 0
+    assert [p.name for p in out.glob("replay_buffer-*.pkl")] == ["replay_buffer-3.pkl"]
+    (out / "replay_buffer-3.pkl").unlink()
+    assert main([*flags, "--timesteps", "4", "--resume"]) == 2  # before any data or training
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "replay_buffer-3.pkl is missing" in err[0]
+    assert (
+        main([*flags, "--timesteps", "4", "--learning-starts", "4", "--out", str(tmp_path / "x")])
+        == 2
+    )
+    assert "sac would never learn" in capsys.readouterr().err

@@ -47,6 +47,20 @@ def test_parse_method_forms_and_errors(policy_dir):
         EvalConfig(("MNIST",), ("random", "random"))
 
 
+def test_a_policy_is_evaluated_only_on_the_classifier_it_was_trained_on(policy_dir):
+    """The MLP's and the CNN's states have the same width: without the check a fast-track
+    policy would run on the CNN's embeddings, silently."""
+    import json
+
+    from iale_env import ALConfig
+
+    (policy_dir / "config.json").write_text(json.dumps({"env": {"classifier": "mlp"}}))
+    methods = ("random", f"fast=iale:{policy_dir}")
+    EvalConfig(("MNIST",), methods, env=ALConfig(classifier="mlp"))  # its own: fine
+    with pytest.raises(ValueError, match="fast was trained on the mlp classifier's states"):
+        EvalConfig(("MNIST",), methods, env=ALConfig())
+
+
 @pytest.mark.slow
 def test_paired_runs_share_split_initial_set_and_first_accuracy(idx_root, policy_dir, tmp_path):
     methods = ["random", "mc_dropout", "ensemble", "coreset@pool", f"iale:{policy_dir}"]

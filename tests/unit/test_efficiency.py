@@ -71,7 +71,7 @@ def test_collect_runs_renames_filters_and_refuses_unpaired_or_conflicting_runs()
     assert twice == rows  # the same run in two sweeps counts once
 
 
-def test_the_command_writes_the_figure_and_keeps_earlier_runs(tmp_path):
+def test_the_command_writes_the_figure_and_keeps_earlier_runs(tmp_path, capsys):
     from agents.evaluation.sweep_files import CURVE_FIELDS
     from agents.runs.files import read_csv, rewrite_csv
 
@@ -96,4 +96,5 @@ def test_the_command_writes_the_figure_and_keeps_earlier_runs(tmp_path):
     assert plot_efficiency_main([str(second), "--out", str(out), "--alias", "x"]) == 2
     twice = ["--alias", "a_1=b_1", "--alias", "a_1=c_1"]  # which one was meant? refused
     assert plot_efficiency_main([str(second), "--out", str(out), *twice]) == 2
+    assert "'a_1' is given twice ('b_1' and 'c_1')" in capsys.readouterr().err
     assert not math.isnan(float(table[2]["vs_best"]))

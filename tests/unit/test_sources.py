@@ -35,8 +35,7 @@ def test_a_synthetic_task_is_a_valid_balanced_dataset_fixed_by_its_seed():
     counts = np.bincount(a.train_y.numpy(), minlength=10)  # drawn over train and test
     assert counts.sum() == 600 and counts.min() >= 45 and counts.max() <= 75
     assert (a.train_x == b.train_x).all() and (a.test_y == b.test_y).all()
-    other = SyntheticTask.from_seed(8, **SMALL)
-    assert other != task and not (other.make().train_x == a.train_x).all()
+    assert not (SyntheticTask.from_seed(8, **SMALL).make().train_x == a.train_x).all()
     assert 0.1 <= task.noise <= 0.45 and 0.1 <= task.overlap <= 0.5 and 2 <= task.modes <= 5
 
 
@@ -75,7 +74,7 @@ def test_a_synthetic_task_refuses_settings_that_make_no_task(settings, message):
         SyntheticTask(seed=0, **settings)
 
 
-def test_sources_parse_to_canonical_names_and_refuse_what_is_no_source(tmp_path):
+def test_sources_parse_to_canonical_names_and_refuse_what_is_no_source(tmp_path, monkeypatch):
     path = tiny_dataset().save(tmp_path / "mine.npz")
     assert parse_sources(f"mnist, fmnist,Synthetic:3,{path}") == (
         "MNIST",
@@ -84,12 +83,19 @@ def test_sources_parse_to_canonical_names_and_refuse_what_is_no_source(tmp_path)
         str(path),
     )
     assert parse_synthetic("MNIST") is None and parse_synthetic("synthetic:3").seed == 3
+    assert parse_sources("synthetic:007") == ("synthetic:7",)  # one task, one name
+    (tmp_path / "MNIST").mkdir()  # a folder of a dataset's name does not hide the dataset
+    assert parse_sources(str(tmp_path / "MNIST")) == (str(tmp_path / "MNIST"),)
+    monkeypatch.chdir(tmp_path)
+    assert parse_sources("MNIST") == ("MNIST",)
     for spec, message in [
         ("", "one or more comma-separated sources"),
         ("MNIST,,KMNIST", "one or more comma-separated sources"),
         ("MNIST,synth:0", "unknown source 'synth:0'"),
         ("synthetic:-1", "integer seed >= 0"),
+        ("synthetic:\u00b2", "integer seed >= 0"),
         ("MNIST,mnist", "named twice"),
+        ("synthetic:7,synthetic:07", "named twice"),
     ]:
         with pytest.raises(ValueError, match=message):
             parse_sources(spec)
@@ -116,8 +122,16 @@ def test_sources_with_another_state_layout_are_refused(tmp_path):
     cfg = ALConfig(
         **{**TINY, "initial_labeled": 3, "budget": 38, "scoring_size": 20}, classifier="mlp"
     )
-    with pytest.raises(ValueError, match="states of different shapes"):
+    with pytest.raises(ValueError, match=r"different layouts \(synthetic:0: K=10, D=128, .*K=3"):
         source_envs(cfg, parse_sources(f"synthetic:0,{three}"))
+
+
+def test_sources_for_worker_processes_are_checked_in_this_process(tmp_path):
+    """A source that does not fit the protocol is a ValueError here, not a dead worker."""
+    small = tiny_dataset(n_train=100).save(tmp_path / "small.npz")
+    cfg = ALConfig(**{**TINY, "scoring_size": 80}, classifier="mlp")
+    with pytest.raises(ValueError, match="too few for budget"):
+        source_envs(cfg, parse_sources(f"synthetic:0,{small}"), workers=True)
 
 
 @pytest.mark.slow
