@@ -5,7 +5,8 @@ A source is an MNIST-family name (``MNIST``, ``FashionMNIST``, ``KMNIST``), a ge
 folder (:func:`iale_env.load_data_file`). ``train_dagger.py --dataset MNIST,synthetic:0,...``
 collects one AL episode per source in every DAgger round, so the policy learns from all of
 them; every source runs the same protocol, and all must give the same state layout (the same
-number of classes, and the classifier's embedding size)::
+number of classes, and the classifier's embedding size). A run records its sources by name
+(a file by its path: keep it unchanged to ``--resume``)::
 
     from agents.sources import parse_sources, source_envs
 
