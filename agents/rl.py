@@ -4,17 +4,19 @@ and SAC (off-policy) with a Q-critic over the whole sub-pool.
 The agent emits one real score per candidate and :class:`~iale_env.TopKScoreAction` labels the
 top-k, so every action is a valid selection and exploration perturbs scores rather than
 producing selections of the wrong size. PPO and A2C sample the scores from a Gaussian around the
-row-wise MLP's scores (``IALEPolicy`` with a ``Box(n)`` action space). SAC's actor and critics
-are SB3's MLPs on the policy's input view of every candidate, flattened
-(:class:`FlatRowFeatures`): the critic sees the whole sub-pool and every candidate's score. The
+row-wise MLP's scores (``IALEPolicy`` with a ``Box(n)`` action space). SAC observes the policy's
+input view of every candidate (:class:`RowViewObservation`, made by ``make_rl_env(...,
+row_view=view)``) and its actor and critics are SB3's MLPs on those rows, flattened: the critic
+sees the whole sub-pool and every candidate's score. The
 reward is the env's accuracy gain; with the default ``gamma=1`` an episode's return is the final
 minus the initial scoring-set accuracy.
 
 PPO and A2C save ``checkpoint.zip`` (the whole algorithm) after every policy update; SAC, which
-updates at every AL step, saves it every ``checkpoint_every`` AL steps together with its replay
-buffer (``replay_buffer-<AL steps>.pkl``). ``policy.zip`` holds the policy alone (an
-``IALEPolicy`` loadable with :func:`agents.policy.load_policy` on any IALE env, or SAC's
-``SACPolicy``, :func:`load_sac_policy`). ``resume=True`` continues from the checkpoint (the
+updates at every AL step, saves it at the first episode end ``checkpoint_every`` AL steps after
+the last, together with its replay buffer (``replay_buffer-<AL steps>.pkl``). ``policy.zip``
+holds the policy alone (an ``IALEPolicy`` loadable with :func:`agents.policy.load_policy` on
+any IALE env, or SAC's policy with its view, :func:`load_sac_policy`, which selects on the
+plain env's state). ``resume=True`` continues from the checkpoint (the
 rollout, or for SAC the AL steps, since the last save are lost).
 ``log`` (``print`` in ``train_rl.py``) gets one line per saved update.
 SB3's training log is written to ``logs/`` in the run directory: ``progress-<start timestep>.csv``
@@ -63,64 +65,116 @@ _ROW_VIEWS = {
 }
 
 
-class FlatRowFeatures(BaseFeaturesExtractor):
-    """SAC's features: the policy's input view of every candidate (``"eq2"``, ``"invariant"``
-    or ``"relative"``, as :class:`~agents.policy.IALEPolicy`), flattened into one vector, so
-    the actor and the critic see the whole sub-pool in candidate order.
+def row_view(
+    observation_space: gym.spaces.Box,
+    view: str,
+    num_classes: int = 10,
+    embedding_dim: int = 128,
+    score_columns: int = 0,
+) -> BaseFeaturesExtractor:
+    """The module that turns ``(batch, n, row_dim)`` states into the policy's input view of
+    each candidate, ``(batch, n, features)`` (as :class:`~agents.policy.IALEPolicy` reads them)."""
+    if view == "eq2":
+        return RowFeatures(observation_space)
+    return _ROW_VIEWS[view](observation_space, num_classes, embedding_dim, score_columns)
+
+
+class RowViewObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """SAC's observation: the policy's input view of every candidate, ``Box(n, features)``.
+
+    The view is computed once per AL step here, not at every gradient step from the raw state,
+    and the replay buffer holds these rows (12 features per candidate in the ``relative`` view
+    against the state's 2 D + 3 K): SAC's MLPs read them flattened, so the critic sees the
+    whole sub-pool and every candidate's score.
 
     Args:
-        observation_space: ``Box(n, row_dim)`` of an IALE env.
-        view: The input view.
-        num_classes, embedding_dim, score_columns: The env's K, D and number of state scores
-            (the ``invariant`` and ``relative`` views need them).
+        env: An IALE env (or a wrapper of one).
+        view: ``"eq2"``, ``"invariant"`` or ``"relative"``.
     """
 
-    def __init__(
-        self,
-        observation_space: gym.spaces.Box,
-        view: str = "relative",
-        num_classes: int = 10,
-        embedding_dim: int = 128,
-        score_columns: int = 0,
-    ) -> None:
-        if view == "eq2":
-            rows: BaseFeaturesExtractor = RowFeatures(observation_space)
-        else:
-            rows = _ROW_VIEWS[view](observation_space, num_classes, embedding_dim, score_columns)
-        n = int(observation_space.shape[0])
-        super().__init__(observation_space, features_dim=n * rows.features_dim)
-        self.rows = rows
+    def __init__(self, env: gym.Env, view: str = "relative") -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, view=view)
+        gym.ObservationWrapper.__init__(self, env)
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+        spec, cfg = env.unwrapped.classifier_spec, env.unwrapped.config
+        #: What :func:`row_view` needs to rebuild the view (saved with SAC's policy).
+        self.view_settings: dict[str, Any] = {
+            "view": view,
+            "num_classes": spec.num_classes,
+            "embedding_dim": spec.embedding_dim,
+            "score_columns": len(cfg.state_scores),
+        }
+        #: The shape of the env's own state, which the view reads.
+        self.state_shape = tuple(env.observation_space.shape)
+        self.rows = row_view(env.observation_space, **self.view_settings)
+        n = env.observation_space.shape[0]
+        self.observation_space = gym.spaces.Box(
+            -np.inf, np.inf, shape=(n, self.rows.features_dim), dtype=np.float32
+        )
 
-    def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        return self.rows(observations).flatten(1)
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        """The view of one ``(n, row_dim)`` state."""
+        with torch.no_grad():
+            rows = self.rows(torch.as_tensor(observation, dtype=torch.float32)[None])[0]
+        return rows.numpy().astype(np.float32)
 
 
 #: The ``format`` of SAC's policy file (:func:`save_sac_policy`).
 SAC_POLICY_FORMAT = "iale-gym-sac-policy"
 
 
-def save_sac_policy(policy: SACPolicy, path: str | os.PathLike) -> None:
-    """Write SAC's policy as tensors and plain settings, which ``torch.load(weights_only=True)``
+def save_sac_policy(
+    policy: SACPolicy,
+    path: str | os.PathLike,
+    view_settings: dict[str, Any],
+    state_shape: tuple[int, ...],
+) -> None:
+    """Write SAC's policy with the view it reads (:class:`RowViewObservation`'s settings and the
+    env state's shape) as tensors and plain settings, which ``torch.load(weights_only=True)``
     reads back (SB3's own ``policy.save`` pickles objects, which a safe load refuses)."""
-    obs, act = policy.observation_space, policy.action_space
+    act = policy.action_space
     data = policy._get_constructor_parameters()
     meta = {
         "format": SAC_POLICY_FORMAT,
-        "observation_low": torch.as_tensor(obs.low),
-        "observation_high": torch.as_tensor(obs.high),
+        "view": dict(view_settings),
+        "state_shape": list(state_shape),
         "action_low": torch.as_tensor(act.low),
         "action_high": torch.as_tensor(act.high),
         "net_arch": data["net_arch"],
         "n_critics": data["n_critics"],
-        "features_extractor_kwargs": dict(data["features_extractor_kwargs"]),
     }
     torch.save({"meta": meta, "state_dict": policy.state_dict()}, str(path))
 
 
+@dataclass
+class SACSelector:
+    """A trained SAC policy with the view of the state it reads (:func:`load_sac_policy`)."""
+
+    policy: SACPolicy
+    rows: BaseFeaturesExtractor
+    state_shape: tuple[int, ...]
+
+    def scores(self, observation: np.ndarray) -> np.ndarray:
+        """The deterministic score of each candidate of one ``(n, row_dim)`` state."""
+        with torch.no_grad():
+            rows = self.rows(torch.as_tensor(observation, dtype=torch.float32)[None])[0]
+        action, _ = self.policy.predict(rows.numpy(), deterministic=True)
+        return np.asarray(action, dtype=np.float64)
+
+    def select(self, observation: np.ndarray, k: int) -> np.ndarray:
+        """The 0/1 selection of the k candidates with the highest scores."""
+        scores = self.scores(observation)
+        action = np.zeros(len(scores), dtype=np.int8)
+        action[np.argsort(-scores, kind="stable")[:k]] = 1
+        return action
+
+
 def load_sac_policy(
     path: str | os.PathLike, env: gym.Env | None = None, device: str = "cpu"
-) -> SACPolicy:
-    """SAC's ``policy.zip`` (:func:`save_sac_policy`), checked against ``env``'s state if given.
+) -> SACSelector:
+    """SAC's ``policy.zip`` (:func:`save_sac_policy`) and its view, checked against ``env``'s
+    state if given.
 
     Raises:
         ValueError: the file holds no SAC policy, or ``env``'s state has another shape (SAC's
@@ -136,49 +190,44 @@ def load_sac_policy(
             f"{path} is not a SAC policy file ({type(exc).__name__}: {exc}); give the "
             f"policy.zip of a train_rl.py --algo sac run"
         ) from None
-    obs_space = gym.spaces.Box(meta["observation_low"].numpy(), meta["observation_high"].numpy())
-    if env is not None and obs_space.shape != env.observation_space.shape:
+    state_shape = tuple(meta["state_shape"])
+    if env is not None and tuple(env.observation_space.shape) != state_shape:
         raise ValueError(
-            f"the SAC policy {path} reads states of shape {obs_space.shape}, the env gives "
+            f"the SAC policy {path} reads states of shape {state_shape}, the env gives "
             f"{env.observation_space.shape}: evaluate it with the sub-pool size and state of "
             f"its training run"
         )
+    state_space = gym.spaces.Box(-np.inf, np.inf, shape=state_shape, dtype=np.float32)
+    rows = row_view(state_space, **meta["view"])
+    obs_space = gym.spaces.Box(
+        -np.inf, np.inf, shape=(state_shape[0], rows.features_dim), dtype=np.float32
+    )
     policy = SACPolicy(
         obs_space,
         gym.spaces.Box(meta["action_low"].numpy(), meta["action_high"].numpy()),
         lr_schedule=lambda _: 0.0,  # the optimizer is not used to select
         net_arch=meta["net_arch"],
         n_critics=meta["n_critics"],
-        features_extractor_class=FlatRowFeatures,
-        features_extractor_kwargs=meta["features_extractor_kwargs"],
     )
     policy.load_state_dict(saved["state_dict"])
     policy.set_training_mode(False)
-    return policy.to(device)
+    return SACSelector(policy.to(device), rows, state_shape)
 
 
 class _SACPolicyFile:
     """SAC's policy with the ``save(path)`` of :func:`save_sac_policy` (for the snapshots)."""
 
-    def __init__(self, policy: SACPolicy) -> None:
-        self.policy = policy
+    def __init__(self, model: SAC) -> None:
+        self.model = model
 
     def save(self, path: str) -> None:
-        save_sac_policy(self.policy, path)
+        view = self.model.iale_view  # type: ignore[attr-defined]  # set by train_rl
+        save_sac_policy(self.model.policy, path, view["settings"], view["state_shape"])
 
 
 def _saveable_policy(model: BaseAlgorithm) -> Any:
     """The policy of ``model`` as its ``policy.zip`` is written."""
-    return _SACPolicyFile(model.policy) if isinstance(model, SAC) else model.policy
-
-
-def sac_select(policy: SACPolicy, observation: np.ndarray, k: int) -> np.ndarray:
-    """The 0/1 selection of the k candidates with the highest deterministic SAC scores."""
-    scores, _ = policy.predict(observation, deterministic=True)
-    top = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:k]
-    action = np.zeros(len(scores), dtype=np.int8)
-    action[top] = 1
-    return action
+    return _SACPolicyFile(model) if isinstance(model, SAC) else model.policy
 
 
 @dataclass(frozen=True)
@@ -203,7 +252,7 @@ class RLConfig:
             learning curves against the AL steps spent in training.
         buffer_size: SAC's replay buffer, in transitions (AL steps; at most the first run's
             ``timesteps``, which a resumed run keeps). Each checkpoint writes it whole: about
-            115 kB per transition on the fast track.
+            5 kB per transition on the fast track's ``relative`` view.
         learning_starts: SAC's AL steps of random scores before its first update.
         checkpoint_every: SAC's AL steps between checkpoints (with the replay buffer).
     """
@@ -257,9 +306,16 @@ class RLConfig:
             )
 
 
-def make_rl_env(config: ALConfig, data: ALDataset | None = None) -> gym.Env:
-    """An IALE env with a ``Box(n)`` score action (top-k labeled) and episode statistics."""
-    return Monitor(TopKScoreAction(ActiveLearningEnv(config, data=data)))
+def make_rl_env(
+    config: ALConfig, data: ALDataset | None = None, row_view: str | None = None
+) -> gym.Env:
+    """An IALE env with a ``Box(n)`` score action (top-k labeled) and episode statistics;
+    ``row_view`` (SAC: the ``RLConfig.view``) observes the policy's input view of each
+    candidate (:class:`RowViewObservation`) instead of the Eq. 2 state."""
+    env: gym.Env = ActiveLearningEnv(config, data=data)
+    if row_view is not None:
+        env = RowViewObservation(env, row_view)
+    return Monitor(TopKScoreAction(env))
 
 
 class _SaveAfterUpdate(BaseCallback):
@@ -416,6 +472,20 @@ def _train_rl(
     al = env.unwrapped.config
     spec = env.unwrapped.classifier_spec
     ckpt = out / CHECKPOINT
+    view: dict[str, Any] | None = None
+    if cfg.algo in OFF_POLICY:
+        try:
+            view = {
+                "settings": env.get_wrapper_attr("view_settings"),
+                "state_shape": env.get_wrapper_attr("state_shape"),
+            }
+        except AttributeError:
+            view = None
+        if view is None or view["settings"]["view"] != cfg.view:
+            raise ValueError(
+                f"{cfg.algo} trains on the rows of its view: make the env with "
+                f"make_rl_env(config, row_view={cfg.view!r})"
+            )
     if resume and ckpt.exists():
         model = algo_cls.load(ckpt, env=env, device=cfg.device)
         if cfg.algo in OFF_POLICY:
@@ -424,6 +494,7 @@ def _train_rl(
                 raise ValueError(why)
             model.load_replay_buffer(out / REPLAY_BUFFER.format(steps=model.num_timesteps))
             _end_stored_episode(model)
+            model.iale_view = view  # type: ignore[attr-defined]
     elif cfg.algo in OFF_POLICY:
         model = SAC(
             "MlpPolicy",
@@ -440,16 +511,8 @@ def _train_rl(
             # the observations dominate the buffer: store each once (episodes never time out)
             optimize_memory_usage=True,
             replay_buffer_kwargs={"handle_timeout_termination": False},
-            policy_kwargs={
-                "features_extractor_class": FlatRowFeatures,
-                "features_extractor_kwargs": {
-                    "view": cfg.view,
-                    "num_classes": spec.num_classes,
-                    "embedding_dim": spec.embedding_dim,
-                    "score_columns": len(al.state_scores),
-                },
-            },
         )
+        model.iale_view = view  # type: ignore[attr-defined]  # what policy.zip records
         save_rl(model, out)
     else:
         n_steps = cfg.n_steps or al.steps_per_episode

@@ -6,8 +6,8 @@
     python scripts/train_rl.py --algo sac --preset fast --timesteps 50000 --out runs/sac
 
 PPO and A2C use the IALE policy architecture (row-wise MLP over the Eq. 2 rows) with a Gaussian
-score action; SAC uses SB3's MLPs on every candidate's input view, flattened (its critic sees
-the whole sub-pool). The env labels the top-k scores (iale_env.TopKScoreAction). Reward: the
+score action; SAC observes every candidate's input view (--view) and uses SB3's MLPs on those
+rows, flattened (its critic sees the whole sub-pool). The env labels the top-k scores (iale_env.TopKScoreAction). Reward: the
 gain in scoring-set accuracy (gamma 1: the return is the episode's accuracy gain). Writes
 checkpoint.zip after every policy update (SAC: every --checkpoint-every AL steps, with its
 replay buffer), policy.zip and config.json into --out; evaluate with scripts/evaluate.py
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             check_resume_config(out, args.algo, al, rl=rl)
             if rl.algo in OFF_POLICY and (why := replay_buffer_missing(out)):
                 raise ValueError(why)
-        env = make_rl_env(al)
+        env = make_rl_env(al, row_view=rl.view if rl.algo in OFF_POLICY else None)
         env.reset(seed=args.seed)
         write_run_config(out, args.algo, al, rl=rl)
     except (ValueError, DatasetNotFoundError) as exc:

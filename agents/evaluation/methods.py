@@ -201,11 +201,11 @@ def make_selector(spec: MethodSpec, env: ActiveLearningEnv, device: str = "cpu")
         draw.bandit = bandit  # type: ignore[attr-defined]  # run_episode feeds it the rewards
         return draw
     if spec.family == "sac":  # SB3's own policy class, not an IALEPolicy
-        from agents.rl import load_sac_policy, sac_select
+        from agents.rl import load_sac_policy
 
         sac = load_sac_policy(spec.path, env=env, device=device)  # type: ignore[arg-type]
         k = env.config.acquisition_size
-        return lambda e, obs: ("action", sac_select(sac, obs, k))
+        return lambda e, obs: ("action", sac.select(obs, k))
     from agents.policy import load_policy
 
     policy = load_policy(spec.path, env=env, device=device)  # type: ignore[arg-type]

@@ -122,10 +122,16 @@ def test_sac_learns_from_a_replay_buffer_resumes_with_it_and_is_evaluated(tiny_d
     from stable_baselines3 import SAC
 
     from agents.evaluation.methods import make_selector, parse_method
-    from agents.rl import FlatRowFeatures, load_sac_policy, sac_select
+    from agents.rl import load_sac_policy
     from iale_env import ActiveLearningEnv
 
-    env = make_rl_env(ALConfig(**TINY), tiny_data)  # 6 AL steps per episode
+    env = make_rl_env(ALConfig(**TINY), tiny_data, row_view="relative")  # 6 AL steps an episode
+    with pytest.raises(ValueError, match="make_rl_env\\(config, row_view='relative'\\)"):
+        train_rl(
+            make_rl_env(ALConfig(**TINY), tiny_data),
+            RLConfig("sac", view="relative", timesteps=8, learning_starts=2),
+            tmp_path / "plain",
+        )
     out, lines = tmp_path / "sac", []
     cfg = RLConfig(
         "sac", timesteps=8, learning_starts=2, batch_size=4, checkpoint_every=3, seed=0,
@@ -133,7 +139,8 @@ def test_sac_learns_from_a_replay_buffer_resumes_with_it_and_is_evaluated(tiny_d
     )  # fmt: skip
     model = train_rl(env, cfg, out, log=lines.append)
     assert model.num_timesteps == 8 and model.replay_buffer.size() == 8
-    assert isinstance(model.policy.actor.features_extractor, FlatRowFeatures)
+    # the buffer holds the view's 12 features per candidate, not the 2 D + 3 K of the state
+    assert model.replay_buffer.observations.shape[1:] == (1, 20, 12)
     log = (out / "logs" / "progress-0.csv").read_text().splitlines()
     losses = [row.split(",")[log[0].split(",").index("train/critic_loss")] for row in log[1:]]
     assert any(losses), "SAC logged no critic update"  # it learned after learning_starts
@@ -160,9 +167,10 @@ def test_sac_learns_from_a_replay_buffer_resumes_with_it_and_is_evaluated(tiny_d
     plain = ActiveLearningEnv(ALConfig(**TINY), data=tiny_data)
     obs, _ = plain.reset(seed=0)
     policy = load_sac_policy(out / "policy.zip", env=plain)
-    action = sac_select(policy, obs, 5)
-    scores, _ = policy.predict(obs, deterministic=True)
+    action, scores = policy.select(obs, 5), policy.scores(obs)
     assert action.sum() == 5 and set(np.flatnonzero(action)) == set(np.argsort(-scores)[:5])
+    rows = env.get_wrapper_attr("observation")(obs)  # the policy reads the view of the state
+    np.testing.assert_array_equal(scores, resumed.policy.predict(rows, deterministic=True)[0])
     kind, picked = make_selector(parse_method(f"sac:{out}"), plain)(plain, obs)
     assert kind == "action" and np.array_equal(picked, action)
     other = ActiveLearningEnv(ALConfig(**{**TINY, "subpool_size": 30}), data=tiny_data)
