@@ -45,11 +45,12 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.sac.policies import SACPolicy
 
 from agents.policy import VIEWS, IALEPolicy
-from agents.policy.views import InvariantRowFeatures, RelativeRowFeatures, RowFeatures
+from agents.policy.views import view_extractor
 from agents.runs.files import SNAPSHOTS, save_snapshot, snapshot_due
 from agents.runs.locking import check_run_folder, exclusive_folder
 from agents.runs.write_errors import write_atomically
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset, TopKScoreAction
+from iale_env.actions import top_k_selection
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC}
 #: The off-policy algorithms: checkpointed every ``checkpoint_every`` steps with a replay buffer.
@@ -58,11 +59,6 @@ CHECKPOINT = "checkpoint.zip"
 POLICY = "policy.zip"
 #: SAC's replay buffer at a checkpoint: ``replay_buffer-<AL steps>.pkl``.
 REPLAY_BUFFER = "replay_buffer-{steps}.pkl"
-_ROW_VIEWS = {
-    "eq2": RowFeatures,
-    "invariant": InvariantRowFeatures,
-    "relative": RelativeRowFeatures,
-}
 
 
 def row_view(
@@ -74,9 +70,15 @@ def row_view(
 ) -> BaseFeaturesExtractor:
     """The module that turns ``(batch, n, row_dim)`` states into the policy's input view of
     each candidate, ``(batch, n, features)`` (as :class:`~agents.policy.IALEPolicy` reads them)."""
-    if view == "eq2":
-        return RowFeatures(observation_space)
-    return _ROW_VIEWS[view](observation_space, num_classes, embedding_dim, score_columns)
+    extractor, kwargs = view_extractor(view, num_classes, embedding_dim, score_columns)
+    return extractor(observation_space, **kwargs)
+
+
+def _state_rows(rows: BaseFeaturesExtractor, observation: np.ndarray) -> np.ndarray:
+    """The view ``rows`` of one ``(n, row_dim)`` state, ``(n, features)`` float32."""
+    with torch.no_grad():
+        out = rows(torch.as_tensor(observation, dtype=torch.float32)[None])[0]
+    return out.numpy().astype(np.float32)
 
 
 class RowViewObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
@@ -95,8 +97,6 @@ class RowViewObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs
     def __init__(self, env: gym.Env, view: str = "relative") -> None:
         gym.utils.RecordConstructorArgs.__init__(self, view=view)
         gym.ObservationWrapper.__init__(self, env)
-        if view not in VIEWS:
-            raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
         spec, cfg = env.unwrapped.classifier_spec, env.unwrapped.config
         #: What :func:`row_view` needs to rebuild the view (saved with SAC's policy).
         self.view_settings: dict[str, Any] = {
@@ -115,9 +115,7 @@ class RowViewObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
         """The view of one ``(n, row_dim)`` state."""
-        with torch.no_grad():
-            rows = self.rows(torch.as_tensor(observation, dtype=torch.float32)[None])[0]
-        return rows.numpy().astype(np.float32)
+        return _state_rows(self.rows, observation)
 
 
 #: The ``format`` of SAC's policy file (:func:`save_sac_policy`).
@@ -157,17 +155,12 @@ class SACSelector:
 
     def scores(self, observation: np.ndarray) -> np.ndarray:
         """The deterministic score of each candidate of one ``(n, row_dim)`` state."""
-        with torch.no_grad():
-            rows = self.rows(torch.as_tensor(observation, dtype=torch.float32)[None])[0]
-        action, _ = self.policy.predict(rows.numpy(), deterministic=True)
+        action, _ = self.policy.predict(_state_rows(self.rows, observation), deterministic=True)
         return np.asarray(action, dtype=np.float64)
 
     def select(self, observation: np.ndarray, k: int) -> np.ndarray:
         """The 0/1 selection of the k candidates with the highest scores."""
-        scores = self.scores(observation)
-        action = np.zeros(len(scores), dtype=np.int8)
-        action[np.argsort(-scores, kind="stable")[:k]] = 1
-        return action
+        return top_k_selection(self.scores(observation), k)
 
 
 def load_sac_policy(
@@ -409,14 +402,18 @@ def replay_buffer_missing(out: Path) -> str | None:
     if not ckpt.is_file():
         return None
     data, _, _ = load_from_zip_file(ckpt, load_data=True, device="cpu")
-    steps = int(data["num_timesteps"])
+    return _missing_buffer(out, int(data["num_timesteps"]))
+
+
+def _missing_buffer(out: Path, steps: int) -> str | None:
+    """Why a checkpoint at ``steps`` AL steps in ``out`` lacks its replay buffer, or ``None``."""
     buffer = out / REPLAY_BUFFER.format(steps=steps)
     if buffer.is_file():
         return None
     return (
-        f"{ckpt} is at {steps} AL steps but {buffer.name} is missing: an off-policy run "
-        f"resumes only with the replay buffer of its checkpoint; start a new run with another "
-        f"--out"
+        f"{out / CHECKPOINT} is at {steps} AL steps but {buffer.name} is missing: an off-policy "
+        f"run resumes only with the replay buffer of its checkpoint; start a new run with "
+        f"another --out"
     )
 
 
@@ -489,7 +486,7 @@ def _train_rl(
     if resume and ckpt.exists():
         model = algo_cls.load(ckpt, env=env, device=cfg.device)
         if cfg.algo in OFF_POLICY:
-            why = replay_buffer_missing(out)
+            why = _missing_buffer(out, model.num_timesteps)  # the loaded checkpoint's step
             if why:
                 raise ValueError(why)
             model.load_replay_buffer(out / REPLAY_BUFFER.format(steps=model.num_timesteps))

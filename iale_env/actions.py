@@ -6,6 +6,15 @@ from __future__ import annotations
 import numpy as np
 
 
+def top_k_selection(scores: np.ndarray, k: int) -> np.ndarray:
+    """0/1 ``int8`` selections of the ``k`` highest scores along the last axis, ties broken by
+    the lower position (a stable sort): one state's ``(n,)`` scores or a batch's ``(..., n)``."""
+    scores = np.asarray(scores)
+    out = np.zeros(scores.shape, dtype=np.int8)
+    np.put_along_axis(out, np.argsort(-scores, axis=-1, kind="stable")[..., :k], 1, axis=-1)
+    return out
+
+
 def parse_selection(
     action: np.ndarray, n: int, k: int, mode: str, rng: np.random.Generator
 ) -> tuple[np.ndarray, bool]:

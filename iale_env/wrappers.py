@@ -6,6 +6,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from iale_env.actions import top_k_selection
+
 #: Bound of the score action space (SB3 needs finite bounds; scores are clipped into it).
 SCORE_BOUND = 100.0
 
@@ -32,10 +34,7 @@ class TopKScoreAction(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
         scores = np.asarray(action, dtype=np.float64)
         if scores.shape != (self.n,) or not np.all(np.isfinite(scores)):
             raise ValueError(f"expected {self.n} finite scores, got shape {scores.shape}")
-        top = np.argsort(-scores, kind="stable")[: self.k]
-        out = np.zeros(self.n, dtype=np.int8)
-        out[top] = 1
-        return out
+        return top_k_selection(scores, self.k)
 
 
 def score_space(n: int) -> spaces.Box:

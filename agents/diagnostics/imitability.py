@@ -31,6 +31,7 @@ from agents.dagger import (
 )
 from agents.policy import IALEPolicy
 from agents.runs.files import read_json
+from iale_env.actions import top_k_selection as top_k  # 0/1 selections of the k highest scores
 
 
 @dataclass(frozen=True)
@@ -164,13 +165,6 @@ def statistic_scores(
         column = states[..., states.shape[-1] - len(state_scores) + i].astype(np.float64)
         scores[f"{name} score column"] = column + 1e-3 * least_confidence
     return scores
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """0/1 selections of the ``k`` highest scores per state."""
-    out = np.zeros(scores.shape, dtype=np.int8)
-    np.put_along_axis(out, np.argsort(-scores, axis=-1, kind="stable")[..., :k], 1, axis=-1)
-    return out
 
 
 def train_offline(

@@ -46,10 +46,8 @@ from agents.policy.set_selection import (
 )
 from agents.policy.views import (
     VIEWS,
-    InvariantRowFeatures,
-    RelativeRowFeatures,
-    RowFeatures,
     RowNormalizer,
+    view_extractor,
 )
 
 #: The policy's selection rules (``IALEPolicy(selection=...)``).
@@ -141,19 +139,12 @@ class IALEPolicy(ActorCriticPolicy):
         self.class_weights = tuple(class_weights) if class_weights is not None else None
         self.selection = selection
         self.score_action = score_action
-        if view in ("invariant", "relative"):
-            extractor = InvariantRowFeatures if view == "invariant" else RelativeRowFeatures
-            kwargs.setdefault("features_extractor_class", extractor)
-            kwargs.setdefault(
-                "features_extractor_kwargs",
-                {
-                    "num_classes": self.num_classes,
-                    "embedding_dim": self.embedding_dim,
-                    "score_columns": self.score_columns,
-                },
-            )
-        else:
-            kwargs.setdefault("features_extractor_class", RowFeatures)
+        extractor, extractor_kwargs = view_extractor(
+            view, self.num_classes, self.embedding_dim, self.score_columns
+        )
+        kwargs.setdefault("features_extractor_class", extractor)
+        if extractor_kwargs:  # the eq2 view takes none
+            kwargs.setdefault("features_extractor_kwargs", extractor_kwargs)
         kwargs.setdefault("share_features_extractor", True)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 

@@ -164,6 +164,24 @@ class RelativeRowFeatures(InvariantRowFeatures):
         return _zscore(base.transpose(-1, -2)).transpose(-1, -2)  # over the candidates
 
 
+def view_extractor(
+    view: str, num_classes: int, embedding_dim: int, score_columns: int
+) -> tuple[type[BaseFeaturesExtractor], dict[str, int]]:
+    """The features extractor class of ``view`` and its keyword arguments (beside the
+    observation space): what :class:`~agents.policy.IALEPolicy` and SAC's observation build."""
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    if view == "eq2":
+        return RowFeatures, {}
+    extractor = InvariantRowFeatures if view == "invariant" else RelativeRowFeatures
+    kwargs = {
+        "num_classes": num_classes,
+        "embedding_dim": embedding_dim,
+        "score_columns": score_columns,
+    }
+    return extractor, kwargs
+
+
 def _zscore(values: torch.Tensor) -> torch.Tensor:
     """Standardise over the candidates (last dim)."""
     mean = values.mean(-1, keepdim=True)
