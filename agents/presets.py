@@ -24,7 +24,7 @@ class Preset:
         dagger_episodes: DAgger rounds (one AL episode each) of ``train_dagger.py``.
         bc_batch_size: States per minibatch of the policy's training.
         bc_batches: Minibatch updates per DAgger round (``None``: ``--bc-epochs`` epochs).
-        view: The IALE policy's input view (``"eq2"``, ``"invariant"`` or ``"relative"``).
+        view: The IALE policy's input view (``"eq2"``, ``"invariant"``, ``"relative"`` or ``"rank"``).
         state_scores: Experts whose per-candidate scores extend the learned policies' state
             (comma-separated; ``""``: the paper's Eq. 2 state). Evaluation reads it from each
             policy's ``config.json``, so heuristic sweeps never pay for it.

@@ -91,7 +91,7 @@ class RowViewObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs
 
     Args:
         env: An IALE env (or a wrapper of one).
-        view: ``"eq2"``, ``"invariant"`` or ``"relative"``.
+        view: ``"eq2"``, ``"invariant"``, ``"relative"`` or ``"rank"``.
     """
 
     def __init__(self, env: gym.Env, view: str = "relative") -> None:
@@ -238,8 +238,8 @@ class RLConfig:
         ent_coef: Entropy bonus (SAC: ``0.0`` tunes it automatically, SB3's ``"auto"``).
         seed: Seed of the algorithm (policy init, sampling) and of the env's episodes.
         device: Torch device of the policy.
-        view: The policy's input view, ``"eq2"``, ``"invariant"`` or ``"relative"`` (see
-            :class:`~agents.policy.IALEPolicy`).
+        view: The policy's input view, ``"eq2"``, ``"invariant"``, ``"relative"`` or
+            ``"rank"`` (see :class:`~agents.policy.IALEPolicy`).
         snapshot_every: Keep a copy of the IALE policy as ``snapshots/policy-<AL steps>.zip``
             at the first update past every multiple of this many AL steps (``None``: none), for
             learning curves against the AL steps spent in training.

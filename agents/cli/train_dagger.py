@@ -90,9 +90,9 @@ def build_parser(variant: str = "iale", doc: str | None = None) -> argparse.Argu
     )
     p.add_argument(
         "--view",
-        choices=["eq2", "invariant", "relative"],
-        help="policy input: the paper's Eq. 2 rows (eq2), class-order-free features (invariant) "
-        "or the same standardised over the sub-pool (relative)",
+        choices=["eq2", "invariant", "relative", "rank"],
+        help="policy input: the paper's Eq. 2 rows (eq2), class-order-free features (invariant), "
+        "the same standardised over the sub-pool (relative) or ranked within it (rank)",
     )
     p.add_argument(
         "--normalize",

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_flags(p)
     p.add_argument("--n-steps", type=int, help="env steps per update (default: one episode)")
     p.add_argument(
-        "--view", choices=["eq2", "invariant", "relative"], help="the policy's input view"
+        "--view", choices=["eq2", "invariant", "relative", "rank"], help="the policy's input view"
     )
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--gamma", type=float, default=1.0)

@@ -81,7 +81,7 @@ class DAggerConfig:
     device: str = "cpu"
     selection: Literal["bernoulli", "softmax", "greedy"] = "bernoulli"
     oracle: Literal["best_expert", "lookahead"] = "best_expert"
-    view: Literal["eq2", "invariant", "relative"] = "eq2"
+    view: Literal["eq2", "invariant", "relative", "rank"] = "eq2"
     normalize: bool = False
     bc_batches: int | None = None
     heldout_episodes: int = 0

@@ -13,6 +13,7 @@ from agents.policy.network import SELECTIONS, IALEPolicy
 from agents.policy.views import (
     VIEWS,
     InvariantRowFeatures,
+    RankRowFeatures,
     RelativeRowFeatures,
     RowFeatures,
     RowNormalizer,
@@ -23,6 +24,7 @@ __all__ = [
     "VIEWS",
     "IALEPolicy",
     "InvariantRowFeatures",
+    "RankRowFeatures",
     "RelativeRowFeatures",
     "RowFeatures",
     "RowNormalizer",

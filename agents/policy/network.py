@@ -85,7 +85,8 @@ class IALEPolicy(ActorCriticPolicy):
             actions.
         view: How the MLP sees a row: ``"eq2"`` (the paper's Eq. 2 row as is) or
             ``"invariant"`` (class-order-free features, :class:`InvariantRowFeatures`) or
-            ``"relative"`` (the same, standardised over the sub-pool, :class:`RelativeRowFeatures`).
+            ``"relative"`` (the same, standardised over the sub-pool, :class:`RelativeRowFeatures`)
+            or ``"rank"`` (the same, ranked within the sub-pool, :class:`RankRowFeatures`).
         normalize: Standardise the view's features with statistics stored in the policy
             (:class:`RowNormalizer`, fitted by :meth:`fit_normalizer`).
         num_classes: K of the env (needed by the ``"invariant"`` view).

@@ -1,5 +1,5 @@
 """The policy's input views: how the Eq. 2 rows reach the row-wise MLP (``eq2``, ``invariant``,
-``relative``), and the optional standardisation of the row features."""
+``relative``, ``rank``), and the optional standardisation of the row features."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 #: Input views of the policy: how the Eq. 2 rows are presented to the row-wise MLP.
-VIEWS = ("eq2", "invariant", "relative")
+VIEWS = ("eq2", "invariant", "relative", "rank")
 
 
 class RowFeatures(BaseFeaturesExtractor):
@@ -164,6 +164,27 @@ class RelativeRowFeatures(InvariantRowFeatures):
         return _zscore(base.transpose(-1, -2)).transpose(-1, -2)  # over the candidates
 
 
+class RankRowFeatures(RelativeRowFeatures):
+    """The ``"rank"`` view: each candidate's rank among the n candidates of the sub-pool, for
+    every quantity of :class:`RelativeRowFeatures` (and every expert score).
+
+    A heuristic takes the top k of one such quantity, so its selection depends only on the
+    candidates' order in that quantity. The ``"relative"`` view keeps the order but also the
+    shape of each quantity's distribution over the sub-pool, which shifts from dataset to
+    dataset (a z-score of 2 is a rare candidate on one and a common one on another). This view
+    keeps only the order: each feature is the candidate's rank, ties sharing their mean rank,
+    scaled to [-1, 1] (-1 the smallest, 1 the largest). It is unchanged by any increasing
+    transformation of a quantity within a state, so every per-quantity top-k heuristic reads the
+    same on every dataset.
+    """
+
+    NAMES = tuple(f"rank_{name}" for name in InvariantRowFeatures.NAMES[:12])
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        base = torch.stack(self._named(observations)[:12] + self._scores(observations), dim=-1)
+        return _centred_ranks(base.transpose(-1, -2)).transpose(-1, -2)  # over the candidates
+
+
 def view_extractor(
     view: str, num_classes: int, embedding_dim: int, score_columns: int
 ) -> tuple[type[BaseFeaturesExtractor], dict[str, int]]:
@@ -173,7 +194,11 @@ def view_extractor(
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
     if view == "eq2":
         return RowFeatures, {}
-    extractor = InvariantRowFeatures if view == "invariant" else RelativeRowFeatures
+    extractor = {
+        "invariant": InvariantRowFeatures,
+        "relative": RelativeRowFeatures,
+        "rank": RankRowFeatures,
+    }[view]
     kwargs = {
         "num_classes": num_classes,
         "embedding_dim": embedding_dim,
@@ -187,6 +212,16 @@ def _zscore(values: torch.Tensor) -> torch.Tensor:
     mean = values.mean(-1, keepdim=True)
     std = values.std(-1, keepdim=True, unbiased=False)
     return (values - mean) / (std + 1e-6)
+
+
+def _centred_ranks(values: torch.Tensor) -> torch.Tensor:
+    """Each value's rank over the candidates (last dim), ties sharing their mean rank, scaled to
+    [-1, 1]; 0 everywhere when there is a single candidate."""
+    n = values.shape[-1]
+    below = (values.unsqueeze(-2) < values.unsqueeze(-1)).sum(-1)
+    equal = (values.unsqueeze(-2) == values.unsqueeze(-1)).sum(-1)
+    rank = below.float() + (equal.float() - 1.0) / 2.0  # 0 .. n - 1
+    return 2.0 * rank / max(n - 1, 1) - 1.0
 
 
 class RowNormalizer(nn.Module):

@@ -26,7 +26,13 @@ from agents.evaluation import (
 )
 from agents.evaluation.metrics import fieller_ratio
 from agents.evaluation.summary import summarize, summary_markdown
-from agents.policy import IALEPolicy, InvariantRowFeatures, RelativeRowFeatures, load_policy
+from agents.policy import (
+    IALEPolicy,
+    InvariantRowFeatures,
+    RankRowFeatures,
+    RelativeRowFeatures,
+    load_policy,
+)
 from agents.schedules import ConstantLR
 from iale_env import ActiveLearningEnv, ALConfig
 from iale_env.protocols import CPU
@@ -45,7 +51,7 @@ def _eq2_states(rng: np.random.Generator, batch: int = 4, n: int = 20, k: int = 
     return np.concatenate([mean_emb, lab_hist, pred_hist, emb, probs], -1).astype(np.float32)
 
 
-@pytest.mark.parametrize("extractor", [InvariantRowFeatures, RelativeRowFeatures])
+@pytest.mark.parametrize("extractor", [InvariantRowFeatures, RelativeRowFeatures, RankRowFeatures])
 def test_invariant_views_ignore_class_order_and_embedding_basis(extractor):
     """Relabeling the classes or rotating the embedding (what differs between datasets and
     classifier runs) leaves the invariant features unchanged; the Eq. 2 row itself changes."""
@@ -60,6 +66,9 @@ def test_invariant_views_ignore_class_order_and_embedding_basis(extractor):
         torch.testing.assert_close(feats.mean(1), torch.zeros(4, 12), atol=1e-5, rtol=0)
         spread = feats.std(1, unbiased=False)
         assert ((spread - 1).abs() < 1e-3).all()
+    if extractor is RankRowFeatures:  # every feature a rank within the sub-pool, in [-1, 1]
+        assert feats.min() >= -1 and feats.max() <= 1
+        torch.testing.assert_close(feats.mean(1), torch.zeros(4, 12), atol=1e-5, rtol=0)
     perm = rng.permutation(k)
     rotation, _ = np.linalg.qr(rng.normal(size=(d, d)))
     moved = obs.copy()
@@ -75,7 +84,40 @@ def test_invariant_views_ignore_class_order_and_embedding_basis(extractor):
         extractor(__import__("gymnasium").spaces.Box(0, 1, (20, 100)), 10, 128)
 
 
-def test_feature_standardisation_is_fitted_saved_and_reloaded(make_env, tmp_path):
+def test_rank_view_keeps_only_each_features_order_within_the_subpool():
+    """The rank view of a state is the candidates' order in every quantity: an increasing
+    transformation of one quantity (what shifts from dataset to dataset) changes the relative
+    view but not the rank view, tied candidates share their mean rank, and the top-k of a rank
+    column is the top-k of the quantity it ranks (so it can represent any such heuristic)."""
+    k, d, n = 10, 128, 20
+    rng = np.random.default_rng(1)
+    obs = _eq2_states(rng, n=n)
+    obs = np.concatenate([obs, rng.normal(size=(4, n, 1)).astype(np.float32)], -1)  # a score
+    space = __import__("gymnasium").spaces.Box(-np.inf, np.inf, obs.shape[1:], np.float32)
+    rank = RankRowFeatures(space, k, d, score_columns=1)
+    relative = RelativeRowFeatures(space, k, d, score_columns=1)
+    feats = rank(torch.as_tensor(obs))
+    assert feats.shape == (4, n, 13)
+    score = obs[..., -1]
+    expected = 2 * np.argsort(np.argsort(score, -1), -1) / (n - 1) - 1
+    np.testing.assert_allclose(feats[..., -1].numpy(), expected, atol=1e-6)
+    for state in range(4):  # the top 5 of the rank column are the top 5 of the score
+        top = set(np.argsort(-feats[state, :, -1].numpy())[:5])
+        assert top == set(np.argsort(-score[state])[:5])
+    warped = obs.copy()
+    warped[..., -1] = np.exp(3 * obs[..., -1])  # increasing, changes the distribution's shape
+    torch.testing.assert_close(rank(torch.as_tensor(warped)), feats)
+    assert not torch.allclose(relative(torch.as_tensor(warped)), relative(torch.as_tensor(obs)))
+    tied = obs.copy()
+    tied[0, :, -1] = 0.0
+    tied[0, :2, -1] = 1.0  # two tied largest, the rest tied smallest
+    col = rank(torch.as_tensor(tied))[0, :, -1]
+    torch.testing.assert_close(col[:2], torch.full((2,), (n - 1.5) * 2 / (n - 1) - 1))
+    torch.testing.assert_close(col[2:], torch.full((n - 2,), (n - 3) / (n - 1) - 1))
+
+
+@pytest.mark.parametrize("view", ["invariant", "rank"])
+def test_feature_standardisation_is_fitted_saved_and_reloaded(view, make_env, tmp_path):
     env = make_env()
     obs, _ = env.reset(seed=0)
     policy = IALEPolicy(
@@ -83,7 +125,7 @@ def test_feature_standardisation_is_fitted_saved_and_reloaded(make_env, tmp_path
         env.action_space,
         ConstantLR(1e-3),
         acquisition_size=5,
-        view="invariant",
+        view=view,
         normalize=True,
     )
     states = np.stack([obs, obs * 0.5])
@@ -92,7 +134,7 @@ def test_feature_standardisation_is_fitted_saved_and_reloaded(make_env, tmp_path
     np.testing.assert_allclose(feats.mean(0).numpy(), 0.0, atol=1e-4)
     policy.save(str(tmp_path / "policy.zip"))
     loaded = load_policy(str(tmp_path / "policy.zip"), env=env)
-    assert loaded.view == "invariant" and loaded.normalize
+    assert loaded.view == view and loaded.normalize
     torch.testing.assert_close(loaded.normalizer.std, policy.normalizer.std)
     assert np.array_equal(loaded.select(obs), policy.select(obs))
     with pytest.raises(ValueError, match="view must be one of"):
