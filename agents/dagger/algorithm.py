@@ -46,8 +46,10 @@ class DAggerConfig:
             :class:`~agents.policy.set_selection.GreedySetSelection`).
         oracle: ``"best_expert"`` (IALE) or ``"lookahead"``: retrain on each candidate alone
             and take the best (ALIL's oracle; n trainings per step).
-        view: The policy's input view, ``"eq2"`` (the paper's rows) or ``"invariant"``
-            (class-order-free features; see :class:`~agents.policy.InvariantRowFeatures`).
+        view: The policy's input view, ``"eq2"`` (the paper's rows), ``"invariant"``
+            (class-order-free features; see :class:`~agents.policy.InvariantRowFeatures`),
+            ``"relative"`` (the same, standardised over the sub-pool) or ``"rank"`` (ranked
+            within it).
         normalize: Standardise the policy's input features; the statistics are refitted on the
             aggregated pairs before every update and saved with the policy.
         bc_batches: Minibatch updates per round instead of ``bc_epochs`` epochs (a round of a

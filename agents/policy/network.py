@@ -92,7 +92,8 @@ class IALEPolicy(ActorCriticPolicy):
         num_classes: K of the env (needed by the ``"invariant"`` view).
         embedding_dim: D, the classifier's embedding size (``"invariant"`` view).
         score_columns: How many expert-score columns end each row (the env's
-            ``state_scores``); the invariant views add each score (and its z-score).
+            ``state_scores``); ``"invariant"`` adds each score and its z-score, ``"relative"``
+            and ``"rank"`` each score standardised or ranked over the sub-pool.
         **kwargs: Passed to ``ActorCriticPolicy`` (e.g. ``optimizer_kwargs``).
 
     The value head (for PPO/A2C) mean-pools the hidden features of all rows.

@@ -216,12 +216,17 @@ def _zscore(values: torch.Tensor) -> torch.Tensor:
 
 def _centred_ranks(values: torch.Tensor) -> torch.Tensor:
     """Each value's rank over the candidates (last dim), ties sharing their mean rank, scaled to
-    [-1, 1]; 0 everywhere when there is a single candidate."""
+    [-1, 1]; 0 everywhere when there is a single candidate. O(n log n) per row (a whole pool
+    can be ranked, not only a sub-pool)."""
     n = values.shape[-1]
-    below = (values.unsqueeze(-2) < values.unsqueeze(-1)).sum(-1)
-    equal = (values.unsqueeze(-2) == values.unsqueeze(-1)).sum(-1)
-    rank = below.float() + (equal.float() - 1.0) / 2.0  # 0 .. n - 1
-    return 2.0 * rank / max(n - 1, 1) - 1.0
+    if n < 2:
+        return torch.zeros_like(values)
+    values = values.contiguous()
+    ordered = values.sort(dim=-1).values
+    below = torch.searchsorted(ordered, values)  # how many are smaller
+    not_above = torch.searchsorted(ordered, values, right=True)  # how many are not larger
+    rank = (below + not_above - 1).float() / 2.0  # 0 .. n - 1, ties at their mean rank
+    return 2.0 * rank / (n - 1) - 1.0
 
 
 class RowNormalizer(nn.Module):

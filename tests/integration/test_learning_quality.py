@@ -114,6 +114,9 @@ def test_rank_view_keeps_only_each_features_order_within_the_subpool():
     col = rank(torch.as_tensor(tied))[0, :, -1]
     torch.testing.assert_close(col[:2], torch.full((2,), (n - 1.5) * 2 / (n - 1) - 1))
     torch.testing.assert_close(col[2:], torch.full((n - 2,), (n - 3) / (n - 1) - 1))
+    one = np.concatenate([_eq2_states(rng, n=1), np.ones((4, 1, 1), np.float32)], -1)
+    single = RankRowFeatures(space.__class__(-np.inf, np.inf, one.shape[1:]), k, d, 1)
+    assert torch.equal(single(torch.as_tensor(one)), torch.zeros(4, 1, 13))  # nothing to rank
 
 
 @pytest.mark.parametrize("view", ["invariant", "rank"])
