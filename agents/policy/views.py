@@ -161,7 +161,12 @@ class RelativeRowFeatures(InvariantRowFeatures):
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         base = torch.stack(self._named(observations)[:12] + self._scores(observations), dim=-1)
-        return _zscore(base.transpose(-1, -2)).transpose(-1, -2)  # over the candidates
+        return self._over_candidates(base.transpose(-1, -2)).transpose(-1, -2)
+
+    @staticmethod
+    def _over_candidates(values: torch.Tensor) -> torch.Tensor:
+        """Each quantity relative to the other candidates (last dim): its z-score."""
+        return _zscore(values)
 
 
 class RankRowFeatures(RelativeRowFeatures):
@@ -180,9 +185,10 @@ class RankRowFeatures(RelativeRowFeatures):
 
     NAMES = tuple(f"rank_{name}" for name in InvariantRowFeatures.NAMES[:12])
 
-    def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        base = torch.stack(self._named(observations)[:12] + self._scores(observations), dim=-1)
-        return _centred_ranks(base.transpose(-1, -2)).transpose(-1, -2)  # over the candidates
+    @staticmethod
+    def _over_candidates(values: torch.Tensor) -> torch.Tensor:
+        """Each quantity relative to the other candidates (last dim): its centred rank."""
+        return _centred_ranks(values)
 
 
 def view_extractor(
