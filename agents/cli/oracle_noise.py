@@ -31,7 +31,9 @@ from agents.cli.common import (
 from iale_env.protocols import PROTOCOLS
 
 #: ``--preset`` settings (the AL protocol), from :mod:`iale_env.protocols`.
-PRESETS: dict[str, dict] = {p: PROTOCOLS[p].al_config() for p in ("paper", "reduced", "cpu")}
+PRESETS: dict[str, dict] = {
+    p: PROTOCOLS[p].al_config() for p in ("paper", "reduced", "cpu", "fast")
+}
 NOISE_CSV = "oracle_noise.csv"
 SUMMARY = "summary.md"
 
@@ -46,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", default="MNIST")
     p.add_argument("--seeds", type=int_list, default=(100,), help="episode seeds")
     p.add_argument("--reseeds", type=int, default=3, help="other seeds per state")
+    p.add_argument(
+        "--experts", help="comma list of the oracle's experts (default: the preset's, the paper's)"
+    )
     add_env_flags(p)
     add_device_flags(p)
     p.add_argument("--out", required=True, help="output folder")
@@ -61,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.reseeds < 1:
             raise ValueError(f"--reseeds must be >= 1, got {args.reseeds}")
-        al = env_config(s, args).replace(dataset=args.dataset)
+        experts = {"experts": tuple(args.experts.split(","))} if args.experts else {}
+        al = env_config(s, args).replace(dataset=args.dataset, **experts)
         if (out / NOISE_CSV).exists() and not args.resume:
             raise ValueError(f"{out} holds a measurement; pass --resume or use another --out")
         stack.enter_context(exclusive_folder(out))

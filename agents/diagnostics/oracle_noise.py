@@ -117,7 +117,9 @@ def noise_markdown(rows: Iterable[dict[str, str]], oracle_seeds: int = 1) -> str
     """A Markdown table of a measurement's rows: how often another seed names another winner,
     the oracle's margin between the best two experts, with 4 or more seeds per state how often
     two averaging oracles over disjoint halves of them disagree, and how much one selection's
-    accuracy moves between seeds (the retraining's own noise). ``oracle_seeds``: the models
+    accuracy moves between seeds (the retraining's own noise), and with 4 or more what choosing
+    the expert per state is worth against the best fixed expert, on seeds the choice never saw
+    (:func:`_choice_value_rows`). ``oracle_seeds``: the models
     each row's scores already average over (the measured env's ``oracle_seeds``)."""
     states: dict[tuple[str, str, str], list[dict[str, str]]] = defaultdict(list)
     for row in rows:
@@ -125,7 +127,8 @@ def noise_markdown(rows: Iterable[dict[str, str]], oracle_seeds: int = 1) -> str
     if not states:
         raise ValueError("no measured states")
     flips, unanimous, margins, spreads, halves = [], [], [], [], []
-    for decisions in states.values():
+    split: list[tuple[tuple[str, str], dict, dict, dict]] = []  # (episode, own, half A, half B)
+    for key, decisions in states.items():
         own = next(d for d in decisions if d["own_seed"] == "1")
         others = [d for d in decisions if d["own_seed"] != "1"]
         flips += [d["winner"] != own["winner"] for d in others]
@@ -142,6 +145,7 @@ def noise_markdown(rows: Iterable[dict[str, str]], oracle_seeds: int = 1) -> str
                 for group in (ordered[:half], ordered[-half:])
             ]
             halves.append(pick_winner(means[0]) != pick_winner(means[1]))
+            split.append((key[:2], json.loads(own["scores"]), means[0], means[1]))
     episodes = {(d, e) for d, e, _ in states}
     reseeds = len(next(iter(states.values()))) - 1
     lines = [
@@ -162,7 +166,48 @@ def noise_markdown(rows: Iterable[dict[str, str]], oracle_seeds: int = 1) -> str
         "| one selection's scoring-set accuracy over seeds, SD: median | "
         f"{np.median(spreads):.4f} |",
     ]
+    if split:
+        lines += _choice_value_rows(split, half * oracle_seeds)
     return "\n".join(lines) + "\n"
+
+
+def _choice_value_rows(
+    split: list[tuple[tuple[str, str], dict, dict, dict]], models: int
+) -> list[str]:
+    """What choosing the expert per state is worth, beside always taking the best fixed expert.
+
+    Each state's seeds are split in two halves (A holds the oracle's own seed). The fixed expert
+    is the one with the best mean half-A accuracy over all states. A per-state choice is scored
+    by how much its selection's accuracy beats the fixed expert's: on the models it was chosen
+    with (what the oracle's margin looks like) and on half B's models, which it never saw (what
+    the choice is worth in expectation, free of the winner's curse). Intervals: 95%, normal,
+    over episodes (states of one episode are not independent)."""
+    experts = list(split[0][2])
+    fixed = max(experts, key=lambda e: (np.mean([a[e] for _, _, a, _ in split]), -experts.index(e)))
+    own_in = [(ep, own[pick_winner(own)] - own[fixed]) for ep, own, _, _ in split]
+    own_out = [(ep, b[pick_winner(own)] - b[fixed]) for ep, own, _, b in split]
+    avg_out = [(ep, b[pick_winner(a)] - b[fixed]) for ep, _, a, b in split]
+    return [
+        f"| best fixed expert (mean over states, half A) | {fixed} |",
+        "| the oracle's winner over the fixed expert, on the winner's own model | "
+        f"{_episode_interval(own_in)} |",
+        "| the oracle's winner over the fixed expert, on other seeds' models (half B) | "
+        f"{_episode_interval(own_out)} |",
+        f"| the winner of {models} models averaged (half A) over the fixed expert, on half B | "
+        f"{_episode_interval(avg_out)} |",
+    ]
+
+
+def _episode_interval(values: list[tuple[tuple[str, str], float]]) -> str:
+    """``mean ± half-width`` of a 95% normal interval over the episodes' mean values (±
+    ``n/a`` with one episode)."""
+    per_episode: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for episode, value in values:
+        per_episode[episode].append(value)
+    means = np.array([np.mean(v) for v in per_episode.values()])
+    if len(means) < 2:
+        return f"{means.mean():+.4f} ± n/a"
+    return f"{means.mean():+.4f} ± {1.96 * means.std(ddof=1) / np.sqrt(len(means)):.4f}"
 
 
 def _finished_rows(path: Path) -> list[dict[str, str]]:

@@ -115,6 +115,26 @@ def test_noise_table_counts_flips_margins_and_spread():
         "averaging 6 models each (disjoint seeds) name different winners: share of states | 0.500 |"
         in table
     )
+    # what choosing per state is worth: half A (seeds 5, 6 and 9, 10) makes "a" the fixed expert
+    # (0.675 against 0.670 on average); state 1's own winner "b" beats it by 0.01 on its own model
+    # but loses by 0.015 on half B's, as does half A's averaged winner there
+    assert "| best fixed expert (mean over states, half A) | a |" in table
+    assert "on the winner's own model | +0.0050 ± n/a |" in table
+    assert "on other seeds' models (half B) | -0.0075 ± n/a |" in table
+    assert (
+        "| the winner of 6 models averaged (half A) over the fixed expert, on half B | -0.0075"
+        in table
+    )
+    assert "fixed expert" not in noise_markdown(rows)  # 3 seeds per state: no halves
+
+
+def test_choice_value_intervals_are_over_episodes():
+    from agents.diagnostics.oracle_noise import _episode_interval
+
+    # two states of episode 1 (mean 0.02) and one of episode 2 (0.0): n = 2 episodes, not 3 states
+    values = [(("D", "1"), 0.01), (("D", "1"), 0.03), (("D", "2"), 0.0)]
+    half_width = 1.96 * np.std([0.02, 0.0], ddof=1) / np.sqrt(2)
+    assert _episode_interval(values) == f"+0.0100 ± {half_width:.4f}"
 
 
 def test_an_averaging_oracle_scores_each_selection_by_its_mean_over_seeds(make_env):
