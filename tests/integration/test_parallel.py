@@ -93,17 +93,17 @@ def _digest(policy) -> str:
 
 
 @pytest.mark.slow
-def test_dagger_with_two_worker_envs_is_reproducible_and_resumes_to_the_same_policy(
+def test_dagger_on_worker_processes_or_ray_actors_is_reproducible_and_resumes_to_the_same_policy(
     idx_root, tmp_path
 ):
     from agents.dagger import DAggerConfig, train_dagger
-    from agents.vec_env import parallel_envs
+    from agents.vec_env import RayVecEnv, parallel_envs
 
     env = ALConfig(**{**TINY, "data_dir": str(idx_root)})
     cfg = DAggerConfig(episodes=2, bc_batch_size=4, bc_epochs=1, heldout_episodes=1)
 
-    def run(out, episodes, resume=False):
-        venv = parallel_envs(env, 2, threads=1)
+    def run(out, episodes, resume=False, venv=None):
+        venv = venv or parallel_envs(env, 2, threads=1)
         try:
             return train_dagger(
                 venv, dataclasses.replace(cfg, episodes=episodes), out, resume, progress=False
@@ -111,15 +111,23 @@ def test_dagger_with_two_worker_envs_is_reproducible_and_resumes_to_the_same_pol
         finally:
             venv.close()
 
-    a, b = run(tmp_path / "a", 2), run(tmp_path / "b", 2)
+    a = run(tmp_path / "a", 2)
     steps = (TINY["budget"] - TINY["initial_labeled"]) // TINY["acquisition_size"]
     assert [r["pairs"] for r in a.log] == [2 * steps, 4 * steps]  # two episodes per round
     assert len(list((tmp_path / "a" / "demos" / "round-001").glob("*.npz"))) == 2
-    assert _digest(a.policy) == _digest(b.policy)
-    assert a.log[-1]["heldout_agreement"] == b.log[-1]["heldout_agreement"]
-    run(tmp_path / "c", 1)  # stopped after round 1 ...
-    resumed = run(tmp_path / "c", 2, resume=True)  # ... and resumed
+    first = run(tmp_path / "c", 1)  # stopped after round 1 ...
+    resumed = run(tmp_path / "c", 2, resume=True)  # ... and resumed, in new worker processes
     assert _digest(resumed.policy) == _digest(a.policy)
+    assert resumed.log[-1]["heldout_agreement"] == a.log[-1]["heldout_agreement"]
+    # the same round on Ray actors trains the policy of the worker processes
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = run(tmp_path / "ray", 1, venv=RayVecEnv(env, 2, threads=1))
+    finally:
+        ray.shutdown()
+    assert _digest(remote.policy) == _digest(first.policy)
+    assert remote.log[0]["pairs"] == first.log[0]["pairs"]
+    assert remote.log[0]["wins"] == first.log[0]["wins"]
     # the number of envs is part of what a resume must match
     with pytest.raises(ValueError, match=r"collection.num_envs"):
         train_dagger(ActiveLearningEnv(env), cfg, tmp_path / "c", resume=True, progress=False)
@@ -135,31 +143,3 @@ def test_the_parallel_benchmark_refuses_settings_it_cannot_measure(tmp_path):
         proc = run_script("benchmark_parallel.py", *extra, "--data-dir", str(tmp_path))
         assert proc.returncode == 2, proc.stderr
         assert message in proc.stderr and "Traceback" not in proc.stderr
-
-
-@pytest.mark.slow
-def test_dagger_on_ray_actors_trains_the_policy_of_worker_processes(idx_root, tmp_path):
-    from agents.dagger import DAggerConfig, train_dagger
-    from agents.vec_env import RayVecEnv, parallel_envs
-
-    env = ALConfig(**{**TINY, "data_dir": str(idx_root)})
-    cfg = DAggerConfig(episodes=1, bc_batch_size=4, bc_epochs=1, heldout_episodes=1)
-    procs = parallel_envs(env, 2, threads=1)
-    try:
-        local = train_dagger(procs, cfg, tmp_path / "procs", progress=False)
-    finally:
-        procs.close()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        actors = RayVecEnv(env, 2, threads=1)
-        try:
-            remote = train_dagger(actors, cfg, tmp_path / "ray", progress=False)
-        finally:
-            actors.close()
-    finally:
-        ray.shutdown()
-    assert _digest(remote.policy) == _digest(local.policy)
-    assert (
-        remote.log[0]["pairs"] == local.log[0]["pairs"]
-        and remote.log[0]["wins"] == local.log[0]["wins"]
-    )
