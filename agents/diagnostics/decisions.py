@@ -2,8 +2,8 @@
 
 :func:`oracle_decisions` reads the oracle's decision on every state of a DAgger run (the winner
 and every expert's retrained accuracy, which the env's infos record), :func:`predict_winners`
-asks whether state-level features predict the winner, and :func:`decisions_markdown` tabulates
-both. :func:`export_decisions` keeps the decisions of a run in one small ``.npz``, so the
+asks whether state-level features predict the winner, :func:`predict_from_selections` whether
+features of each expert's selection do, and :func:`decisions_markdown` tabulates them. :func:`export_decisions` keeps the decisions of a run in one small ``.npz``, so the
 tables can be recomputed without the run's demonstrations.
 """
 
@@ -41,6 +41,10 @@ class OracleDecisions:
             score column in the state (``(states, experts)``; ``None`` when the state holds no
             score column for every expert): the winner's column is what the oracle executes,
             up to the ties that the expert breaks with information the state does not hold.
+        selection_names: Names of ``selections``' last axis.
+        selections: Summaries of each expert's selection as read from the state
+            (:func:`selection_features`, ``(states, experts, features)``; ``None`` when an
+            expert's ranking cannot be read from the state).
     """
 
     experts: tuple[str, ...]
@@ -50,6 +54,12 @@ class OracleDecisions:
     feature_names: tuple[str, ...]
     features: np.ndarray
     column_agreement: np.ndarray | None = None
+    selection_names: tuple[str, ...] = ()
+    selections: np.ndarray | None = None
+
+
+#: Experts whose ranking is a statistic of the state's softmax block (:func:`statistic_scores`).
+_STATISTIC_OF_EXPERT = {"margin": "smallest margin", "entropy": "entropy"}
 
 
 def state_features(
@@ -80,6 +90,77 @@ def state_features(
         names.append(f"top-k overlap of {state_scores[0]} and {state_scores[1]}")
         cols.append((top_k(columns[0], k) & top_k(columns[1], k)).sum(-1) / k)
     return tuple(names), np.stack(cols, axis=1)
+
+
+def expert_selections(
+    states: np.ndarray,
+    k: int,
+    experts: tuple[str, ...],
+    state_scores: tuple[str, ...] = (),
+    num_classes: int = 10,
+    embedding_dim: int = 128,
+) -> np.ndarray | None:
+    """Each expert's top ``k`` of every state (``(states, n, row)``), read from the state:
+    margin and entropy from M's softmax block, the others from their score columns
+    (``state_scores``). Returns a ``(states, experts, n)`` boolean array, or ``None`` when an
+    expert's ranking is not in the state (random, CoreSet, BADGE, or a score column the state
+    lacks)."""
+    stats = statistic_scores(states, num_classes, embedding_dim, state_scores)
+    keys = [
+        _STATISTIC_OF_EXPERT.get(e, f"{e} score column" if e in state_scores else None)
+        for e in experts
+    ]
+    if None in keys:
+        return None
+    return np.stack([top_k(stats[key], k) for key in keys], axis=1)
+
+
+def selection_features(
+    states: np.ndarray,
+    selections: np.ndarray,
+    num_classes: int = 10,
+    embedding_dim: int = 128,
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Summaries of each selection (``(states, experts, n)`` booleans) of every state
+    (``(states, n, row)``): the selected candidates' mean entropy, least confidence and margin
+    of M's softmax, their mean pairwise embedding distance over the sub-pool's, and how common
+    their predicted classes are in the labeled set (the histogram's mean share). Returns the
+    names and a ``(states, experts, features)`` array."""
+    d, c = embedding_dim, num_classes
+    probs = states[..., 2 * d + 2 * c : 2 * d + 3 * c].astype(np.float64)
+    emb = states[..., d + 2 * c : 2 * d + 2 * c].astype(np.float64)
+    labeled = states[:, 0, d : d + c].astype(np.float64)
+    top = np.sort(probs, axis=-1)[..., ::-1]
+    per_candidate = np.stack(
+        [
+            -(probs * np.log(np.clip(probs, 1e-12, None))).sum(-1),
+            1.0 - top[..., 0],
+            top[..., 0] - top[..., 1],
+            np.take_along_axis(labeled, probs.argmax(-1), axis=1),
+        ],
+        axis=-1,
+    )  # (states, n, 4)
+    sel = selections.astype(np.float64)  # (states, experts, n)
+    k = sel.sum(-1, keepdims=True)
+    means = sel @ per_candidate / k  # (states, experts, 4)
+    sq = (emb**2).sum(-1)
+    dist = np.sqrt(
+        np.clip(sq[:, :, None] + sq[:, None] - 2 * emb @ emb.transpose(0, 2, 1), 0, None)
+    )
+    n = dist.shape[-1]
+    dist[:, np.arange(n), np.arange(n)] = 0.0
+    pool = dist.sum((1, 2)) / (n * (n - 1))  # the sub-pool's mean pairwise distance
+    within = np.einsum("sei,sij,sej->se", sel, dist, sel) / (k[..., 0] * (k[..., 0] - 1))
+    spread = within / np.clip(pool, 1e-12, None)[:, None]
+    features = np.concatenate([means[..., :3], spread[..., None], means[..., 3:]], axis=-1)
+    names = (
+        "mean entropy",
+        "mean least confidence",
+        "mean margin",
+        "pairwise distance over the sub-pool's",
+        "labeled share of the predicted classes",
+    )
+    return names, features
 
 
 def oracle_decisions(run_dir: str | os.PathLike, rounds: int | None = None) -> OracleDecisions:
@@ -130,6 +211,10 @@ def oracle_decisions(run_dir: str | os.PathLike, rounds: int | None = None) -> O
             ],
             axis=1,
         )
+    selected = expert_selections(stacked, k, experts, state_scores)
+    selection_names, selections = (
+        selection_features(stacked, selected) if selected is not None else ((), None)
+    )
     return OracleDecisions(
         experts=experts,
         rounds=np.array(round_of),
@@ -138,6 +223,8 @@ def oracle_decisions(run_dir: str | os.PathLike, rounds: int | None = None) -> O
         feature_names=names,
         features=features,
         column_agreement=column_agreement,
+        selection_names=selection_names,
+        selections=selections,
     )
 
 
@@ -170,6 +257,63 @@ def predict_winners(
         predicted[test] = (xs @ w + b).argmax(1)
         majority[test] = np.bincount(y[train], minlength=classes).argmax()
     return predicted, majority
+
+
+def predict_from_selections(
+    decisions: OracleDecisions, l2: float = 1e-2, iterations: int = 500
+) -> np.ndarray:
+    """Can each expert's selection tell which one the oracle will pick? Leave-one-round-out
+    predictions of the winner of every state by a conditional logit on the features of the
+    experts' selections (:func:`selection_features`, standardised on the other rounds): one
+    weight per feature, shared by the experts, and one intercept per expert, so that it starts
+    from the other rounds' most frequent winner and moves from it as far as the selections
+    tell."""
+    if decisions.selections is None:
+        raise ValueError(
+            "the decisions hold no expert selections: every expert's ranking must be read from "
+            "the state (margin, entropy, or a --state-scores column)"
+        )
+    x, y, rounds = decisions.selections, decisions.winners, decisions.rounds
+    if len(np.unique(rounds)) < 2:
+        raise ValueError("predicting the winner needs states from at least 2 rounds")
+    experts, width = x.shape[1], x.shape[2]
+    predicted = np.zeros_like(y)
+    for held in np.unique(rounds):
+        train, test = rounds != held, rounds == held
+        flat = x[train].reshape(-1, width)
+        mean, std = flat.mean(0), flat.std(0) + 1e-9
+        xt, xs = (x[train] - mean) / std, (x[test] - mean) / std
+        onehot = np.eye(experts)[y[train]]
+        w, b = np.zeros(width), np.zeros(experts)
+        for _ in range(iterations):  # full-batch gradient descent on the convex loss
+            logits = xt @ w + b
+            p = np.exp(logits - logits.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            w -= 0.5 * (np.einsum("se,sef->f", p - onehot, xt) / len(xt) + l2 * w)
+            b -= 0.5 * (p - onehot).mean(0)
+        predicted[test] = (xs @ w + b).argmax(1)
+    return predicted
+
+
+def gain_over_fixed_expert(decisions: OracleDecisions, chosen: np.ndarray) -> np.ndarray:
+    """Per round, the mean scoring-set accuracy gained by taking each state's ``chosen`` expert
+    (an index per state) instead of the fixed expert with the best mean score over the other
+    rounds (leave one round out, like the predictions). On the retraining seed of the
+    decisions, so a choice made with hindsight of that seed (the oracle's) is favoured."""
+    d = decisions
+    gains = []
+    for held in np.unique(d.rounds):
+        test = d.rounds == held
+        fixed = d.scores[~test].mean(0).argmax()
+        rows = np.flatnonzero(test)
+        gains.append(np.mean(d.scores[rows, chosen[rows]] - d.scores[rows, fixed]))
+    return np.array(gains)
+
+
+def _interval(values: np.ndarray) -> str:
+    """``mean ± half-width`` of a 95% normal interval over the values (rounds)."""
+    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
+    return f"{values.mean():+.4f} ± {half:.4f}"
 
 
 def decisions_markdown(decisions: OracleDecisions) -> str:
@@ -211,7 +355,22 @@ def decisions_markdown(decisions: OracleDecisions) -> str:
             "| agreement with the oracle: the winner's score column (the winner known) | "
             f"{d.column_agreement[rows, d.winners].mean():.3f} |",
         ]
-    return "\n".join(lines) + f"\n\nState features: {', '.join(d.feature_names)}.\n"
+    notes = f"\n\nState features: {', '.join(d.feature_names)}.\n"
+    if d.selections is not None:
+        chosen = predict_from_selections(d)
+        gain = "scoring-set accuracy over the other rounds' best fixed expert, per round"
+        lines += [
+            "| winner predicted from the experts' selections (leave one round out): accuracy | "
+            f"{np.mean(chosen == d.winners):.3f} |",
+            f"| {gain}: the winner predicted from the selections | "
+            f"{_interval(gain_over_fixed_expert(d, chosen))} |",
+            f"| {gain}: the winner predicted from the state | "
+            f"{_interval(gain_over_fixed_expert(d, predicted))} |",
+            f"| {gain}: the oracle's winner (hindsight) | "
+            f"{_interval(gain_over_fixed_expert(d, d.winners))} |",
+        ]
+        notes += f"\nSelection features: {', '.join(d.selection_names)}.\n"
+    return "\n".join(lines) + notes
 
 
 def export_decisions(run_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
@@ -228,6 +387,9 @@ def export_decisions(run_dir: str | os.PathLike, path: str | os.PathLike) -> Pat
     }
     if d.column_agreement is not None:
         arrays["column_agreement"] = d.column_agreement
+    if d.selections is not None:
+        arrays["selection_names"] = np.array(d.selection_names)
+        arrays["selections"] = d.selections
     out = Path(path)
     if out.exists():
         raise FileExistsError(f"{out} exists; remove it or choose another file")
@@ -251,7 +413,7 @@ def load_decisions(path: str | os.PathLike, rounds: int | None = None) -> Oracle
     keep = slice(None)
     if rounds is not None:
         keep = arrays["rounds"] <= _rounds_to_read(file, int(arrays["rounds"].max()), rounds)
-    column = arrays.get("column_agreement")
+    column, selections = arrays.get("column_agreement"), arrays.get("selections")
     return OracleDecisions(
         experts=tuple(str(e) for e in arrays["experts"]),
         rounds=arrays["rounds"][keep],
@@ -260,4 +422,6 @@ def load_decisions(path: str | os.PathLike, rounds: int | None = None) -> Oracle
         feature_names=tuple(str(f) for f in arrays["feature_names"]),
         features=arrays["features"][keep],
         column_agreement=None if column is None else column[keep],
+        selection_names=tuple(str(f) for f in arrays.get("selection_names", ())),
+        selections=None if selections is None else selections[keep],
     )

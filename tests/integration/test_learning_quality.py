@@ -476,6 +476,10 @@ def test_the_oracles_decisions_are_read_from_a_runs_demonstrations(idx_root, tmp
     table = decisions_markdown(d)
     assert f"| states (rounds) | {2 * steps} (2) |" in table
     assert "the winner's score column (the winner known)" in table
+    # both experts are score columns of the state: their selections are read and summarised
+    assert d.selections.shape == (2 * steps, 2, len(d.selection_names))
+    assert "| winner predicted from the experts' selections" in table
+    assert "Selection features: mean entropy," in table
     out = tmp_path / "decisions.md"
     assert imitability_main([str(tmp_path), "--decisions", str(out)]) == 0
     assert out.read_text() == table
@@ -487,11 +491,81 @@ def test_the_oracles_decisions_are_read_from_a_runs_demonstrations(idx_root, tmp
     )  # no overwrite
     assert decisions_markdown(oracle_decisions(exported)) == table
     first, first_exported = oracle_decisions(tmp_path, 1), oracle_decisions(exported, 1)
-    for field in ("rounds", "winners", "scores", "features", "column_agreement"):
+    for field in ("rounds", "winners", "scores", "features", "column_agreement", "selections"):
         np.testing.assert_array_equal(getattr(first_exported, field), getattr(first, field))
     with pytest.raises(ValueError, match="--rounds 3"):
         oracle_decisions(exported, rounds=3)
     assert imitability_main([str(tmp_path / "nothing"), "--decisions", str(out)]) == 2
+
+
+@pytest.mark.dagger
+def test_each_experts_selection_is_read_from_the_state_and_summarised():
+    """Margin's top k from M's softmax block, the ensemble's from its score column; each
+    selection's margin, spread (pairwise distance over the sub-pool's) and labeled share."""
+    from agents.diagnostics.decisions import expert_selections, selection_features
+
+    # rows: labeled mean embedding (2) | labeled histogram (2) | predictions' histogram (2) |
+    # candidate embedding (2) | softmax (2) | ensemble score (1)
+    emb = [(0, 0), (0, 0), (3, 4), (0, 0)]
+    probs = [(0.5, 0.5), (0.9, 0.1), (0.6, 0.4), (0.01, 0.99)]
+    states = np.array(
+        [[[0, 0, 0.75, 0.25, 0.5, 0.5, *e, *p, s] for e, p, s in zip(emb, probs, (0, 1, 0, 1))]]
+    )
+    kw = {"num_classes": 2, "embedding_dim": 2}
+    sel = expert_selections(states, 2, ("margin", "ensemble"), ("ensemble",), **kw)
+    np.testing.assert_array_equal(sel[0], [[1, 0, 1, 0], [0, 1, 0, 1]])
+    assert expert_selections(states, 2, ("margin", "coreset"), ("ensemble",), **kw) is None
+    names, f = selection_features(states, sel, **kw)
+    got = dict(zip(names, f[0].T))
+    np.testing.assert_allclose(got["mean margin"], [0.1, 0.89])
+    np.testing.assert_allclose(got["pairwise distance over the sub-pool's"], [2.0, 0.0])
+    np.testing.assert_allclose(got["labeled share of the predicted classes"], [0.75, 0.5])
+
+
+@pytest.mark.dagger
+def test_predicting_the_winner_from_the_experts_selections():
+    """A selection feature that decides the winner is learned from the other rounds (it names
+    the winner, whatever the expert), features that carry nothing leave the majority winner, and
+    the gain over the best fixed expert is taken per held-out round."""
+    from agents.diagnostics.decisions import (
+        OracleDecisions,
+        gain_over_fixed_expert,
+        predict_from_selections,
+    )
+
+    rng = np.random.default_rng(0)
+    rounds = np.repeat(np.arange(1, 6), 30)
+    signal = rng.normal(size=(150, 3))
+    winners = signal.argmax(1)
+    # the winner scores 0.8, "c" 0.75 when it does not win, the others 0.7: "c" is the best
+    # fixed expert, though it wins no more often than the others
+    scores = np.where(np.eye(3)[winners] == 1, 0.8, np.array([0.7, 0.7, 0.75]))
+
+    def decisions(selections: np.ndarray | None) -> OracleDecisions:
+        return OracleDecisions(
+            ("a", "b", "c"),
+            rounds,
+            winners,
+            scores,
+            ("f",),
+            np.zeros((150, 1)),
+            selection_names=("s", "noise"),
+            selections=selections,
+        )
+
+    both = np.stack([signal, rng.normal(size=(150, 3))], axis=-1)
+    assert (predict_from_selections(decisions(both)) == winners).mean() >= 0.95
+    constant = predict_from_selections(decisions(np.ones((150, 3, 2))))
+    for held in range(1, 6):  # the other rounds' most frequent winner
+        majority = np.bincount(winners[rounds != held], minlength=3).argmax()
+        assert (constant[rounds == held] == majority).all()
+    # over "c", the winner gains 0.05 wherever another expert wins
+    gains = gain_over_fixed_expert(decisions(both), winners)
+    expected = [0.05 * np.mean(winners[rounds == r] != 2) for r in range(1, 6)]
+    np.testing.assert_allclose(gains, expected)
+    np.testing.assert_allclose(gain_over_fixed_expert(decisions(both), np.full(150, 2)), 0)
+    with pytest.raises(ValueError, match="--state-scores"):
+        predict_from_selections(decisions(None))
 
 
 @pytest.mark.dagger
