@@ -17,12 +17,9 @@ import numpy as np
 import torch
 
 from agents.dagger import CHECKPOINT, agreement, load_round_trajectories
-from agents.diagnostics.imitability import (
-    _recorded_state_scores,
-    _rounds_to_read,
-    statistic_scores,
-    top_k,
-)
+from agents.diagnostics.imitability import _recorded_state_scores, _rounds_to_read
+from agents.selector import fit_conditional_logit
+from agents.state_stats import expert_selections, selection_features, statistic_scores, top_k
 
 
 @dataclass(frozen=True)
@@ -58,10 +55,6 @@ class OracleDecisions:
     selections: np.ndarray | None = None
 
 
-#: Experts whose ranking is a statistic of the state's softmax block (:func:`statistic_scores`).
-_STATISTIC_OF_EXPERT = {"margin": "smallest margin", "entropy": "entropy"}
-
-
 def state_features(
     states: np.ndarray,
     steps: np.ndarray,
@@ -90,77 +83,6 @@ def state_features(
         names.append(f"top-k overlap of {state_scores[0]} and {state_scores[1]}")
         cols.append((top_k(columns[0], k) & top_k(columns[1], k)).sum(-1) / k)
     return tuple(names), np.stack(cols, axis=1)
-
-
-def expert_selections(
-    states: np.ndarray,
-    k: int,
-    experts: tuple[str, ...],
-    state_scores: tuple[str, ...] = (),
-    num_classes: int = 10,
-    embedding_dim: int = 128,
-) -> np.ndarray | None:
-    """Each expert's top ``k`` of every state (``(states, n, row)``), read from the state:
-    margin and entropy from M's softmax block, the others from their score columns
-    (``state_scores``). Returns a ``(states, experts, n)`` boolean array, or ``None`` when an
-    expert's ranking is not in the state (random, CoreSet, BADGE, or a score column the state
-    lacks)."""
-    stats = statistic_scores(states, num_classes, embedding_dim, state_scores)
-    keys = [
-        _STATISTIC_OF_EXPERT.get(e, f"{e} score column" if e in state_scores else None)
-        for e in experts
-    ]
-    if None in keys:
-        return None
-    return np.stack([top_k(stats[key], k) for key in keys], axis=1)
-
-
-def selection_features(
-    states: np.ndarray,
-    selections: np.ndarray,
-    num_classes: int = 10,
-    embedding_dim: int = 128,
-) -> tuple[tuple[str, ...], np.ndarray]:
-    """Summaries of each selection (``(states, experts, n)`` booleans) of every state
-    (``(states, n, row)``): the selected candidates' mean entropy, least confidence and margin
-    of M's softmax, their mean pairwise embedding distance over the sub-pool's, and how common
-    their predicted classes are in the labeled set (the histogram's mean share). Returns the
-    names and a ``(states, experts, features)`` array."""
-    d, c = embedding_dim, num_classes
-    probs = states[..., 2 * d + 2 * c : 2 * d + 3 * c].astype(np.float64)
-    emb = states[..., d + 2 * c : 2 * d + 2 * c].astype(np.float64)
-    labeled = states[:, 0, d : d + c].astype(np.float64)
-    top = np.sort(probs, axis=-1)[..., ::-1]
-    per_candidate = np.stack(
-        [
-            -(probs * np.log(np.clip(probs, 1e-12, None))).sum(-1),
-            1.0 - top[..., 0],
-            top[..., 0] - top[..., 1],
-            np.take_along_axis(labeled, probs.argmax(-1), axis=1),
-        ],
-        axis=-1,
-    )  # (states, n, 4)
-    sel = selections.astype(np.float64)  # (states, experts, n)
-    k = sel.sum(-1, keepdims=True)
-    means = sel @ per_candidate / k  # (states, experts, 4)
-    sq = (emb**2).sum(-1)
-    dist = np.sqrt(
-        np.clip(sq[:, :, None] + sq[:, None] - 2 * emb @ emb.transpose(0, 2, 1), 0, None)
-    )
-    n = dist.shape[-1]
-    dist[:, np.arange(n), np.arange(n)] = 0.0
-    pool = dist.sum((1, 2)) / (n * (n - 1))  # the sub-pool's mean pairwise distance
-    within = np.einsum("sei,sij,sej->se", sel, dist, sel) / (k[..., 0] * (k[..., 0] - 1))
-    spread = within / np.clip(pool, 1e-12, None)[:, None]
-    features = np.concatenate([means[..., :3], spread[..., None], means[..., 3:]], axis=-1)
-    names = (
-        "mean entropy",
-        "mean least confidence",
-        "mean margin",
-        "pairwise distance over the sub-pool's",
-        "labeled share of the predicted classes",
-    )
-    return names, features
 
 
 def oracle_decisions(run_dir: str | os.PathLike, rounds: int | None = None) -> OracleDecisions:
@@ -276,22 +198,10 @@ def predict_from_selections(
     x, y, rounds = decisions.selections, decisions.winners, decisions.rounds
     if len(np.unique(rounds)) < 2:
         raise ValueError("predicting the winner needs states from at least 2 rounds")
-    experts, width = x.shape[1], x.shape[2]
     predicted = np.zeros_like(y)
     for held in np.unique(rounds):
-        train, test = rounds != held, rounds == held
-        flat = x[train].reshape(-1, width)
-        mean, std = flat.mean(0), flat.std(0) + 1e-9
-        xt, xs = (x[train] - mean) / std, (x[test] - mean) / std
-        onehot = np.eye(experts)[y[train]]
-        w, b = np.zeros(width), np.zeros(experts)
-        for _ in range(iterations):  # full-batch gradient descent on the convex loss
-            logits = xt @ w + b
-            p = np.exp(logits - logits.max(1, keepdims=True))
-            p /= p.sum(1, keepdims=True)
-            w -= 0.5 * (np.einsum("se,sef->f", p - onehot, xt) / len(xt) + l2 * w)
-            b -= 0.5 * (p - onehot).mean(0)
-        predicted[test] = (xs @ w + b).argmax(1)
+        model = fit_conditional_logit(x[rounds != held], y[rounds != held], l2, iterations)
+        predicted[rounds == held] = model.logits(x[rounds == held]).argmax(1)
     return predicted
 
 

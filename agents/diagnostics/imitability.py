@@ -31,7 +31,7 @@ from agents.dagger import (
 )
 from agents.policy import IALEPolicy
 from agents.runs.files import read_json
-from iale_env.actions import top_k_selection as top_k  # 0/1 selections of the k highest scores
+from agents.state_stats import statistic_scores, top_k
 
 
 @dataclass(frozen=True)
@@ -139,32 +139,6 @@ def _recorded_state_scores(run: Path) -> tuple[str, ...]:
     config = run / "config.json"
     env = read_json(config).get("env", {}) if config.is_file() else {}
     return tuple(env.get("state_scores", []))
-
-
-def statistic_scores(
-    states: np.ndarray,
-    num_classes: int = 10,
-    embedding_dim: int = 128,
-    state_scores: tuple[str, ...] = (),
-) -> dict[str, np.ndarray]:
-    """Scores read off one statistic of the state (higher = select): least confidence, smallest
-    margin and entropy of the state's softmax block (M's softmax on the candidate, the fifth
-    block of an Eq. 2 row), and each of the experts' score columns that end the rows
-    (``state_scores``, in their order), ties broken by least confidence (the experts break the
-    ties of their variation ratios by a mean-probability uncertainty)."""
-    start = 2 * embedding_dim + 2 * num_classes
-    probs = states[..., start : start + num_classes].astype(np.float64)
-    top = np.sort(probs, axis=-1)[..., ::-1]
-    least_confidence = 1.0 - top[..., 0]
-    scores = {
-        "least confidence": least_confidence,
-        "smallest margin": -(top[..., 0] - top[..., 1]),
-        "entropy": -(probs * np.log(np.clip(probs, 1e-12, None))).sum(-1),
-    }
-    for i, name in enumerate(state_scores):  # variation ratios: steps of at least 1 / passes
-        column = states[..., states.shape[-1] - len(state_scores) + i].astype(np.float64)
-        scores[f"{name} score column"] = column + 1e-3 * least_confidence
-    return scores
 
 
 def train_offline(

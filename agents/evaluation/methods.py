@@ -14,7 +14,10 @@ A *method* is named as on the command line of ``scripts/evaluate.py``:
   rewards of the current episode (:mod:`agents.bandit`; its draws go to ``oracle.csv``);
 - a trained policy: ``iale:PATH``, ``alil:PATH``, ``ppo:PATH``, ``a2c:PATH``, ``sac:PATH`` (``PATH`` is a
   ``policy.zip``, the run folder holding it, or a pretrained policy's name); ``LABEL=iale:PATH``
-  names the curve ``LABEL``.
+  names the curve ``LABEL``;
+- a fitted expert selector: ``selector:PATH`` (a ``selector.json`` of ``train_selector.py`` or
+  its folder, :mod:`agents.selector`; the expert it executes at each step goes to
+  ``oracle.csv``).
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ import numpy as np
 from agents.pretrained import available as available_pretrained
 from agents.pretrained import pretrained_path, state_env_kwargs
 from agents.runs.files import read_json, run_config_of
+from agents.selector import SELECTOR_FILE, ExpertSelector
 from iale_env import EXPERTS, ActiveLearningEnv
 
 #: Learned-policy families (``family:PATH``).
-POLICY_FAMILIES = ("iale", "alil", "ppo", "a2c", "sac")
+POLICY_FAMILIES = ("iale", "alil", "ppo", "a2c", "sac", "selector")
 
 
 #: The method that executes the best-expert oracle's selection at every step.
@@ -89,7 +93,7 @@ def parse_method(text: str) -> MethodSpec:
         if pretrained and not file.exists():
             file = pretrained_path(path)
         if file.is_dir():
-            file = file / "policy.zip"
+            file = file / (SELECTOR_FILE if family == "selector" else "policy.zip")
         if not file.is_file():
             if pretrained:  # a local path of that name hides the pretrained policy
                 raise ValueError(
@@ -200,6 +204,8 @@ def make_selector(spec: MethodSpec, env: ActiveLearningEnv, device: str = "cpu")
 
         draw.bandit = bandit  # type: ignore[attr-defined]  # run_episode feeds it the rewards
         return draw
+    if spec.family == "selector":
+        return SelectorRun(ExpertSelector.load(spec.path), env)  # type: ignore[arg-type]
     if spec.family == "sac":  # SB3's own policy class, not an IALEPolicy
         from agents.rl import load_sac_policy
 
@@ -210,3 +216,52 @@ def make_selector(spec: MethodSpec, env: ActiveLearningEnv, device: str = "cpu")
 
     policy = load_policy(spec.path, env=env, device=device)  # type: ignore[arg-type]
     return lambda e, obs: ("action", policy.select(obs))
+
+
+class SelectorRun:
+    """A sweep's selector of the ``selector`` family: executes the selection of the expert that
+    an :class:`~agents.selector.ExpertSelector` chooses on each state, and keeps that choice
+    (``drawn``) with every expert's probability (``probabilities``) for ``oracle.csv``.
+
+    Raises:
+        ValueError: (on construction) the env's state lacks an expert's score column.
+    """
+
+    def __init__(self, selector: ExpertSelector, env: ActiveLearningEnv) -> None:
+        self.selector, self.k = selector, env.config.acquisition_size
+        self.state_scores = tuple(env.config.state_scores)
+        _check_selector_state(selector, self.state_scores)
+        #: The expert executed at the last step, and every expert's probability there.
+        self.drawn: str | None = None
+        self.probabilities: dict[str, float] = {}
+
+    def __call__(self, env: ActiveLearningEnv, obs: np.ndarray) -> tuple[str, np.ndarray]:
+        p = self.selector.probabilities(obs, self.k, self.state_scores)
+        self.drawn = self.selector.experts[int(np.argmax(p))]
+        self.probabilities = dict(zip(self.selector.experts, np.round(p, 6).tolist()))
+        return "action", env.expert_action(self.drawn)
+
+
+def _check_selector_state(selector: ExpertSelector, state_scores: tuple[str, ...]) -> None:
+    """Refuse a state that lacks the score column of one of the selector's experts."""
+    missing = [e for e in selector.experts if e not in ("margin", "entropy", *state_scores)]
+    if missing:
+        raise ValueError(
+            f"the selector reads {missing} from the state's score columns, which the env "
+            f"lacks (state_scores={list(state_scores)}): keep the config.json of its "
+            f"run beside selector.json, or pass --state-scores {','.join(missing)}"
+        )
+
+
+def check_selector_state(spec: MethodSpec, state_scores: tuple[str, ...]) -> None:
+    """Refuse, before any episode, a ``selector`` method whose file is not a selector or whose
+    experts' scores the env's state (``state_scores``, with the method's overrides) lacks.
+
+    Raises:
+        ValueError: the message says what to do.
+    """
+    if spec.family != "selector":
+        return
+    overrides = policy_env_overrides(spec)
+    scores = tuple(overrides.get("state_scores", state_scores))
+    _check_selector_state(ExpertSelector.load(spec.path), scores)  # type: ignore[arg-type]

@@ -30,6 +30,7 @@ import numpy as np
 from agents.evaluation.methods import (
     MethodSpec,
     check_policy_classifier,
+    check_selector_state,
     make_selector,
     method_env_overrides,
     parse_method,
@@ -100,6 +101,7 @@ class EvalConfig:
             raise ValueError(f"unknown overlap heuristic(s) {unknown}; use {sorted(EXPERTS)}")
         for spec in specs:
             check_policy_classifier(spec, self.env.classifier)
+            check_selector_state(spec, tuple(self.env.state_scores))
 
     @property
     def specs(self) -> list[MethodSpec]:
@@ -163,6 +165,9 @@ def run_episode(
         elif bandit is not None:  # the expert drawn, and every expert's probability
             probs = dict(zip(bandit.config.experts, np.round(bandit.probabilities(), 6).tolist()))
             decisions.append(dict(where, winner=bandit.drawn, scores=json.dumps(probs)))
+        elif spec.family == "selector":  # the expert chosen, and every expert's probability
+            chosen, probs = select.drawn, select.probabilities  # type: ignore[attr-defined]
+            decisions.append(dict(where, winner=chosen, scores=json.dumps(probs)))
         if spec.learned:
             for name in overlap_with:
                 shared = int(np.sum((value > 0) & (env.expert_action(name) > 0)))

@@ -496,13 +496,28 @@ def test_the_oracles_decisions_are_read_from_a_runs_demonstrations(idx_root, tmp
     with pytest.raises(ValueError, match="--rounds 3"):
         oracle_decisions(exported, rounds=3)
     assert imitability_main([str(tmp_path / "nothing"), "--decisions", str(out)]) == 2
+    # a selector is fitted to the same decisions from the run or from the exported file
+    from agents.cli.train_selector import main as selector_main
+    from agents.selector import ExpertSelector
+
+    assert selector_main([str(tmp_path), "--out", str(tmp_path / "sel")]) == 0
+    assert selector_main([str(tmp_path), "--out", str(tmp_path / "sel")]) == 2  # no overwrite
+    assert selector_main([str(exported), "--out", str(tmp_path / "sel2")]) == 2  # no config
+    config = str(tmp_path / "config.json")
+    assert (
+        selector_main([str(exported), "--env-config", config, "--out", str(tmp_path / "s2")]) == 0
+    )
+    a, b = ExpertSelector.load(tmp_path / "sel"), ExpertSelector.load(tmp_path / "s2")
+    assert a.experts == scores and a.feature_names == d.selection_names
+    np.testing.assert_array_equal(a.model.logits(d.selections), b.model.logits(d.selections))
+    fitted = json.loads((tmp_path / "sel" / "config.json").read_text())
+    assert fitted["env"]["state_scores"] == list(scores)
 
 
-@pytest.mark.dagger
 def test_each_experts_selection_is_read_from_the_state_and_summarised():
     """Margin's top k from M's softmax block, the ensemble's from its score column; each
     selection's margin, spread (pairwise distance over the sub-pool's) and labeled share."""
-    from agents.diagnostics.decisions import expert_selections, selection_features
+    from agents.state_stats import expert_selections, selection_features
 
     # rows: labeled mean embedding (2) | labeled histogram (2) | predictions' histogram (2) |
     # candidate embedding (2) | softmax (2) | ensemble score (1)
