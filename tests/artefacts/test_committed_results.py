@@ -105,6 +105,7 @@ def test_committed_imitability_tables_match_their_pairs():
 DECISION_SOURCES = {
     "decisions_scores_": "results/cpu/imitability/decisions_iale_mnist_scores.npz",
     "decisions_paper_state_": "results/cpu/imitability/decisions_iale_mnist.npz",
+    "decisions_top3_": "results/fast/imitability/decisions_top3_soft.npz",
 }
 
 
@@ -118,7 +119,7 @@ def test_committed_decision_tables_match_their_runs():
     from agents.diagnostics.decisions import decisions_markdown, oracle_decisions
 
     doc = (ROOT / "docs" / "imitability.md").read_text()
-    tables = sorted((ROOT / "results" / "cpu" / "imitability").glob("decisions_*.md"))
+    tables = sorted((ROOT / "results").glob("*/imitability/decisions_*.md"))
     assert len(tables) == len(DECISION_SOURCES)
     for table in tables:
         run = next(v for k, v in DECISION_SOURCES.items() if table.name.startswith(k))
@@ -128,16 +129,40 @@ def test_committed_decision_tables_match_their_runs():
         assert text in doc, table.name
 
 
+@pytest.mark.dagger
+def test_committed_selectors_are_fitted_from_the_committed_decisions_they_name():
+    """Each committed selector.json is what train_selector.py fits to the decisions file its
+    config.json names, and its config.json holds the state of the run those decisions come
+    from."""
+    import numpy as np
+
+    from agents.diagnostics.decisions import oracle_decisions
+    from agents.selector import ExpertSelector, fit_conditional_logit
+
+    files = sorted((ROOT / "results").glob("*/selector/*/selector.json"))
+    assert files
+    for file in files:
+        config = json.loads(file.with_name("config.json").read_text())
+        fit = config["selector"]
+        decisions = oracle_decisions(ROOT / fit["source"], fit["rounds"])
+        model = fit_conditional_logit(decisions.selections, decisions.winners, fit["l2"])
+        saved = ExpertSelector.load(file)
+        assert saved.experts == decisions.experts and fit["states"] == len(decisions.winners)
+        for name in ("mean", "std", "weights", "intercepts"):
+            np.testing.assert_allclose(getattr(saved.model, name), getattr(model, name), rtol=1e-12)
+        assert set(config["env"]["state_scores"]) >= set(saved.experts) - {"margin", "entropy"}
+
+
 def test_committed_oracle_noise_summaries_match_their_csv():
-    """Every committed measurement's summary.md is recomputed from its oracle_noise.csv, and
-    docs/imitability.md shows it verbatim."""
+    """Every committed measurement's summary.md (the ``cpu`` protocol's and the fast track's) is
+    recomputed from its oracle_noise.csv, and docs/imitability.md shows it verbatim."""
     from agents.cli.oracle_noise import NOISE_CSV, SUMMARY
     from agents.diagnostics.oracle_noise import noise_markdown
     from agents.evaluation import read_csv
     from tests.conftest import ROOT
 
-    folders = sorted((ROOT / "results" / "cpu" / "oracle_noise").glob("*/"))
-    assert folders
+    folders = sorted((ROOT / "results").glob("*/oracle_noise/*/"))
+    assert {f.parent.parent.name for f in folders} == {"cpu", "fast"}
     doc = (ROOT / "docs" / "imitability.md").read_text()
     for folder in folders:
         env = json.loads((folder / "config.json").read_text())["env"]
