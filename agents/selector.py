@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.state_stats import expert_selections, selection_features
+from agents.state_stats import SELECTION_FEATURES, expert_selections, selection_features
 
 #: The file a selector is saved in (``selector:FOLDER`` reads ``FOLDER/selector.json``).
 SELECTOR_FILE = "selector.json"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ConditionalLogit:
     """``P(expert e) ∝ exp(w · (x_e - mean) / std + b_e)`` over the experts of one state.
 
@@ -74,7 +74,7 @@ def fit_conditional_logit(
     return ConditionalLogit(mean, std, w, b)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ExpertSelector:
     """Chooses, on a state, the expert whose selection to execute.
 
@@ -89,29 +89,36 @@ class ExpertSelector:
     model: ConditionalLogit
 
     def probabilities(
-        self, obs: np.ndarray, k: int, state_scores: tuple[str, ...] = ()
+        self,
+        obs: np.ndarray,
+        k: int,
+        state_scores: tuple[str, ...] = (),
+        num_classes: int = 10,
+        embedding_dim: int = 128,
     ) -> np.ndarray:
         """Each expert's probability of being the oracle's winner on the state ``obs``
-        (``(n, row)``, whose rows end with the ``state_scores`` columns), its selection being its
+        (``(n, row)``, whose rows end with the ``state_scores`` columns; the classifier's
+        ``num_classes`` and ``embedding_dim`` place the Eq. 2 blocks), its selection being its
         top ``k`` as read from the state.
 
         Raises:
-            ValueError: an expert's ranking is not in the state; the message names the flag.
+            ValueError: an expert's ranking is not in the state; the message says what to do.
         """
-        selected = expert_selections(obs[None], k, self.experts, tuple(state_scores))
+        layout = {"num_classes": num_classes, "embedding_dim": embedding_dim}
+        selected = expert_selections(obs[None], k, self.experts, tuple(state_scores), **layout)
         if selected is None:
             raise ValueError(
-                f"the selector reads each of {list(self.experts)} from the state: run the env "
-                f"with --state-scores naming the experts other than margin and entropy "
-                f"(it has {list(state_scores)})"
+                f"the selector reads each of {list(self.experts)} from the state, whose score "
+                f"columns are {list(state_scores)}: run it on the state it was fitted on (the "
+                f"env of the config.json beside selector.json)"
             )
-        logits = self.model.logits(selection_features(obs[None], selected)[1])[0]
+        logits = self.model.logits(selection_features(obs[None], selected, **layout)[1])[0]
         p = np.exp(logits - logits.max())
         return p / p.sum()
 
     def choose(self, obs: np.ndarray, k: int, state_scores: tuple[str, ...] = ()) -> str:
-        """The expert most likely to be the oracle's winner on ``obs``
-        (:meth:`probabilities`; ties go to the first)."""
+        """The expert most likely to be the oracle's winner on ``obs`` (:meth:`probabilities`
+        with the default layout; ties go to the first)."""
         return self.experts[int(np.argmax(self.probabilities(obs, k, state_scores)))]
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -155,8 +162,21 @@ class ExpertSelector:
                 f"{file} is not a selector ({type(exc).__name__}: {exc}); fit one with "
                 f"scripts/train_selector.py"
             ) from exc
-        if len(model.intercepts) != len(selector.experts) or len(model.weights) != len(
-            selector.feature_names
+        from iale_env import EXPERTS
+
+        width = len(SELECTION_FEATURES)
+        if selector.feature_names != SELECTION_FEATURES or any(
+            a.shape != (width,) for a in (model.mean, model.std, model.weights)
         ):
-            raise ValueError(f"{file} is not a selector: its arrays do not match its names")
+            raise ValueError(
+                f"{file} reads the selection features {list(selector.feature_names)}, this "
+                f"version computes {list(SELECTION_FEATURES)}: fit it again with "
+                f"scripts/train_selector.py"
+            )
+        unknown = [e for e in selector.experts if e not in EXPERTS]
+        if unknown or model.intercepts.shape != (len(selector.experts),):
+            raise ValueError(
+                f"{file} is not a selector of registered experts (unknown {unknown}, or one "
+                f"intercept per expert missing); fit one with scripts/train_selector.py"
+            )
         return selector

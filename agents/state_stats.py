@@ -12,7 +12,22 @@ import numpy as np
 
 from iale_env.actions import top_k_selection as top_k  # 0/1 selections of the k highest scores
 
-__all__ = ["expert_selections", "selection_features", "statistic_scores", "top_k"]
+__all__ = [
+    "SELECTION_FEATURES",
+    "expert_selections",
+    "selection_features",
+    "statistic_scores",
+    "top_k",
+]
+
+#: The summaries of a selection that :func:`selection_features` returns, in order.
+SELECTION_FEATURES = (
+    "mean entropy",
+    "mean least confidence",
+    "mean margin",
+    "pairwise distance over the sub-pool's",
+    "labeled share of the predicted classes",
+)
 
 #: Experts whose ranking is a statistic of M's softmax block (:func:`statistic_scores`' key).
 _STATISTIC_OF_EXPERT = {"margin": "smallest margin", "entropy": "entropy"}
@@ -54,7 +69,7 @@ def expert_selections(
 ) -> np.ndarray | None:
     """Each expert's top ``k`` of every state (``(states, n, row)``), read from the state:
     margin and entropy from M's softmax block, the others from their score columns
-    (``state_scores``). Returns a ``(states, experts, n)`` boolean array, or ``None`` when an
+    (``state_scores``). Returns a ``(states, experts, n)`` 0/1 ``int8`` array, or ``None`` when an
     expert's ranking is not in the state (random, CoreSet, BADGE, or a score column the state
     lacks)."""
     stats = statistic_scores(states, num_classes, embedding_dim, state_scores)
@@ -102,14 +117,8 @@ def selection_features(
     n = dist.shape[-1]
     dist[:, np.arange(n), np.arange(n)] = 0.0
     pool = dist.sum((1, 2)) / (n * (n - 1))  # the sub-pool's mean pairwise distance
-    within = np.einsum("sei,sij,sej->se", sel, dist, sel) / (k[..., 0] * (k[..., 0] - 1))
+    pairs = k[..., 0] * (k[..., 0] - 1)  # a selection of one image has no spread: 0
+    within = np.einsum("sei,sij,sej->se", sel, dist, sel) / np.clip(pairs, 1, None)
     spread = within / np.clip(pool, 1e-12, None)[:, None]
     features = np.concatenate([means[..., :3], spread[..., None], means[..., 3:]], axis=-1)
-    names = (
-        "mean entropy",
-        "mean least confidence",
-        "mean margin",
-        "pairwise distance over the sub-pool's",
-        "labeled share of the predicted classes",
-    )
-    return names, features
+    return SELECTION_FEATURES, features

@@ -48,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
 
     out, source = Path(args.out), Path(args.source)
     try:  # everything that checks the input, before the fit
-        if (out / SELECTOR_FILE).exists():
-            raise ValueError(f"{out / SELECTOR_FILE} exists; remove it or choose another --out")
+        for name in (SELECTOR_FILE, "config.json"):  # never a run's own config.json
+            if (out / name).exists():
+                raise ValueError(f"{out / name} exists; choose a new --out folder")
         if not args.l2 >= 0:
             raise ValueError(f"--l2 must be >= 0, got {args.l2}")
         config_path = Path(args.env_config) if args.env_config else source / "config.json"
@@ -62,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         decisions = oracle_decisions(source, args.rounds)
         if decisions.selections is None:
             raise ValueError(
-                f"the oracle's experts {list(decisions.experts)} cannot all be read from the "
-                f"run's state: a selector needs margin, entropy or --state-scores columns"
+                f"{source} holds no expert selections: either the oracle's experts "
+                f"{list(decisions.experts)} cannot all be read from the run's state (a selector "
+                f"needs margin, entropy or --state-scores columns), or the file was exported "
+                f"by an older version (export it again with imitability.py --export-decisions)"
             )
     except (ValueError, FileExistsError) as exc:
         print(f"train_selector.py: error: {exc}", file=sys.stderr)

@@ -3,8 +3,9 @@
 :func:`oracle_decisions` reads the oracle's decision on every state of a DAgger run (the winner
 and every expert's retrained accuracy, which the env's infos record), :func:`predict_winners`
 asks whether state-level features predict the winner, :func:`predict_from_selections` whether
-features of each expert's selection do, and :func:`decisions_markdown` tabulates them. :func:`export_decisions` keeps the decisions of a run in one small ``.npz``, so the
-tables can be recomputed without the run's demonstrations.
+features of each expert's selection do, and :func:`decisions_markdown` tabulates them.
+:func:`export_decisions` keeps the decisions of a run in one small ``.npz``, so the tables can
+be recomputed without the run's demonstrations.
 """
 
 from __future__ import annotations
@@ -228,9 +229,11 @@ def _interval(values: np.ndarray) -> str:
 
 def decisions_markdown(decisions: OracleDecisions) -> str:
     """A Markdown table of the oracle's decisions: each expert's share of wins, the winner's
-    margin over the runner-up, how well the state-level features predict the winner, and (with
+    margin over the runner-up, how well the state-level features predict the winner, (with
     the experts' score columns in the state) the agreement with the oracle of following each
-    column, or the winner's."""
+    column, or the winner's, and (with every expert's selection in the state) how well the
+    selections' features predict the winner, and what following each prediction, or the
+    winner, gains over the best fixed expert."""
     d = decisions
     top2 = np.sort(d.scores, axis=1)[:, -2:]
     margin = top2[:, 1] - top2[:, 0]

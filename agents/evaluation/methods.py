@@ -22,6 +22,7 @@ A *method* is named as on the command line of ``scripts/evaluate.py``:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,11 +90,13 @@ def parse_method(text: str) -> MethodSpec:
                 f"as FAMILY:PATH"
             )
         file = Path(path)
+        if family == "selector":
+            return _parse_selector(label, file, text)
         pretrained = path in available_pretrained()
         if pretrained and not file.exists():
             file = pretrained_path(path)
         if file.is_dir():
-            file = file / (SELECTOR_FILE if family == "selector" else "policy.zip")
+            file = file / "policy.zip"
         if not file.is_file():
             if pretrained:  # a local path of that name hides the pretrained policy
                 raise ValueError(
@@ -117,6 +120,17 @@ def parse_method(text: str) -> MethodSpec:
             f"HEURISTIC@pool, {ORACLE_METHOD!r}, or FAMILY:PATH with FAMILY in {POLICY_FAMILIES}"
         )
     return MethodSpec(label or text, "heuristic", expert=name, pool=scope == "pool")
+
+
+def _parse_selector(label: str | None, path: Path, text: str) -> MethodSpec:
+    """``selector:PATH``: a ``selector.json`` or the folder holding it."""
+    file = path / SELECTOR_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise ValueError(
+            f"no expert selector at {str(path)!r} in {text!r} (expected a {SELECTOR_FILE} or "
+            f"the folder holding it); fit one with scripts/train_selector.py"
+        )
+    return MethodSpec(label or "selector", "selector", path=str(file))
 
 
 def _expert_set(text: str, method: str) -> tuple[str, ...] | None:
@@ -231,12 +245,20 @@ class SelectorRun:
         self.selector, self.k = selector, env.config.acquisition_size
         self.state_scores = tuple(env.config.state_scores)
         _check_selector_state(selector, self.state_scores)
+        if env.config.subpool_mean_embedding:
+            raise ValueError(
+                "the selector reads the score columns at the end of the Eq. 2 rows; run it "
+                "without subpool_mean_embedding, as it was fitted"
+            )
         #: The expert executed at the last step, and every expert's probability there.
         self.drawn: str | None = None
         self.probabilities: dict[str, float] = {}
 
     def __call__(self, env: ActiveLearningEnv, obs: np.ndarray) -> tuple[str, np.ndarray]:
-        p = self.selector.probabilities(obs, self.k, self.state_scores)
+        spec = env.classifier_spec
+        p = self.selector.probabilities(
+            obs, self.k, self.state_scores, spec.num_classes, spec.embedding_dim
+        )
         self.drawn = self.selector.experts[int(np.argmax(p))]
         self.probabilities = dict(zip(self.selector.experts, np.round(p, 6).tolist()))
         return "action", env.expert_action(self.drawn)
@@ -248,8 +270,9 @@ def _check_selector_state(selector: ExpertSelector, state_scores: tuple[str, ...
     if missing:
         raise ValueError(
             f"the selector reads {missing} from the state's score columns, which the env "
-            f"lacks (state_scores={list(state_scores)}): keep the config.json of its "
-            f"run beside selector.json, or pass --state-scores {','.join(missing)}"
+            f"lacks (state_scores={list(state_scores)}): keep the config.json that "
+            f"train_selector.py wrote beside selector.json (its env names "
+            f'"state_scores": {json.dumps(missing)}), or fit it again with --env-config'
         )
 
 

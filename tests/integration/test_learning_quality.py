@@ -447,7 +447,7 @@ def test_a_policy_reading_expert_scores_trains_and_is_evaluated_with_them(idx_ro
 
 @pytest.mark.slow
 @pytest.mark.dagger
-def test_the_oracles_decisions_are_read_from_a_runs_demonstrations(idx_root, tmp_path):
+def test_the_oracles_decisions_are_read_from_a_runs_demonstrations(idx_root, tmp_path, capsys):
     """Each training state's winner and experts' scores come from the env's infos, agree with
     the per-round wins of log.csv, and the table follows the score columns of the state."""
     from agents.cli.imitability import main as imitability_main
@@ -501,8 +501,14 @@ def test_the_oracles_decisions_are_read_from_a_runs_demonstrations(idx_root, tmp
     from agents.selector import ExpertSelector
 
     assert selector_main([str(tmp_path), "--out", str(tmp_path / "sel")]) == 0
-    assert selector_main([str(tmp_path), "--out", str(tmp_path / "sel")]) == 2  # no overwrite
-    assert selector_main([str(exported), "--out", str(tmp_path / "sel2")]) == 2  # no config
+    capsys.readouterr()
+    for argv, message in [
+        ([str(tmp_path), "--out", str(tmp_path / "sel")], "selector.json exists"),  # no overwrite
+        ([str(tmp_path), "--out", str(tmp_path)], "config.json exists"),  # nor the run's config
+        ([str(exported), "--out", str(tmp_path / "sel2")], "pass --env-config"),
+    ]:
+        assert selector_main(argv) == 2
+        assert message in capsys.readouterr().err
     config = str(tmp_path / "config.json")
     assert (
         selector_main([str(exported), "--env-config", config, "--out", str(tmp_path / "s2")]) == 0

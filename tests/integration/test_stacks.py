@@ -211,6 +211,7 @@ for pkg in (agents, iale_env):
 from agents.cli.imitability import main as imitability
 from agents.cli.train_alil import main as train_alil
 from agents.cli.train_dagger import main as train_dagger
+from agents.cli.train_selector import main as train_selector
 
 out = sys.argv[1]
 codes = {}
@@ -218,6 +219,7 @@ for name, main, argv in [
     ("train_dagger", train_dagger, ["--preset", "smoke", "--out", out]),
     ("train_alil", train_alil, ["--preset", "smoke", "--out", out]),
     ("imitability", imitability, [out]),
+    ("train_selector", train_selector, [out, "--out", out]),
 ]:
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
