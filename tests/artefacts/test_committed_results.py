@@ -171,6 +171,21 @@ def test_committed_oracle_noise_summaries_match_their_csv():
         assert table in doc, folder.name
 
 
+def test_committed_oracle_labels_summaries_match_their_csv():
+    """Every committed oracle_labels.py summary is recomputed from its CSV, and
+    docs/imitability.md shows it verbatim."""
+    from agents.cli.oracle_labels import LABELS_CSV, SUMMARY
+    from agents.diagnostics.oracle_labels import labels_markdown
+
+    folders = sorted((ROOT / "results").glob("*/oracle_labels/*/"))
+    assert folders
+    doc = (ROOT / "docs" / "imitability.md").read_text()
+    for folder in folders:
+        table = labels_markdown(read_csv(folder / LABELS_CSV))
+        assert (folder / SUMMARY).read_text() == table, folder.name
+        assert table in doc, folder.name
+
+
 EFFICIENCY = sorted((ROOT / "results").glob("**/efficiency.csv"))
 
 
