@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from agents.dagger import CHECKPOINT, agreement, load_round_trajectories
+from agents.diagnostics.choices import gain_over_fixed, held_out_choices, normal_interval
 from agents.diagnostics.imitability import _recorded_state_scores, _rounds_to_read
-from agents.selector import fit_conditional_logit
 from agents.state_stats import expert_selections, selection_features, statistic_scores, top_k
 
 
@@ -196,14 +196,9 @@ def predict_from_selections(
             "the decisions hold no expert selections: every expert's ranking must be read from "
             "the state (margin, entropy, or a --state-scores column)"
         )
-    x, y, rounds = decisions.selections, decisions.winners, decisions.rounds
-    if len(np.unique(rounds)) < 2:
-        raise ValueError("predicting the winner needs states from at least 2 rounds")
-    predicted = np.zeros_like(y)
-    for held in np.unique(rounds):
-        model = fit_conditional_logit(x[rounds != held], y[rounds != held], l2, iterations)
-        predicted[rounds == held] = model.logits(x[rounds == held]).argmax(1)
-    return predicted
+    return held_out_choices(
+        decisions.selections, decisions.winners, decisions.rounds, l2, iterations
+    )
 
 
 def gain_over_fixed_expert(decisions: OracleDecisions, chosen: np.ndarray) -> np.ndarray:
@@ -211,20 +206,7 @@ def gain_over_fixed_expert(decisions: OracleDecisions, chosen: np.ndarray) -> np
     (an index per state) instead of the fixed expert with the best mean score over the other
     rounds (leave one round out, like the predictions). On the retraining seed of the
     decisions, so a choice made with hindsight of that seed (the oracle's) is favoured."""
-    d = decisions
-    gains = []
-    for held in np.unique(d.rounds):
-        test = d.rounds == held
-        fixed = d.scores[~test].mean(0).argmax()
-        rows = np.flatnonzero(test)
-        gains.append(np.mean(d.scores[rows, chosen[rows]] - d.scores[rows, fixed]))
-    return np.array(gains)
-
-
-def _interval(values: np.ndarray) -> str:
-    """``mean ± half-width`` of a 95% normal interval over the values (rounds)."""
-    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
-    return f"{values.mean():+.4f} ± {half:.4f}"
+    return gain_over_fixed(decisions.scores, chosen, decisions.rounds)
 
 
 def decisions_markdown(decisions: OracleDecisions) -> str:
@@ -276,11 +258,11 @@ def decisions_markdown(decisions: OracleDecisions) -> str:
             "| winner predicted from the experts' selections (leave one round out): accuracy | "
             f"{np.mean(chosen == d.winners):.3f} |",
             f"| {gain}: the winner predicted from the selections | "
-            f"{_interval(gain_over_fixed_expert(d, chosen))} |",
+            f"{normal_interval(gain_over_fixed_expert(d, chosen))} |",
             f"| {gain}: the winner predicted from the state | "
-            f"{_interval(gain_over_fixed_expert(d, predicted))} |",
+            f"{normal_interval(gain_over_fixed_expert(d, predicted))} |",
             f"| {gain}: the oracle's winner (hindsight) | "
-            f"{_interval(gain_over_fixed_expert(d, d.winners))} |",
+            f"{normal_interval(gain_over_fixed_expert(d, d.winners))} |",
         ]
         notes += f"\nSelection features: {', '.join(d.selection_names)}.\n"
     return "\n".join(lines) + notes

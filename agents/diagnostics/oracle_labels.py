@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.runs.files import append_csv, read_csv, rewrite_csv
-from agents.selector import fit_conditional_logit
+from agents.diagnostics.choices import gain_over_fixed, held_out_choices, normal_interval
+from agents.runs.files import append_csv, finished_rows, rewrite_csv, whole_episodes
 from agents.state_stats import SELECTION_FEATURES, selection_features
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset
 
@@ -112,12 +112,7 @@ def measure(
     if path.exists():
         if not resume:
             raise ValueError(f"{path} exists; pass resume=True (--resume) to continue it")
-        rows = [r for r in read_csv(path) if None not in r.values()]
-        steps = config.steps_per_episode
-        counts = {
-            s: sum(r["episode_seed"] == s for r in rows) for s in {r["episode_seed"] for r in rows}
-        }
-        done = [r for r in rows if counts[r["episode_seed"]] == steps]
+        done = whole_episodes(finished_rows(path), config.steps_per_episode)
     path.parent.mkdir(parents=True, exist_ok=True)
     rewrite_csv(path, FIELDS, done)
     finished = {int(r["episode_seed"]) for r in done}
@@ -144,7 +139,7 @@ def measure(
             if log is not None:
                 log(f"{config.dataset} episode {seed} step {info['step']:2d}: {decision.winner}")
             obs, _, terminated, _, info = env.step(action)
-    return [r for r in read_csv(path) if None not in r.values()]
+    return finished_rows(path)
 
 
 def labels_markdown(rows: Iterable[dict[str, str]]) -> str:
@@ -164,41 +159,23 @@ def labels_markdown(rows: Iterable[dict[str, str]]) -> str:
     scores = np.array([[json.loads(r["scores"])[e] for e in experts] for r in rows])
     features = [json.loads(r["features"]) for r in rows]
 
-    def held_out(predict: Callable[[np.ndarray], np.ndarray]) -> tuple[float, str]:
-        """Accuracy and gain of per-state choices made for each episode from the others."""
-        chosen, gains = np.zeros_like(winners), []
-        for held in dict.fromkeys(episodes):
-            test = episodes == held
-            chosen[test] = predict(test)
-            fixed = scores[~test].mean(0).argmax()
-            rows_ = np.flatnonzero(test)
-            gains.append(np.mean(scores[rows_, chosen[rows_]] - scores[rows_, fixed]))
-        g = np.array(gains)
-        return float(np.mean(chosen == winners)), (
-            f"{g.mean():+.4f} ± {1.96 * g.std(ddof=1) / np.sqrt(len(g)):.4f}"
-        )
+    def row(named_by: str, chosen: np.ndarray) -> str:
+        gains = gain_over_fixed(scores, chosen, episodes)
+        return f"| {named_by} | {np.mean(chosen == winners):.3f} | {normal_interval(gains)} |"
 
+    majority = np.zeros_like(winners)
+    for held in np.unique(episodes):  # the other episodes' most frequent winner
+        others = winners[episodes != held]
+        majority[episodes == held] = np.bincount(others, minlength=len(experts)).argmax()
     lines = [
         "| the winner named by | accuracy | gain over the best fixed expert |",
         "|---|---:|---:|",
+        row("the other episodes' most frequent winner", majority),
     ]
-
-    def majority(test: np.ndarray) -> np.ndarray:
-        return np.full(test.sum(), np.bincount(winners[~test], minlength=len(experts)).argmax())
-
-    acc, gain = held_out(majority)
-    lines.append(f"| the other episodes' most frequent winner | {acc:.3f} | {gain} |")
     for name in FEATURE_SETS:
         x = np.array([[f[e][name] for e in experts] for f in features])
-
-        def logit(test: np.ndarray, x: np.ndarray = x) -> np.ndarray:
-            model = fit_conditional_logit(x[~test], winners[~test])
-            return model.logits(x[test]).argmax(1)
-
-        acc, gain = held_out(logit)
-        lines.append(f"| a logit on {name} | {acc:.3f} | {gain} |")
-    acc, gain = held_out(lambda test: winners[test])
-    lines.append(f"| the oracle (hindsight) | {acc:.3f} | {gain} |")
+        lines.append(row(f"a logit on {name}", held_out_choices(x, winners, episodes)))
+    lines.append(row("the oracle (hindsight)", winners))
     head = (
         f"States (episodes): {len(rows)} ({len(set(episodes))}); experts: {', '.join(experts)}.\n\n"
     )

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.runs.files import append_csv, read_csv, rewrite_csv
+from agents.diagnostics.choices import normal_interval
+from agents.runs.files import append_csv, finished_rows, rewrite_csv, whole_episodes
 from iale_env import ActiveLearningEnv, ALConfig, ALDataset
 from iale_env.oracles import OracleResult, best_expert, pick_winner
 
@@ -65,7 +66,7 @@ def measure(
     if path.exists():
         if not resume:
             raise ValueError(f"{path} exists; pass resume=True (--resume) to continue it")
-        rows = _finished_rows(path)
+        rows = finished_rows(path)
         first = (rows[0]["episode_seed"], rows[0]["step"]) if rows else None
         measured = sum((r["episode_seed"], r["step"]) == first for r in rows) if rows else 0
         if rows and measured != 1 + reseeds:
@@ -73,11 +74,7 @@ def measure(
                 f"{path} was measured with {measured - 1} other seeds per state; "
                 f"resume it with reseeds={measured - 1} (--reseeds {measured - 1})"
             )
-        per_episode = defaultdict(list)
-        for row in rows:
-            per_episode[int(row["episode_seed"])].append(row)
-        whole = config.steps_per_episode * (1 + reseeds)
-        done = [r for episode in per_episode.values() if len(episode) == whole for r in episode]
+        done = whole_episodes(rows, config.steps_per_episode * (1 + reseeds))
     path.parent.mkdir(parents=True, exist_ok=True)
     rewrite_csv(path, FIELDS, done)
     finished = {int(r["episode_seed"]) for r in done}
@@ -110,7 +107,7 @@ def measure(
                     f"{decisions[0].winner}, another under {flips} of {reseeds} other seeds"
                 )
             _, _, terminated, _, info = env.step(decisions[0].action)
-    return _finished_rows(path)
+    return finished_rows(path)
 
 
 def noise_markdown(rows: Iterable[dict[str, str]], oracle_seeds: int = 1) -> str:
@@ -204,12 +201,4 @@ def _episode_interval(values: list[tuple[tuple[str, str], float]]) -> str:
     per_episode: dict[tuple[str, str], list[float]] = defaultdict(list)
     for episode, value in values:
         per_episode[episode].append(value)
-    means = np.array([np.mean(v) for v in per_episode.values()])
-    if len(means) < 2:
-        return f"{means.mean():+.4f} ± n/a"
-    return f"{means.mean():+.4f} ± {1.96 * means.std(ddof=1) / np.sqrt(len(means)):.4f}"
-
-
-def _finished_rows(path: Path) -> list[dict[str, str]]:
-    """The CSV's rows, without a last line cut short by a kill."""
-    return [r for r in read_csv(path) if None not in r.values()]
+    return normal_interval(np.array([np.mean(v) for v in per_episode.values()]))

@@ -8,6 +8,7 @@ import csv
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -91,6 +92,18 @@ def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
         return []
     with path.open(newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def finished_rows(path: str | os.PathLike) -> list[dict[str, str]]:
+    """The CSV's rows (:func:`read_csv`), without a last line cut short by a kill."""
+    return [r for r in read_csv(path) if None not in r.values()]
+
+
+def whole_episodes(rows: list[dict[str, str]], per_episode: int) -> list[dict[str, str]]:
+    """The rows of the episodes (``episode_seed``) that have all their ``per_episode`` rows: a
+    resumed measurement keeps these and runs the others again."""
+    counts = Counter(r["episode_seed"] for r in rows)
+    return [r for r in rows if counts[r["episode_seed"]] == per_episode]
 
 
 def append_csv(path: Path, fields: Sequence[str], rows: list[dict[str, Any]]) -> None:
