@@ -28,6 +28,7 @@ from agents.cli.common import (
     resolve,
     write_run_config,
 )
+from iale_env import ALConfig, ALDataset, DatasetNotFoundError
 from iale_env.protocols import PROTOCOLS
 
 #: ``--preset`` settings (the AL protocol), from :mod:`iale_env.protocols`.
@@ -38,16 +39,12 @@ NOISE_CSV = "oracle_noise.csv"
 SUMMARY = "summary.md"
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="oracle_noise.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_measurement_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of an oracle-executed measurement (``oracle_noise.py``, ``oracle_labels.py``)
+    besides its ``--seeds``: the protocol, the dataset, the oracle's experts, the env and
+    device overrides, and the output folder."""
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     p.add_argument("--dataset", default="MNIST")
-    p.add_argument("--seeds", type=int_list, default=(100,), help="episode seeds")
-    p.add_argument("--reseeds", type=int, default=3, help="other seeds per state")
     p.add_argument(
         "--experts", help="comma list of the oracle's experts (default: the preset's, the paper's)"
     )
@@ -55,27 +52,54 @@ def main(argv: list[str] | None = None) -> int:
     add_device_flags(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue the measurement in --out")
+
+
+def open_measurement(
+    args: argparse.Namespace, csv_name: str, method: str, stack: contextlib.ExitStack
+) -> tuple[ALConfig, ALDataset]:
+    """Check a measurement's input before any long work: its env settings, that ``--out``
+    holds no measurement unless ``--resume`` (then with the same settings), that the dataset
+    loads and fits; lock ``--out`` on ``stack`` and write its ``config.json``.
+
+    Raises:
+        ValueError, DatasetNotFoundError: the message says what to do.
+    """
+    from agents.runs.locking import exclusive_folder
+    from iale_env import check_data_fits, load_dataset
+
+    out = Path(args.out)
+    experts = {"experts": tuple(args.experts.split(","))} if args.experts else {}
+    settings = resolve(PRESETS[args.preset], args)
+    al = env_config(settings, args).replace(dataset=args.dataset, **experts)
+    if (out / csv_name).exists() and not args.resume:
+        raise ValueError(f"{out} holds a measurement; pass --resume or use another --out")
+    stack.enter_context(exclusive_folder(out))
+    if args.resume:
+        check_resume_config(out, method, al)
+    data = load_dataset(args.dataset, al.data_dir)
+    check_data_fits(al, data)
+    write_run_config(out, method, al)
+    return al, data
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="oracle_noise.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--seeds", type=int_list, default=(100,), help="episode seeds")
+    p.add_argument("--reseeds", type=int, default=3, help="other seeds per state")
+    add_measurement_flags(p)
     args = p.parse_args(argv)
-    s = resolve(PRESETS[args.preset], args)
     out = Path(args.out)
     stack = contextlib.ExitStack()
     try:  # everything that checks the input: a mistake is one line, before any long work
         from agents.diagnostics.oracle_noise import measure, noise_markdown
-        from agents.runs.locking import exclusive_folder
-        from iale_env import DatasetNotFoundError, check_data_fits, load_dataset
 
         if args.reseeds < 1:
             raise ValueError(f"--reseeds must be >= 1, got {args.reseeds}")
-        experts = {"experts": tuple(args.experts.split(","))} if args.experts else {}
-        al = env_config(s, args).replace(dataset=args.dataset, **experts)
-        if (out / NOISE_CSV).exists() and not args.resume:
-            raise ValueError(f"{out} holds a measurement; pass --resume or use another --out")
-        stack.enter_context(exclusive_folder(out))
-        if args.resume:
-            check_resume_config(out, "oracle_noise", al)
-        data = load_dataset(args.dataset, al.data_dir)
-        check_data_fits(al, data)
-        write_run_config(out, "oracle_noise", al)
+        al, data = open_measurement(args, NOISE_CSV, "oracle_noise", stack)
     except (ValueError, DatasetNotFoundError) as exc:
         stack.close()
         print(f"oracle_noise.py: error: {exc}", file=sys.stderr)
