@@ -18,6 +18,7 @@ import contextlib
 import sys
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from agents.cli.common import (
     add_device_flags,
@@ -55,11 +56,19 @@ def add_measurement_flags(p: argparse.ArgumentParser) -> None:
 
 
 def open_measurement(
-    args: argparse.Namespace, csv_name: str, method: str, stack: contextlib.ExitStack
+    args: argparse.Namespace,
+    csv_name: str,
+    method: str,
+    stack: contextlib.ExitStack,
+    env_overrides: dict[str, Any] | None = None,
+    **sections: Any,
 ) -> tuple[ALConfig, ALDataset]:
     """Check a measurement's input before any long work: its env settings, that ``--out``
     holds no measurement unless ``--resume`` (then with the same settings), that the dataset
     loads and fits; lock ``--out`` on ``stack`` and write its ``config.json``.
+    ``env_overrides``: env settings the measurement fixes beyond the flags. ``sections``:
+    the measurement's own settings (dataclasses), recorded beside the env's and checked on
+    ``--resume`` like them.
 
     Raises:
         ValueError, DatasetNotFoundError: the message says what to do.
@@ -70,15 +79,17 @@ def open_measurement(
     out = Path(args.out)
     experts = {"experts": tuple(args.experts.split(","))} if args.experts else {}
     settings = resolve(PRESETS[args.preset], args)
-    al = env_config(settings, args).replace(dataset=args.dataset, **experts)
+    al = env_config(settings, args).replace(
+        dataset=args.dataset, **experts, **(env_overrides or {})
+    )
     if (out / csv_name).exists() and not args.resume:
         raise ValueError(f"{out} holds a measurement; pass --resume or use another --out")
     stack.enter_context(exclusive_folder(out))
     if args.resume:
-        check_resume_config(out, method, al)
+        check_resume_config(out, method, al, **sections)
     data = load_dataset(args.dataset, al.data_dir)
     check_data_fits(al, data)
-    write_run_config(out, method, al)
+    write_run_config(out, method, al, **sections)
     return al, data
 
 

@@ -1,0 +1,143 @@
+"""Fit an IALE policy to a value teacher's targets (scripts/collect_values.py folders).
+
+    python scripts/train_value.py runs/values_a runs/values_b --out runs/value_policy
+    python scripts/evaluate.py --preset fast --methods value=iale:runs/value_policy/policy.zip ...
+
+The policy's score of a candidate is regressed as its additive share of the retrained
+accuracy of the selections measured at each state (centred over the state's selections); its
+deterministic action is the top-k of those shares. The last --heldout-episodes episodes (by
+seed) are left out of the fit and scored after every epoch: the squared error, the
+within-state correlation with the measured values, and the measured value of the selection the
+policy rates best. Writes OUT/policy.zip, OUT/log.csv (one row per epoch) and OUT/config.json
+(the folders' env, which evaluate.py gives the policy's env, and the fit's settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    from agents.values.fit import ValueFitConfig
+
+    defaults = ValueFitConfig()
+    p = argparse.ArgumentParser(
+        prog="train_value.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("sources", nargs="+", help="collect_values.py --out folders")
+    p.add_argument("--out", required=True, help="output folder (policy.zip, log.csv, config.json)")
+    p.add_argument("--view", default=defaults.view, help="the policy's input view")
+    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--batch-states", type=int, default=defaults.batch_states)
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    p.add_argument("--hidden-dim", type=int, default=defaults.hidden_dim)
+    p.add_argument("--heldout-episodes", type=int, default=defaults.heldout_episodes)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    args = p.parse_args(argv)
+    try:  # everything that checks the input, before the fit
+        from agents.policy.views import VIEWS
+
+        if args.view not in VIEWS:
+            raise ValueError(f"--view must be one of {', '.join(VIEWS)}, got {args.view!r}")
+        config = ValueFitConfig(
+            view=args.view,
+            hidden_dim=args.hidden_dim,
+            epochs=args.epochs,
+            batch_states=args.batch_states,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            heldout_episodes=args.heldout_episodes,
+            seed=args.seed,
+        )
+        out = Path(args.out)
+        for name in ("policy.zip", "log.csv", "config.json"):  # never overwrite a fit
+            if (out / name).exists():
+                raise ValueError(f"{out / name} exists; choose a new --out folder")
+        env, files = _read_sources([Path(s) for s in args.sources])
+    except ValueError as exc:
+        print(f"train_value.py: error: {exc}", file=sys.stderr)
+        return 2
+    from agents.runs.files import rewrite_csv
+    from agents.values.collect import EpisodeValues
+    from agents.values.fit import LOG_FIELDS, StateTargets, fit_value_policy, new_value_policy
+    from iale_env import ALConfig, load_dataset
+    from iale_env.classifier import classifier_spec
+
+    al = ALConfig(**{k: v for k, v in env.items() if k in _al_fields()})
+    data = load_dataset(al.dataset, al.data_dir)
+    spec = classifier_spec(al.classifier, data.image_shape, data.num_classes)
+    targets = StateTargets.of([EpisodeValues.load(f) for f in files])
+    policy = new_value_policy(
+        targets.obs.shape[1:],
+        al.acquisition_size,
+        spec.num_classes,
+        spec.embedding_dim,
+        len(al.state_scores),
+        config,
+    )
+    log = fit_value_policy(policy, targets, config)
+    out.mkdir(parents=True, exist_ok=True)
+    policy.save(str(out / "policy.zip"))
+    rewrite_csv(out / "log.csv", LOG_FIELDS, log)
+    body = {
+        "method": "value",
+        "env": env,
+        "value_fit": dataclasses.asdict(config),
+        "sources": [str(s) for s in args.sources],
+        "episodes": [f.name for f in files],
+    }
+    (out / "config.json").write_text(json.dumps(body, indent=2))
+    last = log[-1]
+    print(
+        f"wrote {out / 'policy.zip'}: {len(files)} episodes, {len(targets.values)} states; "
+        + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k != "epoch")
+    )
+    return 0
+
+
+def _al_fields() -> set[str]:
+    import dataclasses as dc
+
+    from iale_env import ALConfig
+
+    return {f.name for f in dc.fields(ALConfig)}
+
+
+def _read_sources(sources: list[Path]) -> tuple[dict, list[Path]]:
+    """The env settings the folders share and their episode files, checked.
+
+    Raises:
+        ValueError: a folder is not a finished collection, or the folders differ in their
+            env (another protocol, dataset's state or experts).
+    """
+    from agents.cli.collect_values import VALUES_DIR
+    from agents.runs.files import read_json
+
+    envs, files = [], []
+    for source in sources:
+        config = source / "config.json"
+        episodes = sorted((source / VALUES_DIR).glob("values-*.npz"))
+        if not config.is_file() or read_json(config).get("method") != "value_targets":
+            raise ValueError(f"{source} is not a collect_values.py --out folder (no config.json)")
+        if not episodes:
+            raise ValueError(f"{source} holds no finished episode; run collect_values.py first")
+        envs.append(read_json(config)["env"])
+        files += episodes
+    ignored = {"dataset", "device", "deterministic", "precision", "fit_mode", "cuda_graphs"}
+    first = {k: v for k, v in envs[0].items() if k not in ignored}
+    for source, env in zip(sources[1:], envs[1:]):
+        changed = sorted(k for k in first if env.get(k) != first[k])
+        if changed:
+            raise ValueError(
+                f"{source} was collected with other env settings than {sources[0]} "
+                f"({', '.join(changed)}); fit folders of one protocol together"
+            )
+    files.sort(key=lambda f: int(f.stem.split("-")[-1]))
+    return envs[0], files

@@ -1,0 +1,173 @@
+"""The value teacher (agents.values): its targets, the policy fitted to them, and the CLIs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from agents.cli import collect_values, train_value
+from agents.evaluation import EvalConfig, evaluate
+from agents.policy import load_policy
+from agents.values.collect import (
+    EpisodeValues,
+    ValueSampling,
+    collect,
+    episode_file,
+    proposal_batches,
+)
+from agents.values.fit import StateTargets, ValueFitConfig, fit_value_policy, new_value_policy
+from iale_env import ALConfig
+from iale_env.oracles import best_expert
+from tests.conftest import TINY
+
+pytestmark = pytest.mark.filterwarnings("ignore:MNIST:UserWarning")
+
+
+def test_proposals_alternate_uniform_draws_and_perturbed_expert_selections():
+    rng = np.random.default_rng(0)
+    experts = [np.arange(10), np.arange(50, 60)]
+    rows = proposal_batches(rng, 100, 10, experts, ValueSampling(batches=40, keep=0.3))
+    assert rows.shape == (40, 10)
+    assert all(len(set(r)) == 10 and list(r) == sorted(r) for r in rows)  # k distinct, sorted
+    for r, row in enumerate(rows):
+        if r % 2:  # the experts in turn, 3 of each selection's 10 kept
+            base = experts[(r // 2) % 2]
+            assert len(np.intersect1d(row, base)) >= 3
+    odd_overlap = np.mean([len(np.intersect1d(row, experts[(r // 2) % 2])) for r, row in
+                           enumerate(rows) if r % 2])  # fmt: skip
+    even_overlap = np.mean([len(np.intersect1d(row, experts[0])) for row in rows[::2]])
+    assert odd_overlap > even_overlap + 2  # uniform draws hold about 1 of an expert's 10
+    with pytest.raises(ValueError, match="keep"):
+        ValueSampling(keep=1.0)
+
+
+@pytest.mark.slow
+def test_collect_scores_the_experts_like_the_oracle_follows_it_and_resumes(
+    make_env, tiny_data, tmp_path
+):
+    cfg = ALConfig(**TINY)
+    sampling = ValueSampling(batches=4)
+    files = collect(cfg, [0, 1], sampling, tmp_path, data=tiny_data)
+    values = EpisodeValues.load(files[0])
+    steps, n, k = cfg.steps_per_episode, cfg.subpool_size, cfg.acquisition_size
+    experts = len(cfg.experts)
+    assert values.selections.shape == (steps, experts + 4, k)
+    assert values.accuracies.shape == (steps, experts + 4)
+    assert values.experts == cfg.experts and list(values.labeled) == list(
+        range(cfg.initial_labeled, cfg.budget, k)
+    )
+    env = make_env()  # the episode is the best-expert oracle's, state by state
+    obs, _ = env.reset(seed=0)
+    for step in range(steps):
+        decision = best_expert(env.episode)
+        np.testing.assert_array_equal(values.observations[step], obs)
+        assert values.seeds[step] == decision.seed
+        scores = [decision.scores[e] for e in cfg.experts]
+        np.testing.assert_allclose(values.accuracies[step, :experts], scores, atol=1e-7)
+        for e, name in enumerate(cfg.experts):
+            assert set(values.selections[step, e]) == set(decision.selections[name])
+        assert values.selections[step].max() < n
+        obs, *_ = env.step(decision.action)
+    # a kill before the second episode was written: resume runs it again, the same
+    second = episode_file(tmp_path, 1).read_bytes()
+    episode_file(tmp_path, 1).unlink()
+    with pytest.raises(ValueError, match="resume"):
+        collect(cfg, [0, 1], sampling, tmp_path, data=tiny_data)
+    collect(cfg, [0, 1], sampling, tmp_path, data=tiny_data, resume=True)
+    again = EpisodeValues.load(episode_file(tmp_path, 1))
+    with np.load(__import__("io").BytesIO(second)) as before:
+        np.testing.assert_array_equal(again.accuracies, before["accuracies"])
+        np.testing.assert_array_equal(again.selections, before["selections"])
+
+
+def _synthetic_episodes(count: int, weights: np.ndarray, seed: int = 0) -> list[EpisodeValues]:
+    """Episodes of random states whose selections' accuracy is the sum of a linear function
+    of their candidates' rows, plus noise."""
+    rng = np.random.default_rng(seed)
+    episodes = []
+    for _ in range(count):
+        obs = rng.normal(size=(12, 20, len(weights))).astype(np.float32)
+        sel = np.stack([np.stack([rng.choice(20, 5, replace=False) for _ in range(16)])
+                        for _ in range(12)])  # fmt: skip
+        value = obs @ weights  # (states, candidates)
+        acc = 0.5 + 0.01 * np.take_along_axis(value, sel.reshape(12, -1), 1).reshape(12, 16, 5)
+        acc = acc.sum(-1) + rng.normal(0, 0.002, size=(12, 16))
+        episodes.append(
+            EpisodeValues(obs, sel, acc, ("a",), np.arange(12), np.zeros(12, dtype=np.int64))
+        )
+    return episodes
+
+
+def test_the_fit_learns_each_candidates_share_and_the_policy_selects_by_it():
+    weights = np.array([1.0, -0.5, 0.0, 0.0, 0.0, 0.0])
+    targets = StateTargets.of(_synthetic_episodes(8, weights))
+    config = ValueFitConfig(view="eq2", normalize=False, epochs=40, heldout_episodes=2)
+    policy = new_value_policy((20, 6), 5, 10, 128, 0, config)
+    log = fit_value_policy(policy, targets, config)
+    assert log[-1]["heldout_corr"] > 0.9 and log[-1]["heldout_loss"] < 0.3 * log[0]["heldout_loss"]
+    assert log[-1]["heldout_pick"] > 0.8 * targets.values.max(axis=1).mean()
+    fresh = _synthetic_episodes(1, weights, seed=1)[0]  # new states: the top-5 by true value
+    for obs in fresh.observations:
+        chosen = np.flatnonzero(policy.select(obs))
+        best = np.argsort(-(obs @ weights))[:5]
+        assert len(np.intersect1d(chosen, best)) >= 4
+    with pytest.raises(ValueError, match="none to train on"):
+        fit_value_policy(policy, targets, ValueFitConfig(heldout_episodes=8))
+    mixed = _synthetic_episodes(1, np.ones(4)) + _synthetic_episodes(1, weights)
+    with pytest.raises(ValueError, match="same settings"):
+        StateTargets.of(mixed)
+
+
+TINY_FLAGS = [
+    "--preset", "fast", "--dataset", "MNIST", "--budget", "20", "--initial-labeled", "10",
+    "--acquisition-size", "5", "--subpool-size", "20", "--epochs", "3", "--scoring-size", "60",
+    "--test-size", "60",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
+    idx_root, tmp_path, capsys
+):
+    data = ["--data-dir", str(idx_root)]
+    targets = tmp_path / "targets"
+    args = [*TINY_FLAGS, *data, "--experts", "margin,ensemble", "--batches", "4"]
+    assert collect_values.main([*args, "--seeds", "0,1,2", "--out", str(targets)]) == 0
+    config = json.loads((targets / "config.json").read_text())
+    assert config["sampling"]["batches"] == 4 and config["env"]["state_scores"] == [
+        "mc_dropout",
+        "ensemble",
+    ]  # the fast preset's state, as its DAgger runs see it
+    assert collect_values.main([*args, "--seeds", "0", "--out", str(targets)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    fit = tmp_path / "fit"
+    flags = ["--epochs", "3", "--heldout-episodes", "1", "--out", str(fit)]
+    assert train_value.main([str(targets), *flags]) == 0
+    log = (fit / "log.csv").read_text().splitlines()
+    assert len(log) == 4 and log[0].startswith("epoch,train_loss,heldout_loss")
+    fitted = json.loads((fit / "config.json").read_text())
+    assert fitted["env"] == config["env"] and len(fitted["episodes"]) == 3
+    policy = load_policy(str(fit / "policy.zip"))
+    assert (policy.view, policy.score_columns) == ("rank", 2)
+    env = ALConfig(**{**TINY, "budget": 20, "classifier": "mlp", "data_dir": str(idx_root)})
+    sweep = EvalConfig(("MNIST",), (f"value=iale:{fit / 'policy.zip'}",), (0,), env, ())
+    rows = evaluate(sweep, tmp_path / "eval", log=None)
+    assert [r["method"] for r in rows] == ["value"] * 3
+    # refused before any work, with what to do
+    other = tmp_path / "other"
+    assert (
+        collect_values.main([*args, "--seeds", "0", "--subpool-size", "10", "--out", str(other)])
+        == 0
+    )
+    for sources, flag, message in [
+        ([targets], [], "exists; choose a new --out"),
+        ([tmp_path], [], "not a collect_values.py --out folder"),
+        ([targets, other], [], "other env settings than"),
+        ([targets], ["--view", "nope"], "--view must be one of"),
+    ]:
+        out = fit if "exists" in message else tmp_path / "new"
+        code = train_value.main([*map(str, sources), *flag, "--out", str(out)])
+        assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
