@@ -23,6 +23,8 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     from agents.values.fit import ValueFitConfig
+    from iale_env import ALConfig, DatasetNotFoundError, load_dataset  # named by the except
+    from iale_env.classifier import classifier_spec
 
     defaults = ValueFitConfig()
     p = argparse.ArgumentParser(
@@ -40,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden-dim", type=int, default=defaults.hidden_dim)
     p.add_argument("--heldout-episodes", type=int, default=defaults.heldout_episodes)
     p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument(
+        "--data-dir",
+        help="data root of the folders' dataset, read for its classes and image shape "
+        "(default: $IALE_DATA_DIR or a cache folder)",
+    )
     args = p.parse_args(argv)
     try:  # everything that checks the input, before the fit
         from agents.policy.views import VIEWS
@@ -61,17 +68,15 @@ def main(argv: list[str] | None = None) -> int:
             if (out / name).exists():
                 raise ValueError(f"{out / name} exists; choose a new --out folder")
         env, files = _read_sources([Path(s) for s in args.sources])
-    except ValueError as exc:
+        al = ALConfig(**{k: v for k, v in env.items() if k in _al_fields()}, data_dir=args.data_dir)
+        data = load_dataset(al.dataset, al.data_dir)
+    except (ValueError, DatasetNotFoundError) as exc:
         print(f"train_value.py: error: {exc}", file=sys.stderr)
         return 2
     from agents.runs.files import rewrite_csv
     from agents.values.collect import EpisodeValues
     from agents.values.fit import LOG_FIELDS, StateTargets, fit_value_policy, new_value_policy
-    from iale_env import ALConfig, load_dataset
-    from iale_env.classifier import classifier_spec
 
-    al = ALConfig(**{k: v for k, v in env.items() if k in _al_fields()})
-    data = load_dataset(al.dataset, al.data_dir)
     spec = classifier_spec(al.classifier, data.image_shape, data.num_classes)
     targets = StateTargets.of([EpisodeValues.load(f) for f in files])
     policy = new_value_policy(

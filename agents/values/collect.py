@@ -89,6 +89,9 @@ class EpisodeValues:
         experts: The names of the first ``len(experts)`` selections of every state.
         labeled: ``(S,)`` labeled-set size at each state.
         seeds: ``(S,)`` the seed every model of the state started from.
+        subpool: ``(S, n)`` the dataset indices of each state's sub-pool (the images, and with
+            them the true labels, that the selections' positions name), or ``None`` in files
+            written before it was recorded.
     """
 
     observations: np.ndarray
@@ -97,6 +100,7 @@ class EpisodeValues:
     experts: tuple[str, ...]
     labeled: np.ndarray
     seeds: np.ndarray
+    subpool: np.ndarray | None = None
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the episode to ``path`` (``.npz``) atomically: a kill leaves no partial file."""
@@ -111,6 +115,7 @@ class EpisodeValues:
                     experts=np.array(self.experts),
                     labeled=self.labeled.astype(np.int64),
                     seeds=self.seeds.astype(np.int64),
+                    **({} if self.subpool is None else {"subpool": self.subpool.astype(np.int64)}),
                 )
 
         write_atomically(Path(path), write, "no finished episode is lost", tmp_suffix=".tmp.npz")
@@ -126,6 +131,7 @@ class EpisodeValues:
                 experts=tuple(str(e) for e in f["experts"]),
                 labeled=f["labeled"],
                 seeds=f["seeds"],
+                subpool=f["subpool"] if "subpool" in f.files else None,
             )
 
 
@@ -162,7 +168,8 @@ def collect(
         rng = np.random.default_rng([sampling.seed, seed])
         obs, info = env.reset(seed=seed)
         states: dict[str, list] = {
-            k: [] for k in ("observations", "selections", "accuracies", "labeled", "seeds")
+            k: []
+            for k in ("observations", "selections", "accuracies", "labeled", "seeds", "subpool")
         }
         terminated = False
         while not terminated:
@@ -178,6 +185,7 @@ def collect(
             states["accuracies"].append(accuracies)
             states["labeled"].append(info["labeled"])
             states["seeds"].append(episode.oracle_seed)
+            states["subpool"].append(np.asarray(env.subpool_indices))
             winner = int(np.argmax(accuracies[: len(experts)]))  # ties: the first expert
             if log is not None:
                 acc = np.asarray(accuracies)
@@ -196,5 +204,6 @@ def collect(
             experts=experts,
             labeled=np.asarray(states["labeled"]),
             seeds=np.asarray(states["seeds"]),
+            subpool=np.stack(states["subpool"]),
         ).save(episode_file(out, seed))
     return [episode_file(out, s) for s in episode_seeds]

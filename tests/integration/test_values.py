@@ -63,6 +63,7 @@ def test_collect_scores_the_experts_like_the_oracle_follows_it_and_resumes(
     for step in range(steps):
         decision = best_expert(env.episode)
         np.testing.assert_array_equal(values.observations[step], obs)
+        np.testing.assert_array_equal(values.subpool[step], env.subpool_indices)
         assert values.seeds[step] == decision.seed
         scores = [decision.scores[e] for e in cfg.experts]
         np.testing.assert_allclose(values.accuracies[step, :experts], scores, atol=1e-7)
@@ -143,7 +144,7 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
     assert collect_values.main([*args, "--seeds", "0", "--out", str(targets)]) == 2
     assert "--resume" in capsys.readouterr().err
     fit = tmp_path / "fit"
-    flags = ["--epochs", "3", "--heldout-episodes", "1", "--out", str(fit)]
+    flags = ["--epochs", "3", "--heldout-episodes", "1", *data, "--out", str(fit)]
     assert train_value.main([str(targets), *flags]) == 0
     log = (fit / "log.csv").read_text().splitlines()
     assert len(log) == 4 and log[0].startswith("epoch,train_loss,heldout_loss")
@@ -168,6 +169,6 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
         ([targets], ["--view", "nope"], "--view must be one of"),
     ]:
         out = fit if "exists" in message else tmp_path / "new"
-        code = train_value.main([*map(str, sources), *flag, "--out", str(out)])
+        code = train_value.main([*map(str, sources), *flag, *data, "--out", str(out)])
         assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
