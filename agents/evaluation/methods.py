@@ -17,7 +17,11 @@ A *method* is named as on the command line of ``scripts/evaluate.py``:
   names the curve ``LABEL``;
 - a fitted expert selector: ``selector:PATH`` (a ``selector.json`` of ``train_selector.py`` or
   its folder, :mod:`agents.selector`; the expert it executes at each step goes to
-  ``oracle.csv``).
+  ``oracle.csv``);
+- a value policy choosing among its teacher's experts: ``choice:PATH`` (a ``policy.zip`` of
+  ``train_value.py`` or its folder; at each step the selection of the expert, of those its
+  run's ``config.json`` names, whose picks the policy values most; the expert and every
+  expert's value go to ``oracle.csv``).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from agents.selector import SELECTOR_FILE, ExpertSelector
 from iale_env import EXPERTS, ActiveLearningEnv
 
 #: Learned-policy families (``family:PATH``).
-POLICY_FAMILIES = ("iale", "alil", "ppo", "a2c", "sac", "selector")
+POLICY_FAMILIES = ("iale", "alil", "ppo", "a2c", "sac", "selector", "choice")
 
 
 #: The method that executes the best-expert oracle's selection at every step.
@@ -58,7 +62,7 @@ class MethodSpec:
         pool: Select from the whole unlabeled pool instead of the sub-pool (heuristics only).
         path: The trained policy's file (learned policies only).
         experts: The experts of an ``oracle@...`` or ``bandit@...`` method (``None``: the
-            sweep's own ``experts``).
+            sweep's own ``experts``), or those a ``choice`` method chooses among.
     """
 
     label: str
@@ -109,6 +113,8 @@ def parse_method(text: str) -> MethodSpec:
                 f"one, or a pretrained policy: {available_pretrained()}); train it with "
                 f"scripts/train_dagger.py, train_alil.py or train_rl.py"
             )
+        if family == "choice":
+            return _parse_choice(label, file)
         return MethodSpec(label or family, family, path=str(file))
     name, _, scope = text.partition("@")
     if name in (ORACLE_METHOD, BANDIT_METHOD):
@@ -155,6 +161,18 @@ def method_env_overrides(spec: MethodSpec) -> dict[str, Any]:
         overrides["experts"] = spec.experts
     overrides["rewards"] = spec.family == BANDIT_METHOD  # no other method reads the reward
     return overrides
+
+
+def _parse_choice(label: str | None, file: Path) -> MethodSpec:
+    """``choice:PATH``: a value policy and the experts its run's ``config.json`` names."""
+    config = run_config_of(file)
+    experts = read_json(config).get("env", {}).get("experts") if config.is_file() else None
+    if not experts:
+        raise ValueError(
+            f"choice:{file} needs the experts to choose among: the config.json that "
+            f"train_value.py wrote beside {file.name} (its env's experts) is missing or names none"
+        )
+    return MethodSpec(label or "choice", "choice", path=str(file), experts=tuple(experts))
 
 
 def policy_env_overrides(spec: MethodSpec) -> dict[str, Any]:
@@ -220,6 +238,11 @@ def make_selector(spec: MethodSpec, env: ActiveLearningEnv, device: str = "cpu")
         return draw
     if spec.family == "selector":
         return SelectorRun(ExpertSelector.load(spec.path), env)  # type: ignore[arg-type]
+    if spec.family == "choice":
+        from agents.policy import load_policy
+
+        policy = load_policy(spec.path, env=env, device=device)  # type: ignore[arg-type]
+        return ValueChoiceRun(policy, spec.experts)  # type: ignore[arg-type]
     if spec.family == "sac":  # SB3's own policy class, not an IALEPolicy
         from agents.rl import load_sac_policy
 
@@ -262,6 +285,36 @@ class SelectorRun:
         self.drawn = self.selector.experts[int(np.argmax(p))]
         self.probabilities = dict(zip(self.selector.experts, np.round(p, 6).tolist()))
         return "action", env.expert_action(self.drawn)
+
+
+class ValueChoiceRun:
+    """A sweep's selector of the ``choice`` family: at each step, the selection of the expert
+    whose picks ``policy`` values most (the sum of its :meth:`~agents.policy.IALEPolicy.logits`
+    over the picks; ties: the first expert), with that expert (``drawn``) and every expert's
+    value (``probabilities``, the name ``oracle.csv``'s logging reads) kept for ``oracle.csv``.
+    """
+
+    def __init__(self, policy: Any, experts: tuple[str, ...]) -> None:
+        self.policy, self.experts = policy, tuple(experts)
+        #: The expert executed at the last step, and every expert's value there.
+        self.drawn: str | None = None
+        self.probabilities: dict[str, float] = {}
+
+    def values(self, obs: np.ndarray, actions: dict[str, np.ndarray]) -> dict[str, float]:
+        """Each expert's value: the policy's summed scores of its picks (0/1 ``actions``)."""
+        import torch
+
+        with torch.no_grad():
+            batch = torch.as_tensor(np.asarray(obs, dtype=np.float32)[None])
+            logits = self.policy.logits(batch.to(self.policy.device))[0].cpu().numpy()
+        return {e: float(logits[a > 0].sum()) for e, a in actions.items()}
+
+    def __call__(self, env: ActiveLearningEnv, obs: np.ndarray) -> tuple[str, np.ndarray]:
+        actions = {e: env.expert_action(e) for e in self.experts}
+        values = self.values(obs, actions)
+        self.drawn = max(self.experts, key=lambda e: (values[e], -self.experts.index(e)))
+        self.probabilities = {e: round(v, 6) for e, v in values.items()}
+        return "action", actions[self.drawn]
 
 
 def _check_selector_state(selector: ExpertSelector, state_scores: tuple[str, ...]) -> None:

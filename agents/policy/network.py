@@ -236,6 +236,12 @@ class IALEPolicy(ActorCriticPolicy):
             return self.action_dist.proba_distribution(logits, weights, relative_log_distances(emb))
         return self.action_dist.proba_distribution(logits)
 
+    def logits(self, obs: torch.Tensor) -> torch.Tensor:
+        """The row-wise scores before any selection rule, shape ``(batch, n)``; for a policy
+        fitted to a value teacher (:mod:`agents.values.fit`), each candidate's predicted share
+        of the retrained accuracy, in percentage points."""
+        return self._hidden_and_logits(obs)[1]
+
     def scores(self, obs: torch.Tensor) -> torch.Tensor:
         """Desirability scores ``rho`` in (0, 1) of each candidate, shape ``(batch, n)``."""
         return torch.sigmoid(self._hidden_and_logits(obs)[1])

@@ -152,10 +152,6 @@ def new_value_policy(
         )
 
 
-def _logits(policy: IALEPolicy, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
-    return policy._hidden_and_logits(torch.as_tensor(obs))[1]
-
-
 @torch.no_grad()
 def heldout_scores(policy: IALEPolicy, targets: StateTargets) -> dict[str, float]:
     """How well ``policy`` ranks the selections of states it was not fitted on: the squared
@@ -163,7 +159,9 @@ def heldout_scores(policy: IALEPolicy, targets: StateTargets) -> dict[str, float
     and the measured value (pp over the state's mean) of the selection it rates best and, for
     reference, of the best fixed expert's (the expert whose selections are worth most on
     average over these states)."""
-    pred = selection_values(_logits(policy, targets.obs), torch.as_tensor(targets.selections))
+    pred = selection_values(
+        policy.logits(torch.as_tensor(targets.obs)), torch.as_tensor(targets.selections)
+    )
     pred_np, y = pred.numpy(), targets.values
     corr = [
         np.corrcoef(p, v)[0, 1] if np.std(p) > 0 and np.std(v) > 0 else 0.0
@@ -210,7 +208,7 @@ def fit_value_policy(
         losses = []
         for batch in np.array_split(rng.permutation(len(y)), max(1, len(y) // config.batch_states)):
             idx = torch.as_tensor(batch)
-            pred = selection_values(_logits(policy, obs[idx]), sel[idx])
+            pred = selection_values(policy.logits(obs[idx]), sel[idx])
             loss = torch.mean((pred - y[idx]) ** 2)
             optimizer.zero_grad()
             loss.backward()

@@ -6,9 +6,11 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from agents.cli import collect_values, train_value
-from agents.evaluation import EvalConfig, evaluate
+from agents.evaluation import EvalConfig, evaluate, parse_method, read_csv
+from agents.evaluation.methods import ValueChoiceRun
 from agents.policy import load_policy
 from agents.values.collect import (
     EpisodeValues,
@@ -18,7 +20,7 @@ from agents.values.collect import (
     proposal_batches,
 )
 from agents.values.fit import StateTargets, ValueFitConfig, fit_value_policy, new_value_policy
-from iale_env import ALConfig
+from iale_env import ActiveLearningEnv, ALConfig
 from iale_env.oracles import best_expert
 from tests.conftest import TINY
 
@@ -156,6 +158,34 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
     sweep = EvalConfig(("MNIST",), (f"value=iale:{fit / 'policy.zip'}",), (0,), env, ())
     rows = evaluate(sweep, tmp_path / "eval", log=None)
     assert [r["method"] for r in rows] == ["value"] * 3
+    # choice: at each step the selection of the expert whose picks the policy values most
+    spec = parse_method(f"choice:{fit}")
+    assert (spec.family, spec.experts, spec.label) == ("choice", ("margin", "ensemble"), "choice")
+    sweep = EvalConfig(("MNIST",), ("margin", "ensemble", spec.label + "=choice:" + str(fit)),
+                       (0,), env, ())  # fmt: skip
+    rows = evaluate(sweep, tmp_path / "choice", log=None)
+    choices = [d for d in read_csv(tmp_path / "choice" / "oracle.csv") if d["method"] == "choice"]
+    assert len(choices) == 2
+    for d in choices:  # the expert valued most is the one executed
+        values = json.loads(d["scores"])
+        assert set(values) == {"margin", "ensemble"} and d["winner"] == max(values, key=values.get)
+    executed = {d["winner"] for d in choices}
+    if len(executed) == 1:  # one expert all along: its curve, bit for bit
+        curves = {m: [r["test_accuracy"] for r in rows if r["method"] == m] for m in
+                  ("choice", *executed)}  # fmt: skip
+        assert curves["choice"] == curves[executed.pop()]
+    run = ValueChoiceRun(load_policy(str(fit / "policy.zip")), ("margin", "ensemble"))
+    live = ActiveLearningEnv(env.replace(state_scores=("mc_dropout", "ensemble")))
+    obs, _ = live.reset(seed=3)
+    kind, action = run(live, obs)
+    logits = run.policy.logits(torch.as_tensor(obs[None]))[0].detach().numpy()
+    best = max(("margin", "ensemble"), key=lambda e: logits[live.expert_action(e) > 0].sum())
+    assert kind == "action" and run.drawn == best
+    np.testing.assert_array_equal(action, live.expert_action(best))
+    (fit / "config.json").rename(fit / "moved.json")
+    with pytest.raises(ValueError, match="needs the experts to choose among"):
+        parse_method(f"choice:{fit}")
+    (fit / "moved.json").rename(fit / "config.json")
     # refused before any work, with what to do
     other = tmp_path / "other"
     assert (
