@@ -32,6 +32,7 @@ LOG_FIELDS = (
     "heldout_loss",
     "heldout_corr",
     "heldout_pick",
+    "heldout_choice",
     "heldout_best_expert",
 )
 
@@ -156,7 +157,8 @@ def new_value_policy(
 def heldout_scores(policy: IALEPolicy, targets: StateTargets) -> dict[str, float]:
     """How well ``policy`` ranks the selections of states it was not fitted on: the squared
     error of its centred values, their mean within-state correlation with the measured ones,
-    and the measured value (pp over the state's mean) of the selection it rates best and, for
+    and the measured value (pp over the state's mean) of the selection it rates best of all,
+    of the expert's selection it rates best (what ``choice:PATH`` executes) and, for
     reference, of the best fixed expert's (the expert whose selections are worth most on
     average over these states)."""
     pred = selection_values(
@@ -167,12 +169,14 @@ def heldout_scores(policy: IALEPolicy, targets: StateTargets) -> dict[str, float
         np.corrcoef(p, v)[0, 1] if np.std(p) > 0 and np.std(v) > 0 else 0.0
         for p, v in zip(pred_np, y)
     ]
-    best = y[np.arange(len(y)), pred_np.argmax(axis=1)]
+    rows, e = np.arange(len(y)), targets.experts
+    best, chosen = y[rows, pred_np.argmax(axis=1)], y[rows, pred_np[:, :e].argmax(axis=1)]
     return {
         "heldout_loss": float(np.mean((pred_np - y) ** 2)),
         "heldout_corr": float(np.mean(corr)),
         "heldout_pick": float(best.mean()),
-        "heldout_best_expert": float(y[:, : targets.experts].mean(axis=0).max()),
+        "heldout_choice": float(chosen.mean()),
+        "heldout_best_expert": float(y[:, :e].mean(axis=0).max()),
     }
 
 

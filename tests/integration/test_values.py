@@ -98,7 +98,7 @@ def _synthetic_episodes(count: int, weights: np.ndarray, seed: int = 0) -> list[
         acc = 0.5 + 0.01 * np.take_along_axis(value, sel.reshape(12, -1), 1).reshape(12, 16, 5)
         acc = acc.sum(-1) + rng.normal(0, 0.002, size=(12, 16))
         episodes.append(
-            EpisodeValues(obs, sel, acc, ("a",), np.arange(12), np.zeros(12, dtype=np.int64))
+            EpisodeValues(obs, sel, acc, ("a", "b"), np.arange(12), np.zeros(12, dtype=np.int64))
         )
     return episodes
 
@@ -111,6 +111,8 @@ def test_the_fit_learns_each_candidates_share_and_the_policy_selects_by_it():
     log = fit_value_policy(policy, targets, config)
     assert log[-1]["heldout_corr"] > 0.9 and log[-1]["heldout_loss"] < 0.3 * log[0]["heldout_loss"]
     assert log[-1]["heldout_pick"] > 0.8 * targets.values.max(axis=1).mean()
+    held = targets.values[targets.episode >= 6, :2]  # choosing per state beats a fixed expert
+    assert log[-1]["heldout_choice"] > log[-1]["heldout_best_expert"] == held.mean(0).max()
     fresh = _synthetic_episodes(1, weights, seed=1)[0]  # new states: the top-5 by true value
     for obs in fresh.observations:
         chosen = np.flatnonzero(policy.select(obs))
