@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--heldout-episodes", type=int, default=defaults.heldout_episodes)
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument(
+        "--folds",
+        type=int,
+        help="first cross-validate over the episodes (every K-th held out in turn) and write "
+        "the folds' mean held-out scores per epoch to OUT/cv.csv",
+    )
+    p.add_argument(
         "--data-dir",
         help="data root of the folders' dataset, read for its classes and image shape "
         "(default: $IALE_DATA_DIR or a cache folder)",
@@ -64,10 +70,14 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
         )
         out = Path(args.out)
-        for name in ("policy.zip", "log.csv", "config.json"):  # never overwrite a fit
+        for name in ("policy.zip", "log.csv", "cv.csv", "config.json"):  # never overwrite
             if (out / name).exists():
                 raise ValueError(f"{out / name} exists; choose a new --out folder")
         env, files = _read_sources([Path(s) for s in args.sources])
+        if args.folds is not None and not 2 <= args.folds <= len(files):
+            raise ValueError(
+                f"--folds must be in [2, {len(files)}] (the folders' episodes), got {args.folds}"
+            )
         al = ALConfig(**{k: v for k, v in env.items() if k in _al_fields()}, data_dir=args.data_dir)
         data = load_dataset(al.dataset, al.data_dir)
     except (ValueError, DatasetNotFoundError) as exc:
@@ -75,26 +85,41 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from agents.runs.files import rewrite_csv
     from agents.values.collect import EpisodeValues
-    from agents.values.fit import LOG_FIELDS, StateTargets, fit_value_policy, new_value_policy
+    from agents.values.fit import (
+        LOG_FIELDS,
+        StateTargets,
+        cross_validate,
+        fit_value_policy,
+        new_value_policy,
+    )
 
     spec = classifier_spec(al.classifier, data.image_shape, data.num_classes)
     targets = StateTargets.of([EpisodeValues.load(f) for f in files])
-    policy = new_value_policy(
-        targets.obs.shape[1:],
-        al.acquisition_size,
-        spec.num_classes,
-        spec.embedding_dim,
-        len(al.state_scores),
-        config,
-    )
-    log = fit_value_policy(policy, targets, config)
+
+    def new_policy():
+        return new_value_policy(
+            targets.obs.shape[1:],
+            al.acquisition_size,
+            spec.num_classes,
+            spec.embedding_dim,
+            len(al.state_scores),
+            config,
+        )
+
     out.mkdir(parents=True, exist_ok=True)
+    if args.folds:
+        cv = cross_validate(targets, config, args.folds, new_policy)
+        rewrite_csv(out / "cv.csv", LOG_FIELDS, cv)
+        print(f"wrote {out / 'cv.csv'} ({args.folds} folds)")
+    policy = new_policy()
+    log = fit_value_policy(policy, targets, config)
     policy.save(str(out / "policy.zip"))
     rewrite_csv(out / "log.csv", LOG_FIELDS, log)
     body = {
         "method": "value",
         "env": env,
         "value_fit": dataclasses.asdict(config),
+        "folds": args.folds,
         "sources": [str(s) for s in args.sources],
         "episodes": [f.name for f in files],
     }

@@ -13,7 +13,7 @@ saves, loads and evaluates like any IALE policy (``iale:PATH``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,10 +96,11 @@ class StateTargets:
         if not episodes:
             raise ValueError("no episodes to fit")
         shapes = {(e.observations.shape[1:], e.selections.shape[1:]) for e in episodes}
-        if len(shapes) > 1:
+        if len(shapes) > 1 or len({e.experts for e in episodes}) > 1:
             raise ValueError(
-                f"the episodes differ in their states or selections ({sorted(shapes)}); "
-                "fit episodes collected with the same settings"
+                f"the episodes differ in their states, selections or experts ({sorted(shapes)}, "
+                f"{sorted({e.experts for e in episodes})}); fit episodes collected with the "
+                "same settings"
             )
         acc = np.concatenate([e.accuracies for e in episodes])
         return cls(
@@ -181,25 +182,32 @@ def heldout_scores(policy: IALEPolicy, targets: StateTargets) -> dict[str, float
 
 
 def fit_value_policy(
-    policy: IALEPolicy, targets: StateTargets, config: ValueFitConfig
+    policy: IALEPolicy,
+    targets: StateTargets,
+    config: ValueFitConfig,
+    heldout: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Regress ``policy``'s scores on ``targets`` (the module's loss); returns one log row per
     epoch (:data:`LOG_FIELDS`; the held-out columns empty without held-out episodes).
 
-    The last ``config.heldout_episodes`` episodes of ``targets`` are left out of training.
+    The episodes ``heldout`` (indices into the stacked episodes; default: the last
+    ``config.heldout_episodes``) are left out of training and scored after every epoch.
 
     Raises:
         ValueError: nothing left to train on.
     """
     episodes = np.unique(targets.episode)
-    held = episodes[len(episodes) - config.heldout_episodes :] if config.heldout_episodes else []
-    if len(held) >= len(episodes):
+    if heldout is None:
+        count = config.heldout_episodes
+        heldout = episodes[len(episodes) - count :] if count else []
+    held = np.asarray(heldout, dtype=np.int64)
+    if np.isin(episodes, held).all():
         raise ValueError(
-            f"{len(episodes)} episodes leave none to train on with heldout_episodes="
-            f"{config.heldout_episodes}; collect more episodes or hold out fewer"
+            f"{len(episodes)} episodes leave none to train on with {len(held)} held out; "
+            "collect more episodes or hold out fewer"
         )
     train = targets.subset(~np.isin(targets.episode, held))
-    heldout = targets.subset(np.isin(targets.episode, held)) if len(held) else None
+    scored = targets.subset(np.isin(targets.episode, held)) if len(held) else None
     policy.fit_normalizer(train.obs)
     optimizer = torch.optim.Adam(
         policy.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -220,6 +228,34 @@ def fit_value_policy(
             losses.append(loss.item() * len(batch))
         policy.eval()
         row: dict[str, Any] = {"epoch": epoch, "train_loss": sum(losses) / len(y)}
-        row.update(heldout_scores(policy, heldout) if heldout is not None else {})
+        row.update(heldout_scores(policy, scored) if scored is not None else {})
         log.append(row)
     return log
+
+
+def cross_validate(
+    targets: StateTargets,
+    config: ValueFitConfig,
+    folds: int,
+    new_policy: Callable[[], IALEPolicy],
+) -> list[dict[str, Any]]:
+    """Fit a fresh policy (``new_policy()``) ``folds`` times, each holding out every
+    ``folds``-th episode (fold f: episodes f, f + folds, ...), and average the logs over the
+    folds: one row per epoch, the held-out columns the folds' means (what ``--folds`` of
+    ``train_value.py`` writes to ``cv.csv``, to choose the epochs and the width on the
+    training source alone).
+
+    Raises:
+        ValueError: fewer than 2 folds, or more folds than episodes.
+    """
+    episodes = np.unique(targets.episode)
+    if not 2 <= folds <= len(episodes):
+        raise ValueError(f"folds must be in [2, {len(episodes)}] (the episodes), got {folds}")
+    logs = [
+        fit_value_policy(new_policy(), targets, config, episodes[f::folds]) for f in range(folds)
+    ]
+    return [
+        {key: (float(np.mean([log[i][key] for log in logs])) if key != "epoch" else i + 1)
+         for key in logs[0][i]}
+        for i in range(config.epochs)
+    ]  # fmt: skip

@@ -19,7 +19,13 @@ from agents.values.collect import (
     episode_file,
     proposal_batches,
 )
-from agents.values.fit import StateTargets, ValueFitConfig, fit_value_policy, new_value_policy
+from agents.values.fit import (
+    StateTargets,
+    ValueFitConfig,
+    cross_validate,
+    fit_value_policy,
+    new_value_policy,
+)
 from iale_env import ActiveLearningEnv, ALConfig
 from iale_env.oracles import best_expert
 from tests.conftest import TINY
@@ -120,6 +126,12 @@ def test_the_fit_learns_each_candidates_share_and_the_policy_selects_by_it():
         assert len(np.intersect1d(chosen, best)) >= 4
     with pytest.raises(ValueError, match="none to train on"):
         fit_value_policy(policy, targets, ValueFitConfig(heldout_episodes=8))
+    cv = cross_validate(  # every episode held out once: the folds agree on a learnable value
+        targets, config, 4, lambda: new_value_policy((20, 6), 5, 10, 128, 0, config)
+    )
+    assert [r["epoch"] for r in cv] == list(range(1, 41)) and cv[-1]["heldout_corr"] > 0.9
+    with pytest.raises(ValueError, match="folds must be in"):
+        cross_validate(targets, config, 1, lambda: policy)
     mixed = _synthetic_episodes(1, np.ones(4)) + _synthetic_episodes(1, weights)
     with pytest.raises(ValueError, match="same settings"):
         StateTargets.of(mixed)
@@ -148,8 +160,10 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
     assert collect_values.main([*args, "--seeds", "0", "--out", str(targets)]) == 2
     assert "--resume" in capsys.readouterr().err
     fit = tmp_path / "fit"
-    flags = ["--epochs", "3", "--heldout-episodes", "1", *data, "--out", str(fit)]
+    flags = ["--epochs", "3", "--heldout-episodes", "1", "--folds", "3", *data, "--out", str(fit)]
     assert train_value.main([str(targets), *flags]) == 0
+    cv = (fit / "cv.csv").read_text().splitlines()
+    assert len(cv) == 4 and cv[0].startswith("epoch,train_loss,heldout_loss")
     log = (fit / "log.csv").read_text().splitlines()
     assert len(log) == 4 and log[0].startswith("epoch,train_loss,heldout_loss")
     fitted = json.loads((fit / "config.json").read_text())
@@ -199,6 +213,7 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
         ([tmp_path], [], "not a collect_values.py --out folder"),
         ([targets, other], [], "other env settings than"),
         ([targets], ["--view", "nope"], "--view must be one of"),
+        ([targets], ["--folds", "4"], "--folds must be in [2, 3]"),
     ]:
         out = fit if "exists" in message else tmp_path / "new"
         code = train_value.main([*map(str, sources), *flag, *data, "--out", str(out)])
