@@ -172,6 +172,12 @@ def _parse_choice(label: str | None, file: Path) -> MethodSpec:
             f"choice:{file} needs the experts to choose among: the config.json that "
             f"train_value.py wrote beside {file.name} (its env's experts) is missing or names none"
         )
+    unknown = [e for e in experts if e not in EXPERTS]
+    if unknown:
+        raise ValueError(
+            f"choice:{file}: its config.json names experts {unknown} that are not registered "
+            f"({', '.join(sorted(EXPERTS))}); fit it again with collect_values.py's --experts"
+        )
     return MethodSpec(label or "choice", "choice", path=str(file), experts=tuple(experts))
 
 

@@ -198,6 +198,11 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
     best = max(("margin", "ensemble"), key=lambda e: logits[live.expert_action(e) > 0].sum())
     assert kind == "action" and run.drawn == best
     np.testing.assert_array_equal(action, live.expert_action(best))
+    body = json.loads((fit / "config.json").read_text())
+    (fit / "config.json").write_text(json.dumps({**body, "env": {"experts": ["margin", "nope"]}}))
+    with pytest.raises(ValueError, match=r"names experts \['nope'\]"):
+        parse_method(f"choice:{fit}")
+    (fit / "config.json").write_text(json.dumps(body))
     (fit / "config.json").rename(fit / "moved.json")
     with pytest.raises(ValueError, match="needs the experts to choose among"):
         parse_method(f"choice:{fit}")
