@@ -1,7 +1,7 @@
 """Collect a value teacher's targets: the retrained accuracy of many selections per state.
 
     python scripts/collect_values.py --preset fast --dataset MNIST \
-        --experts margin,ensemble,mc_dropout --seeds 3000-3007 --batches 40 --out runs/values_a
+        --experts margin,ensemble,mc_dropout --seeds 3000,3001,3002,3003 --batches 40 --out runs/values_a
     python scripts/collect_values.py ... --out runs/values_a --resume     # after a kill
 
 Runs one oracle-executed episode per seed; at every state M is retrained (all models from the

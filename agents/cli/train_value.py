@@ -17,8 +17,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
+
+#: The file of one finished episode in a collection's ``values/`` folder.
+EPISODE_NAME = re.compile(r"^values-(-?\d+)\.npz$")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             if (out / name).exists():
                 raise ValueError(f"{out / name} exists; choose a new --out folder")
         env, files = _read_sources([Path(s) for s in args.sources])
+        if args.heldout_episodes >= len(files):
+            raise ValueError(
+                f"--heldout-episodes {args.heldout_episodes} leaves none of the folders' "
+                f"{len(files)} episodes to fit; hold out fewer (0 fits on all)"
+            )
         if args.folds is not None and not 2 <= args.folds <= len(files):
             raise ValueError(
                 f"--folds must be in [2, {len(files)}] (the folders' episodes), got {args.folds}"
@@ -84,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_value.py: error: {exc}", file=sys.stderr)
         return 2
     from agents.runs.files import rewrite_csv
+    from agents.runs.write_errors import write_atomically
     from agents.values.collect import EpisodeValues
     from agents.values.fit import (
         LOG_FIELDS,
@@ -113,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {out / 'cv.csv'} ({args.folds} folds)")
     policy = new_policy()
     log = fit_value_policy(policy, targets, config)
-    policy.save(str(out / "policy.zip"))
     rewrite_csv(out / "log.csv", LOG_FIELDS, log)
     body = {
         "method": "value",
@@ -123,7 +132,14 @@ def main(argv: list[str] | None = None) -> int:
         "sources": [str(s) for s in args.sources],
         "episodes": [f.name for f in files],
     }
-    (out / "config.json").write_text(json.dumps(body, indent=2))
+    survives = "no policy.zip was written; fit again into a new --out"
+    write_atomically(
+        out / "config.json", lambda t: t.write_text(json.dumps(body, indent=2)), survives
+    )
+    # the policy last: a policy.zip in --out always has its config.json beside it
+    write_atomically(
+        out / "policy.zip", lambda t: policy.save(str(t)), survives, tmp_suffix=".tmp.zip"
+    )
     last = log[-1]
     print(
         f"wrote {out / 'policy.zip'}: {len(files)} episodes, {len(targets.values)} states; "
@@ -153,9 +169,14 @@ def _read_sources(sources: list[Path]) -> tuple[dict, list[Path]]:
     envs, files = [], []
     for source in sources:
         config = source / "config.json"
-        episodes = sorted((source / VALUES_DIR).glob("values-*.npz"))
+        episodes = [  # finished episodes only: not a killed write's temporary file
+            f for f in (source / VALUES_DIR).glob("values-*.npz") if EPISODE_NAME.match(f.name)
+        ]
         if not config.is_file() or read_json(config).get("method") != "value_targets":
-            raise ValueError(f"{source} is not a collect_values.py --out folder (no config.json)")
+            raise ValueError(
+                f"{source} is not a collect_values.py --out folder (no collect_values.py "
+                "config.json in it)"
+            )
         if not episodes:
             raise ValueError(f"{source} holds no finished episode; run collect_values.py first")
         envs.append(read_json(config)["env"])
@@ -169,5 +190,5 @@ def _read_sources(sources: list[Path]) -> tuple[dict, list[Path]]:
                 f"{source} was collected with other env settings than {sources[0]} "
                 f"({', '.join(changed)}); fit folders of one protocol together"
             )
-    files.sort(key=lambda f: int(f.stem.split("-")[-1]))
+    files.sort(key=lambda f: int(EPISODE_NAME.match(f.name)[1]))  # type: ignore[index]
     return envs[0], files

@@ -110,7 +110,7 @@ class EpisodeValues:
                 np.savez_compressed(
                     fh,
                     observations=self.observations.astype(np.float32),
-                    selections=self.selections.astype(np.int16),
+                    selections=self.selections.astype(np.int32),
                     accuracies=self.accuracies.astype(np.float64),
                     experts=np.array(self.experts),
                     labeled=self.labeled.astype(np.int64),

@@ -81,10 +81,12 @@ def test_collect_scores_the_experts_like_the_oracle_follows_it_and_resumes(
         obs, *_ = env.step(decision.action)
     # a kill before the second episode was written: resume runs it again, the same
     second = episode_file(tmp_path, 1).read_bytes()
+    first = episode_file(tmp_path, 0).stat().st_mtime_ns
     episode_file(tmp_path, 1).unlink()
     with pytest.raises(ValueError, match="resume"):
         collect(cfg, [0, 1], sampling, tmp_path, data=tiny_data)
     collect(cfg, [0, 1], sampling, tmp_path, data=tiny_data, resume=True)
+    assert episode_file(tmp_path, 0).stat().st_mtime_ns == first  # kept, not collected again
     again = EpisodeValues.load(episode_file(tmp_path, 1))
     with np.load(__import__("io").BytesIO(second)) as before:
         np.testing.assert_array_equal(again.accuracies, before["accuracies"])
@@ -160,6 +162,7 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
     assert collect_values.main([*args, "--seeds", "0", "--out", str(targets)]) == 2
     assert "--resume" in capsys.readouterr().err
     fit = tmp_path / "fit"
+    (targets / "values" / "values-2.npz.tmp.npz").write_bytes(b"a killed write")  # ignored
     flags = ["--epochs", "3", "--heldout-episodes", "1", "--folds", "3", *data, "--out", str(fit)]
     assert train_value.main([str(targets), *flags]) == 0
     cv = (fit / "cv.csv").read_text().splitlines()
@@ -219,6 +222,7 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
         ([targets, other], [], "other env settings than"),
         ([targets], ["--view", "nope"], "--view must be one of"),
         ([targets], ["--folds", "4"], "--folds must be in [2, 3]"),
+        ([targets], ["--heldout-episodes", "3"], "leaves none of the folders' 3 episodes"),
     ]:
         out = fit if "exists" in message else tmp_path / "new"
         code = train_value.main([*map(str, sources), *flag, *data, "--out", str(out)])
