@@ -17,12 +17,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 import sys
 from pathlib import Path
-
-#: The file of one finished episode in a collection's ``values/`` folder.
-EPISODE_NAME = re.compile(r"^values-(-?\d+)\.npz$")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,13 +161,12 @@ def _read_sources(sources: list[Path]) -> tuple[dict, list[Path]]:
     """
     from agents.cli.collect_values import VALUES_DIR
     from agents.runs.files import read_json
+    from agents.values.collect import EPISODE_NAME, finished_episodes
 
     envs, files = [], []
     for source in sources:
         config = source / "config.json"
-        episodes = [  # finished episodes only: not a killed write's temporary file
-            f for f in (source / VALUES_DIR).glob("values-*.npz") if EPISODE_NAME.match(f.name)
-        ]
+        episodes = finished_episodes(source / VALUES_DIR)
         if not config.is_file() or read_json(config).get("method") != "value_targets":
             raise ValueError(
                 f"{source} is not a collect_values.py --out folder (no collect_values.py "

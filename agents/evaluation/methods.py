@@ -39,6 +39,7 @@ from agents.pretrained import pretrained_path, state_env_kwargs
 from agents.runs.files import read_json, run_config_of
 from agents.selector import SELECTOR_FILE, ExpertSelector
 from iale_env import EXPERTS, ActiveLearningEnv
+from iale_env.oracles import pick_winner
 
 #: Learned-policy families (``family:PATH``).
 POLICY_FAMILIES = ("iale", "alil", "ppo", "a2c", "sac", "selector", "choice")
@@ -318,7 +319,7 @@ class ValueChoiceRun:
     def __call__(self, env: ActiveLearningEnv, obs: np.ndarray) -> tuple[str, np.ndarray]:
         actions = {e: env.expert_action(e) for e in self.experts}
         values = self.values(obs, actions)
-        self.drawn = max(self.experts, key=lambda e: (values[e], -self.experts.index(e)))
+        self.drawn = pick_winner(values)  # ties: the first expert
         self.probabilities = {e: round(v, 6) for e, v in values.items()}
         return "action", actions[self.drawn]
 

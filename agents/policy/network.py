@@ -244,7 +244,7 @@ class IALEPolicy(ActorCriticPolicy):
 
     def scores(self, obs: torch.Tensor) -> torch.Tensor:
         """Desirability scores ``rho`` in (0, 1) of each candidate, shape ``(batch, n)``."""
-        return torch.sigmoid(self._hidden_and_logits(obs)[1])
+        return torch.sigmoid(self.logits(obs))
 
     @torch.no_grad()
     def select(self, observation: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ One ``values-<episode seed>.npz`` per episode, written atomically when the episo
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,9 +136,22 @@ class EpisodeValues:
             )
 
 
+#: The name of one finished episode's file (:func:`episode_file`); the seed is its group.
+EPISODE_NAME = re.compile(r"^values-(-?\d+)\.npz$")
+
+
 def episode_file(folder: str | os.PathLike, episode_seed: int) -> Path:
     """Where :func:`collect` keeps the episode of ``episode_seed``."""
     return Path(folder) / f"values-{episode_seed}.npz"
+
+
+def finished_episodes(folder: str | os.PathLike) -> list[Path]:
+    """The finished episodes' files in ``folder``, by seed (not a killed write's temporary
+    file)."""
+    found = {
+        int(m[1]): f for f in Path(folder).glob("values-*.npz") if (m := EPISODE_NAME.match(f.name))
+    }
+    return [found[seed] for seed in sorted(found)]
 
 
 def collect(
