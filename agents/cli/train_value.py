@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("policy.zip", "log.csv", "cv.csv", "config.json"):  # never overwrite
             if (out / name).exists():
                 raise ValueError(f"{out / name} exists; choose a new --out folder")
-        env, files = _read_sources([Path(s) for s in args.sources])
+        env, sampling, files = _read_sources([Path(s) for s in args.sources])
         if args.heldout_episodes >= len(files):
             raise ValueError(
                 f"--heldout-episodes {args.heldout_episodes} leaves none of the folders' "
@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "env": env,
         "value_fit": dataclasses.asdict(config),
         "folds": args.folds,
+        "sampling": sampling,
         "sources": [str(s) for s in args.sources],
         "episodes": [f.name for f in files],
     }
@@ -152,8 +153,9 @@ def _al_fields() -> set[str]:
     return {f.name for f in dc.fields(ALConfig)}
 
 
-def _read_sources(sources: list[Path]) -> tuple[dict, list[Path]]:
-    """The env settings the folders share and their episode files, checked.
+def _read_sources(sources: list[Path]) -> tuple[dict, dict | None, list[Path]]:
+    """The env settings the folders share, their proposals' ``sampling`` (``None`` where the
+    folders drew them differently) and their episode files, checked.
 
     Raises:
         ValueError: a folder is not a finished collection, or the folders differ in their
@@ -163,7 +165,7 @@ def _read_sources(sources: list[Path]) -> tuple[dict, list[Path]]:
     from agents.runs.files import read_json
     from agents.values.collect import EPISODE_NAME, finished_episodes
 
-    envs, files = [], []
+    envs, samplings, files = [], [], []
     for source in sources:
         config = source / "config.json"
         episodes = finished_episodes(source / VALUES_DIR)
@@ -175,6 +177,7 @@ def _read_sources(sources: list[Path]) -> tuple[dict, list[Path]]:
         if not episodes:
             raise ValueError(f"{source} holds no finished episode; run collect_values.py first")
         envs.append(read_json(config)["env"])
+        samplings.append(read_json(config).get("sampling"))
         files += episodes
     ignored = {"dataset", "device", "deterministic", "precision", "fit_mode", "cuda_graphs"}
     first = {k: v for k, v in envs[0].items() if k not in ignored}
@@ -186,4 +189,5 @@ def _read_sources(sources: list[Path]) -> tuple[dict, list[Path]]:
                 f"({', '.join(changed)}); fit folders of one protocol together"
             )
     files.sort(key=lambda f: int(EPISODE_NAME.match(f.name)[1]))  # type: ignore[index]
-    return envs[0], files
+    sampling = samplings[0] if all(s == samplings[0] for s in samplings) else None
+    return envs[0], sampling, files

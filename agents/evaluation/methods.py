@@ -21,7 +21,12 @@ A *method* is named as on the command line of ``scripts/evaluate.py``:
 - a value policy choosing among its teacher's experts: ``choice:PATH`` (a ``policy.zip`` of
   ``train_value.py`` or its folder; at each step the selection of the expert, of those its
   run's ``config.json`` names, whose picks the policy values most; the expert and every
-  expert's value go to ``oracle.csv``).
+  expert's value go to ``oracle.csv``);
+- a value policy picking among its teacher's proposals: ``pick:PATH`` (the same files; at each
+  step the experts' selections and as many proposals as the teacher rated, drawn as it drew
+  them (:func:`agents.values.collect.proposal_batches`, the run's ``sampling``), and the one
+  the policy values most is executed; ``oracle.csv`` gets its source, an expert or
+  ``proposal``, and the values).
 """
 
 from __future__ import annotations
@@ -38,11 +43,12 @@ from agents.pretrained import available as available_pretrained
 from agents.pretrained import pretrained_path, state_env_kwargs
 from agents.runs.files import read_json, run_config_of
 from agents.selector import SELECTOR_FILE, ExpertSelector
+from agents.values.collect import ValueSampling, proposal_batches
 from iale_env import EXPERTS, ActiveLearningEnv
 from iale_env.oracles import pick_winner
 
 #: Learned-policy families (``family:PATH``).
-POLICY_FAMILIES = ("iale", "alil", "ppo", "a2c", "sac", "selector", "choice")
+POLICY_FAMILIES = ("iale", "alil", "ppo", "a2c", "sac", "selector", "choice", "pick")
 
 
 #: The method that executes the best-expert oracle's selection at every step.
@@ -114,8 +120,8 @@ def parse_method(text: str) -> MethodSpec:
                 f"one, or a pretrained policy: {available_pretrained()}); train it with "
                 f"scripts/train_dagger.py, train_alil.py or train_rl.py"
             )
-        if family == "choice":
-            return _parse_choice(label, file)
+        if family in ("choice", "pick"):
+            return _parse_choice(label, file, family)
         return MethodSpec(label or family, family, path=str(file))
     name, _, scope = text.partition("@")
     if name in (ORACLE_METHOD, BANDIT_METHOD):
@@ -164,22 +170,23 @@ def method_env_overrides(spec: MethodSpec) -> dict[str, Any]:
     return overrides
 
 
-def _parse_choice(label: str | None, file: Path) -> MethodSpec:
-    """``choice:PATH``: a value policy and the experts its run's ``config.json`` names."""
+def _parse_choice(label: str | None, file: Path, family: str = "choice") -> MethodSpec:
+    """``choice:PATH`` or ``pick:PATH``: a value policy and the experts its run's
+    ``config.json`` names."""
     config = run_config_of(file)
     experts = read_json(config).get("env", {}).get("experts") if config.is_file() else None
     if not experts:
         raise ValueError(
-            f"choice:{file} needs the experts to choose among: the config.json that "
+            f"{family}:{file} needs the experts to choose among: the config.json that "
             f"train_value.py wrote beside {file.name} (its env's experts) is missing or names none"
         )
     unknown = [e for e in experts if e not in EXPERTS]
     if unknown:
         raise ValueError(
-            f"choice:{file}: its config.json names experts {unknown} that are not registered "
+            f"{family}:{file}: its config.json names experts {unknown} that are not registered "
             f"({', '.join(sorted(EXPERTS))}); fit it again with collect_values.py's --experts"
         )
-    return MethodSpec(label or "choice", "choice", path=str(file), experts=tuple(experts))
+    return MethodSpec(label or family, family, path=str(file), experts=tuple(experts))
 
 
 def policy_env_overrides(spec: MethodSpec) -> dict[str, Any]:
@@ -245,11 +252,12 @@ def make_selector(spec: MethodSpec, env: ActiveLearningEnv, device: str = "cpu")
         return draw
     if spec.family == "selector":
         return SelectorRun(ExpertSelector.load(spec.path), env)  # type: ignore[arg-type]
-    if spec.family == "choice":
+    if spec.family in ("choice", "pick"):
         from agents.policy import load_policy
 
         policy = load_policy(spec.path, env=env, device=device)  # type: ignore[arg-type]
-        return ValueChoiceRun(policy, spec.experts)  # type: ignore[arg-type]
+        sampling = proposal_sampling(Path(spec.path)) if spec.family == "pick" else None  # type: ignore[arg-type]
+        return ValueChoiceRun(policy, spec.experts, sampling)  # type: ignore[arg-type]
     if spec.family == "sac":  # SB3's own policy class, not an IALEPolicy
         from agents.rl import load_sac_policy
 
@@ -295,33 +303,85 @@ class SelectorRun:
 
 
 class ValueChoiceRun:
-    """A sweep's selector of the ``choice`` family: at each step, the selection of the expert
-    whose picks ``policy`` values most (the sum of its :meth:`~agents.policy.IALEPolicy.logits`
-    over the picks; ties: the first expert), with that expert (``drawn``) and every expert's
-    value (``probabilities``, the name ``oracle.csv``'s logging reads) kept for ``oracle.csv``.
+    """A sweep's selector of the ``choice`` and ``pick`` families.
+
+    ``choice`` (no ``sampling``): at each step, the selection of the expert whose picks
+    ``policy`` values most (the sum of its :meth:`~agents.policy.IALEPolicy.logits` over the
+    picks; ties: the first expert). ``pick`` (``sampling`` given): the same, among the experts'
+    selections and ``sampling.batches`` proposals drawn as the value teacher drew them
+    (:func:`~agents.values.collect.proposal_batches`, from a generator seeded with
+    ``sampling.seed`` and the env's :attr:`~iale_env.ActiveLearningEnv.oracle_seed`, so a
+    step's proposals depend only on the episode seed and the labeled-set size); ties go to the
+    experts, in order. What was executed (``drawn``: an expert, or ``"proposal"``) and the
+    values (``probabilities``, the name ``oracle.csv``'s logging reads: every expert's, and the
+    best proposal's as ``"proposal"``) are kept for ``oracle.csv``.
     """
 
-    def __init__(self, policy: Any, experts: tuple[str, ...]) -> None:
-        self.policy, self.experts = policy, tuple(experts)
-        #: The expert executed at the last step, and every expert's value there.
+    def __init__(
+        self, policy: Any, experts: tuple[str, ...], sampling: ValueSampling | None = None
+    ) -> None:
+        self.policy, self.experts, self.sampling = policy, tuple(experts), sampling
+        #: What was executed at the last step (an expert or ``"proposal"``), and the values.
         self.drawn: str | None = None
         self.probabilities: dict[str, float] = {}
 
-    def values(self, obs: np.ndarray, actions: dict[str, np.ndarray]) -> dict[str, float]:
-        """Each expert's value: the policy's summed scores of its picks (0/1 ``actions``)."""
+    def candidate_scores(self, obs: np.ndarray) -> np.ndarray:
+        """The policy's per-candidate scores (:meth:`~agents.policy.IALEPolicy.logits`)."""
         import torch
 
         with torch.no_grad():
             batch = torch.as_tensor(np.asarray(obs, dtype=np.float32)[None])
-            logits = self.policy.logits(batch.to(self.policy.device))[0].cpu().numpy()
-        return {e: float(logits[a > 0].sum()) for e, a in actions.items()}
+            return self.policy.logits(batch.to(self.policy.device))[0].cpu().numpy()
 
     def __call__(self, env: ActiveLearningEnv, obs: np.ndarray) -> tuple[str, np.ndarray]:
         actions = {e: env.expert_action(e) for e in self.experts}
-        values = self.values(obs, actions)
+        logits = self.candidate_scores(obs)
+        values = {e: float(logits[a > 0].sum()) for e, a in actions.items()}
         self.drawn = pick_winner(values)  # ties: the first expert
         self.probabilities = {e: round(v, 6) for e, v in values.items()}
-        return "action", actions[self.drawn]
+        if self.sampling is None:
+            return "action", actions[self.drawn]
+        rng = np.random.default_rng([self.sampling.seed, env.oracle_seed])
+        own = [np.flatnonzero(actions[e]) for e in self.experts]
+        k = env.config.acquisition_size
+        proposals = proposal_batches(rng, len(logits), k, own, self.sampling)
+        rated = logits[proposals].sum(axis=1)
+        best = int(np.argmax(rated))  # ties: the first proposal
+        self.probabilities["proposal"] = round(float(rated[best]), 6)
+        if rated[best] <= values[self.drawn]:  # ties: the experts
+            return "action", actions[self.drawn]
+        self.drawn = "proposal"
+        action = np.zeros(len(logits), dtype=np.int8)
+        action[proposals[best]] = 1
+        return "action", action
+
+
+def proposal_sampling(policy_file: Path) -> ValueSampling:
+    """How ``pick:PATH`` draws its proposals: the ``sampling`` of the value teacher the policy
+    was fitted to (its run's ``config.json``, as ``train_value.py`` records it), or
+    :class:`~agents.values.collect.ValueSampling`'s defaults for a fit written before it was
+    recorded (whose teachers all drew with the defaults).
+
+    Raises:
+        ValueError: the policy was fitted to teachers that drew differently (``sampling`` is
+            ``null``), or the recorded sampling is not a valid :class:`ValueSampling`.
+    """
+    config = run_config_of(policy_file)
+    body = read_json(config) if config.is_file() else {}
+    recorded = body.get("sampling")
+    if "sampling" in body and recorded is None:
+        raise ValueError(
+            f"pick:{policy_file} was fitted to value teachers that drew their proposals "
+            f"differently ({config}: sampling null), so there is no one way to draw them; fit "
+            "it to folders collected with the same --batches, --keep and --proposal-seed"
+        )
+    try:
+        return ValueSampling(**(recorded or {}))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"pick:{policy_file}: the sampling in {config} is not valid ({exc}); fit it again "
+            "with train_value.py"
+        ) from exc
 
 
 def _check_selector_state(selector: ExpertSelector, state_scores: tuple[str, ...]) -> None:

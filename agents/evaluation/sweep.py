@@ -165,8 +165,8 @@ def run_episode(
         elif bandit is not None:  # the expert drawn, and every expert's probability
             probs = dict(zip(bandit.config.experts, np.round(bandit.probabilities(), 6).tolist()))
             decisions.append(dict(where, winner=bandit.drawn, scores=json.dumps(probs)))
-        elif spec.family in ("selector", "choice"):  # the expert chosen, and every expert's
-            # probability (selector) or predicted value (choice)
+        elif spec.family in ("selector", "choice", "pick"):  # the expert (or proposal) chosen,
+            # and every expert's probability (selector) or predicted value (choice, pick)
             chosen, probs = select.drawn, select.probabilities  # type: ignore[attr-defined]
             decisions.append(dict(where, winner=chosen, scores=json.dumps(probs)))
         if spec.learned:

@@ -10,7 +10,7 @@ import torch
 
 from agents.cli import collect_values, train_value
 from agents.evaluation import EvalConfig, evaluate, parse_method, read_csv
-from agents.evaluation.methods import ValueChoiceRun
+from agents.evaluation.methods import ValueChoiceRun, make_selector
 from agents.policy import load_policy
 from agents.values.collect import (
     EpisodeValues,
@@ -201,7 +201,37 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
     best = max(("margin", "ensemble"), key=lambda e: logits[live.expert_action(e) > 0].sum())
     assert kind == "action" and run.drawn == best
     np.testing.assert_array_equal(action, live.expert_action(best))
+    # pick: the experts' selections and the teacher's proposals, the one valued most executed
+    fitted_sampling = json.loads((fit / "config.json").read_text())["sampling"]
+    assert fitted_sampling == config["sampling"]  # recorded from the folders it was fitted to
+    picker = make_selector(parse_method(f"pick:{fit}"), live)
+    assert picker.sampling == ValueSampling(**fitted_sampling)
+    for seed in (3, 4, 5):
+        obs, _ = live.reset(seed=seed)
+        kind, action = picker(live, obs)
+        logits = picker.candidate_scores(obs)
+        rng = np.random.default_rng([picker.sampling.seed, live.oracle_seed])
+        own = [np.flatnonzero(live.expert_action(e)) for e in ("margin", "ensemble")]
+        n, k = live.config.subpool_size, live.config.acquisition_size
+        rows = np.concatenate([np.stack(own), proposal_batches(rng, n, k, own, picker.sampling)])
+        rated = logits[rows].sum(axis=1)
+        assert action.sum() == k and logits[action > 0].sum() == pytest.approx(rated.max())
+        source = ("margin", "ensemble", *["proposal"] * 4)[int(np.argmax(rated))]
+        assert picker.drawn == source and picker.probabilities["proposal"] == pytest.approx(
+            rated[2:].max(), abs=1e-5
+        )
+    sweep = EvalConfig(("MNIST",), (f"pick:{fit}",), (0,), env, ())
+    evaluate(sweep, tmp_path / "pick", log=None)
+    picks = read_csv(tmp_path / "pick" / "oracle.csv")
+    assert len(picks) == 2 and {d["method"] for d in picks} == {"pick"}
+    for d in picks:
+        values = json.loads(d["scores"])
+        assert set(values) == {"margin", "ensemble", "proposal"}
+        assert d["winner"] == max(values, key=values.get)
     body = json.loads((fit / "config.json").read_text())
+    (fit / "config.json").write_text(json.dumps({**body, "sampling": None}))
+    with pytest.raises(ValueError, match="drew their proposals differently"):
+        make_selector(parse_method(f"pick:{fit}"), live)
     (fit / "config.json").write_text(json.dumps({**body, "env": {"experts": ["margin", "nope"]}}))
     with pytest.raises(ValueError, match=r"names experts \['nope'\]"):
         parse_method(f"choice:{fit}")
