@@ -23,7 +23,7 @@ from pathlib import Path
 import gymnasium as gym
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from iale_env import ActiveLearningEnv, ALConfig
+from iale_env import ActiveLearningEnv, ALConfig, ALDataset, load_dataset
 from iale_env.data import CUSTOM, load_data_file
 from iale_env.datasets import DATASETS, canonical_name
 from iale_env.synthetic import SYNTHETIC_PREFIX, parse_synthetic
@@ -71,13 +71,25 @@ def _builtin(name: str) -> bool:
     return True
 
 
+def load_source(source: str, data_dir: str | Path | None = None) -> ALDataset:
+    """The data of one source (as :func:`parse_sources` names it): an MNIST-family dataset
+    from ``data_dir`` (:func:`iale_env.load_dataset`), a generated task, or a user's file.
+
+    Raises:
+        DatasetNotFoundError: an MNIST-family dataset's files are missing.
+        ValueError: a user's file is not in a form :func:`iale_env.load_data_file` reads.
+    """
+    if source in DATASETS:
+        return load_dataset(source, data_dir)
+    task = parse_synthetic(source)
+    return task.make() if task is not None else load_data_file(source)
+
+
 def source_env(cfg: ALConfig, source: str) -> ActiveLearningEnv:
     """An env of ``cfg``'s protocol on ``source`` (``cfg.dataset`` is replaced by it)."""
     if source in DATASETS:
         return ActiveLearningEnv(dataclasses.replace(cfg, dataset=source))
-    task = parse_synthetic(source)
-    data = task.make() if task is not None else load_data_file(source)
-    return ActiveLearningEnv(dataclasses.replace(cfg, dataset=CUSTOM), data=data)
+    return ActiveLearningEnv(dataclasses.replace(cfg, dataset=CUSTOM), data=load_source(source))
 
 
 def _worker_source_env(cfg: ALConfig, source: str, threads: int) -> gym.Env:

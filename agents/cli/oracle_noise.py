@@ -45,7 +45,12 @@ def add_measurement_flags(p: argparse.ArgumentParser) -> None:
     besides its ``--seeds``: the protocol, the dataset, the oracle's experts, the env and
     device overrides, and the output folder."""
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
-    p.add_argument("--dataset", default="MNIST")
+    p.add_argument(
+        "--dataset",
+        default="MNIST",
+        help="the source: an MNIST-family name, synthetic:<seed> (a generated task) or the "
+        "path of an .npz file or image folder",
+    )
     p.add_argument(
         "--experts", help="comma list of the oracle's experts (default: the preset's, the paper's)"
     )
@@ -74,20 +79,22 @@ def open_measurement(
         ValueError, DatasetNotFoundError: the message says what to do.
     """
     from agents.runs.locking import exclusive_folder
-    from iale_env import check_data_fits, load_dataset
+    from agents.sources import load_source, parse_sources
+    from iale_env import check_data_fits
 
     out = Path(args.out)
     experts = {"experts": tuple(args.experts.split(","))} if args.experts else {}
+    sources = parse_sources(args.dataset)
+    if len(sources) > 1:
+        raise ValueError(f"--dataset takes one source here, got {len(sources)}: {args.dataset!r}")
     settings = resolve(PRESETS[args.preset], args)
-    al = env_config(settings, args).replace(
-        dataset=args.dataset, **experts, **(env_overrides or {})
-    )
+    al = env_config(settings, args).replace(dataset=sources[0], **experts, **(env_overrides or {}))
     if (out / csv_name).exists() and not args.resume:
         raise ValueError(f"{out} holds a measurement; pass --resume or use another --out")
     stack.enter_context(exclusive_folder(out))
     if args.resume:
         check_resume_config(out, method, al, **sections)
-    data = load_dataset(args.dataset, al.data_dir)
+    data = load_source(sources[0], al.data_dir)
     check_data_fits(al, data)
     write_run_config(out, method, al, **sections)
     return al, data

@@ -160,3 +160,26 @@ def test_dagger_trains_on_every_source_each_round(tmp_path):
         "train_dagger.py", *flags, "--dataset", "synthetic:0", "--out", str(out), "--resume"
     )
     assert proc.returncode == 2 and "env.dataset" in proc.stderr
+
+
+def test_a_measurement_collects_from_any_one_source_and_records_it(tmp_path, capsys):
+    """``collect_values.py`` (like ``oracle_noise.py`` and ``oracle_labels.py``) takes one
+    source of any form: the value teacher on a user's file, not only an MNIST-family dataset."""
+    from agents.cli import collect_values
+    from agents.values.collect import EpisodeValues, episode_file
+
+    path = tiny_dataset().save(tmp_path / "mine.npz")
+    flags = [
+        "--preset", "fast", "--budget", "20", "--initial-labeled", "10",
+        "--acquisition-size", "5", "--subpool-size", "20", "--epochs", "2",
+        "--scoring-size", "60", "--test-size", "60", "--experts", "margin,random",
+        "--batches", "2", "--seeds", "0",
+    ]  # fmt: skip
+    out = tmp_path / "values"
+    assert collect_values.main([*flags, "--dataset", str(path), "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["env"]["dataset"] == str(path)
+    episode = EpisodeValues.load(episode_file(out / "values", 0))
+    assert episode.accuracies.shape == (2, 4)  # two states: 2 experts + 2 proposals each
+    assert episode.subpool.max() < 400  # positions in the file's 400 training images
+    code = collect_values.main([*flags, "--dataset", f"synthetic:0,{path}", "--out", str(out)])
+    assert code == 2 and "--dataset takes one source here" in capsys.readouterr().err
