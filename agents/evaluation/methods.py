@@ -186,6 +186,8 @@ def _parse_choice(label: str | None, file: Path, family: str = "choice") -> Meth
             f"{family}:{file}: its config.json names experts {unknown} that are not registered "
             f"({', '.join(sorted(EXPERTS))}); fit it again with collect_values.py's --experts"
         )
+    if family == "pick":
+        proposal_sampling(file)  # refused now, not at the first episode
     return MethodSpec(label or family, family, path=str(file), experts=tuple(experts))
 
 
@@ -256,7 +258,8 @@ def make_selector(spec: MethodSpec, env: ActiveLearningEnv, device: str = "cpu")
         from agents.policy import load_policy
 
         policy = load_policy(spec.path, env=env, device=device)  # type: ignore[arg-type]
-        sampling = proposal_sampling(Path(spec.path)) if spec.family == "pick" else None  # type: ignore[arg-type]
+        path = Path(spec.path)  # type: ignore[arg-type]
+        sampling = proposal_sampling(path) if spec.family == "pick" else None
         return ValueChoiceRun(policy, spec.experts, sampling)  # type: ignore[arg-type]
     if spec.family == "sac":  # SB3's own policy class, not an IALEPolicy
         from agents.rl import load_sac_policy

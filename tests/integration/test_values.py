@@ -231,7 +231,7 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
     body = json.loads((fit / "config.json").read_text())
     (fit / "config.json").write_text(json.dumps({**body, "sampling": None}))
     with pytest.raises(ValueError, match="drew their proposals differently"):
-        make_selector(parse_method(f"pick:{fit}"), live)
+        parse_method(f"pick:{fit}")  # before any episode
     (fit / "config.json").write_text(json.dumps({**body, "env": {"experts": ["margin", "nope"]}}))
     with pytest.raises(ValueError, match=r"names experts \['nope'\]"):
         parse_method(f"choice:{fit}")
