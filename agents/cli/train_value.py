@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "folds": args.folds,
         "sampling": sampling,
         "sources": [str(s) for s in args.sources],
-        "episodes": [f.name for f in files],
+        "episodes": [str(f) for f in files],  # paths: folders may share episode seeds
     }
     survives = "no policy.zip was written; fit again into a new --out"
     write_atomically(
