@@ -22,8 +22,9 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    from agents.sources import load_source
     from agents.values.fit import ValueFitConfig
-    from iale_env import ALConfig, DatasetNotFoundError, load_dataset  # named by the except
+    from iale_env import ALConfig, DatasetNotFoundError  # named by the except
     from iale_env.classifier import classifier_spec
 
     defaults = ValueFitConfig()
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"--folds must be in [2, {len(files)}] (the folders' episodes), got {args.folds}"
             )
         al = ALConfig(**{k: v for k, v in env.items() if k in _al_fields()}, data_dir=args.data_dir)
-        data = load_dataset(al.dataset, al.data_dir)
+        data = load_source(al.dataset, al.data_dir)  # its image shape and classes
     except (ValueError, DatasetNotFoundError) as exc:
         print(f"train_value.py: error: {exc}", file=sys.stderr)
         return 2

@@ -164,8 +164,9 @@ def test_dagger_trains_on_every_source_each_round(tmp_path):
 
 def test_a_measurement_collects_from_any_one_source_and_records_it(tmp_path, capsys):
     """``collect_values.py`` (like ``oracle_noise.py`` and ``oracle_labels.py``) takes one
-    source of any form: the value teacher on a user's file, not only an MNIST-family dataset."""
-    from agents.cli import collect_values
+    source of any form: the value teacher on a user's file, not only an MNIST-family dataset,
+    and ``train_value.py`` fits to it."""
+    from agents.cli import collect_values, train_value
     from agents.values.collect import EpisodeValues, episode_file
 
     path = tiny_dataset().save(tmp_path / "mine.npz")
@@ -181,5 +182,8 @@ def test_a_measurement_collects_from_any_one_source_and_records_it(tmp_path, cap
     episode = EpisodeValues.load(episode_file(out / "values", 0))
     assert episode.accuracies.shape == (2, 4)  # two states: 2 experts + 2 proposals each
     assert episode.subpool.max() < 400  # positions in the file's 400 training images
+    fit = tmp_path / "fit"  # and the value policy fits to it
+    args = [str(out), "--epochs", "1", "--heldout-episodes", "0", "--out", str(fit)]
+    assert train_value.main(args) == 0 and (fit / "policy.zip").is_file()
     code = collect_values.main([*flags, "--dataset", f"synthetic:0,{path}", "--out", str(out)])
     assert code == 2 and "--dataset takes one source here" in capsys.readouterr().err
