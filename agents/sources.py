@@ -76,7 +76,7 @@ def load_source(source: str, data_dir: str | Path | None = None) -> ALDataset:
     from ``data_dir`` (:func:`iale_env.load_dataset`), a generated task, or a user's file.
 
     Raises:
-        DatasetNotFoundError: an MNIST-family dataset's files are missing.
+        DatasetNotFoundError: an MNIST-family dataset's files, or a user's file, are missing.
         ValueError: a user's file is not in a form :func:`iale_env.load_data_file` reads.
     """
     if source in DATASETS:

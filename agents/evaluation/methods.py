@@ -23,8 +23,8 @@ A *method* is named as on the command line of ``scripts/evaluate.py``:
   run's ``config.json`` names, whose picks the policy values most; the expert and every
   expert's value go to ``oracle.csv``);
 - a value policy picking among its teacher's proposals: ``pick:PATH`` (the same files; at each
-  step the experts' selections and as many proposals as the teacher rated, drawn as it drew
-  them (:func:`agents.values.collect.proposal_batches`, the run's ``sampling``), and the one
+  step the experts' selections and as many proposals as the teacher rated, drawn the way it
+  drew them (:func:`agents.values.collect.proposal_batches`, the run's ``sampling``), and the one
   the policy values most is executed; ``oracle.csv`` gets its source, an expert or
   ``proposal``, and the values).
 """
@@ -311,8 +311,8 @@ class ValueChoiceRun:
     ``choice`` (no ``sampling``): at each step, the selection of the expert whose picks
     ``policy`` values most (the sum of its :meth:`~agents.policy.IALEPolicy.logits` over the
     picks; ties: the first expert). ``pick`` (``sampling`` given): the same, among the experts'
-    selections and ``sampling.batches`` proposals drawn as the value teacher drew them
-    (:func:`~agents.values.collect.proposal_batches`, from a generator seeded with
+    selections and ``sampling.batches`` proposals drawn the way the value teacher drew them
+    (:func:`~agents.values.collect.proposal_batches`, but from a generator seeded with
     ``sampling.seed`` and the env's :attr:`~iale_env.ActiveLearningEnv.oracle_seed`, so a
     step's proposals depend only on the episode seed and the labeled-set size); ties go to the
     experts, in order. What was executed (``drawn``: an expert, or ``"proposal"``) and the
@@ -361,25 +361,33 @@ class ValueChoiceRun:
 
 def proposal_sampling(policy_file: Path) -> ValueSampling:
     """How ``pick:PATH`` draws its proposals: the ``sampling`` of the value teacher the policy
-    was fitted to (its run's ``config.json``, as ``train_value.py`` records it), or
-    :class:`~agents.values.collect.ValueSampling`'s defaults for a fit written before it was
-    recorded (whose teachers all drew with the defaults).
+    was fitted to, as ``train_value.py`` records it in its run's ``config.json``.
 
     Raises:
-        ValueError: the policy was fitted to teachers that drew differently (``sampling`` is
-            ``null``), or the recorded sampling is not a valid :class:`ValueSampling`.
+        ValueError: the file is not a ``train_value.py`` fit, its config records no sampling
+            (a fit made before it was recorded), the policy was fitted to teachers that drew
+            differently (``sampling`` is ``null``), or the sampling is not valid; the message
+            says what to do.
     """
     config = run_config_of(policy_file)
     body = read_json(config) if config.is_file() else {}
-    recorded = body.get("sampling")
-    if "sampling" in body and recorded is None:
+    if body.get("method") != "value" or "sampling" not in body:
+        raise ValueError(
+            f"pick:{policy_file} needs the proposal sampling of the value teacher it was fitted "
+            f"to, which train_value.py records in its config.json ({config}: "
+            f"{'no sampling' if body.get('method') == 'value' else 'not a train_value.py fit'});"
+            ' fit it again with train_value.py, or copy the "sampling" of its '
+            "collect_values.py folders' config.json into it"
+        )
+    recorded = body["sampling"]
+    if recorded is None:
         raise ValueError(
             f"pick:{policy_file} was fitted to value teachers that drew their proposals "
             f"differently ({config}: sampling null), so there is no one way to draw them; fit "
             "it to folders collected with the same --batches, --keep and --proposal-seed"
         )
     try:
-        return ValueSampling(**(recorded or {}))
+        return ValueSampling(**recorded)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"pick:{policy_file}: the sampling in {config} is not valid ({exc}); fit it again "

@@ -223,3 +223,20 @@ def test_committed_training_curves_are_recomputed_from_their_runs_logs(table):
     assert runs, f"{table} is empty"
     curves = {agent: read_training_curve(ROOT / run) for agent, run in runs.items()}
     assert training_rows(curves, runs) == rows
+
+
+def test_a_restart_of_the_sac_run_logged_what_the_committed_run_logged():
+    """``results/fast/rl/fast_sac_50k/restart``: the same command and config, restarted from
+    nothing, logged the committed run's SB3 log row for row (every value but the wall clock's),
+    so the committed 20,000 steps are the start of any rerun of the 50,000."""
+    run = ROOT / "results" / "fast" / "rl" / "fast_sac_50k"
+    assert json.loads((run / "restart" / "config.json").read_text()) == json.loads(
+        (run / "config.json").read_text()
+    )
+    restart = read_csv(run / "restart" / "progress-0.csv")
+    committed = read_csv(run / "logs" / "progress-0.csv")
+    assert len(restart) > 200 and len(committed) >= len(restart)
+    for a, b in zip(restart, committed):
+        assert {
+            k: v for k, v in a.items() if not k.startswith("time/") or k.endswith("timesteps")
+        } == {k: v for k, v in b.items() if not k.startswith("time/") or k.endswith("timesteps")}

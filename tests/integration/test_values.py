@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -216,11 +217,25 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
         n, k = live.config.subpool_size, live.config.acquisition_size
         rows = np.concatenate([np.stack(own), proposal_batches(rng, n, k, own, picker.sampling)])
         rated = logits[rows].sum(axis=1)
-        assert action.sum() == k and logits[action > 0].sum() == pytest.approx(rated.max())
-        source = ("margin", "ensemble", *["proposal"] * 4)[int(np.argmax(rated))]
+        assert kind == "action" and action.sum() == k
+        assert logits[action > 0].sum() == pytest.approx(rated.max())
+        batches = picker.sampling.batches
+        source = ("margin", "ensemble", *["proposal"] * batches)[int(np.argmax(rated))]
         assert picker.drawn == source and picker.probabilities["proposal"] == pytest.approx(
             rated[2:].max(), abs=1e-5
         )
+    # a proposal valued above the experts' selections is executed: a policy that values only
+    # the candidates no expert picks (a uniform proposal holds some, the experts none)
+    expert_picks = sum(live.expert_action(e) for e in ("margin", "ensemble")) > 0
+    only_others = SimpleNamespace(
+        device="cpu", logits=lambda batch: torch.as_tensor(~expert_picks, dtype=torch.float32)[None]
+    )
+    kind, action = ValueChoiceRun(only_others, ("margin", "ensemble"), picker.sampling)(live, obs)
+    rng = np.random.default_rng([picker.sampling.seed, live.oracle_seed])
+    proposals = proposal_batches(rng, n, k, own, picker.sampling)
+    best = proposals[int(np.argmax((~expert_picks)[proposals].sum(axis=1)))]
+    assert kind == "action" and (~expert_picks)[best].sum() > 0
+    np.testing.assert_array_equal(np.flatnonzero(action), np.sort(best))
     sweep = EvalConfig(("MNIST",), (f"pick:{fit}",), (0,), env, ())
     evaluate(sweep, tmp_path / "pick", log=None)
     picks = read_csv(tmp_path / "pick" / "oracle.csv")
@@ -233,6 +248,12 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
     (fit / "config.json").write_text(json.dumps({**body, "sampling": None}))
     with pytest.raises(ValueError, match="drew their proposals differently"):
         parse_method(f"pick:{fit}")  # before any episode
+    (fit / "config.json").write_text(json.dumps({k: v for k, v in body.items() if k != "sampling"}))
+    with pytest.raises(ValueError, match=r"no sampling\); fit it again"):
+        parse_method(f"pick:{fit}")  # a fit made before the sampling was recorded
+    (fit / "config.json").write_text(json.dumps({**body, "method": "dagger"}))
+    with pytest.raises(ValueError, match="not a train_value.py fit"):
+        parse_method(f"pick:{fit}")
     (fit / "config.json").write_text(json.dumps({**body, "env": {"experts": ["margin", "nope"]}}))
     with pytest.raises(ValueError, match=r"names experts \['nope'\]"):
         parse_method(f"choice:{fit}")
