@@ -169,16 +169,17 @@ def _read_sources(sources: list[Path]) -> tuple[dict, dict | None, list[Path]]:
     envs, samplings, files = [], [], []
     for source in sources:
         config = source / "config.json"
+        body = read_json(config) if config.is_file() else {}
         episodes = finished_episodes(source / VALUES_DIR)
-        if not config.is_file() or read_json(config).get("method") != "value_targets":
+        if body.get("method") != "value_targets":
             raise ValueError(
                 f"{source} is not a collect_values.py --out folder (no collect_values.py "
                 "config.json in it)"
             )
         if not episodes:
             raise ValueError(f"{source} holds no finished episode; run collect_values.py first")
-        envs.append(read_json(config)["env"])
-        samplings.append(read_json(config).get("sampling"))
+        envs.append(body["env"])
+        samplings.append(body.get("sampling"))
         files += episodes
     ignored = {"dataset", "device", "deterministic", "precision", "fit_mode", "cuda_graphs"}
     first = {k: v for k, v in envs[0].items() if k not in ignored}

@@ -208,15 +208,20 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
     assert fitted_sampling == config["sampling"]  # recorded from the folders it was fitted to
     picker = make_selector(parse_method(f"pick:{fit}"), live)
     assert picker.sampling == ValueSampling(**fitted_sampling)
+    n, k = live.config.subpool_size, live.config.acquisition_size
+
+    def experts_and_proposals() -> tuple[list[np.ndarray], np.ndarray]:
+        """The experts' picks and the teacher's proposals at ``live``'s state, drawn here."""
+        rng = np.random.default_rng([picker.sampling.seed, live.oracle_seed])
+        own = [np.flatnonzero(live.expert_action(e)) for e in ("margin", "ensemble")]
+        return own, proposal_batches(rng, n, k, own, picker.sampling)
+
     for seed in (3, 4, 5):
         obs, _ = live.reset(seed=seed)
         kind, action = picker(live, obs)
         logits = picker.candidate_scores(obs)
-        rng = np.random.default_rng([picker.sampling.seed, live.oracle_seed])
-        own = [np.flatnonzero(live.expert_action(e)) for e in ("margin", "ensemble")]
-        n, k = live.config.subpool_size, live.config.acquisition_size
-        rows = np.concatenate([np.stack(own), proposal_batches(rng, n, k, own, picker.sampling)])
-        rated = logits[rows].sum(axis=1)
+        own, proposals = experts_and_proposals()
+        rated = logits[np.concatenate([np.stack(own), proposals])].sum(axis=1)
         assert kind == "action" and action.sum() == k
         assert logits[action > 0].sum() == pytest.approx(rated.max())
         batches = picker.sampling.batches
@@ -231,8 +236,7 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
         device="cpu", logits=lambda batch: torch.as_tensor(~expert_picks, dtype=torch.float32)[None]
     )
     kind, action = ValueChoiceRun(only_others, ("margin", "ensemble"), picker.sampling)(live, obs)
-    rng = np.random.default_rng([picker.sampling.seed, live.oracle_seed])
-    proposals = proposal_batches(rng, n, k, own, picker.sampling)
+    _, proposals = experts_and_proposals()
     best = proposals[int(np.argmax((~expert_picks)[proposals].sum(axis=1)))]
     assert kind == "action" and (~expert_picks)[best].sum() > 0
     np.testing.assert_array_equal(np.flatnonzero(action), np.sort(best))
