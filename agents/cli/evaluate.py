@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="learned-policy families whose runs log the overlap (iale, alil, ppo, a2c)",
     )
     p.add_argument(
+        "--classifier-transfer",
+        action="store_true",
+        help="evaluate learned policies trained on another classifier's states (e.g. a "
+        "--preset fast policy, trained on the MLP, on the cnn of --preset cpu): a transfer "
+        "experiment, recorded in config.json",
+    )
+    p.add_argument(
         "--target",
         type=float,
         help="accuracy of 'labels to target' (default: random's mean final accuracy)",
@@ -170,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             env,
             args.overlap_with,
             args.overlap_families,
+            args.classifier_transfer,
         )
         runner = _runner(args, threads_given=args.threads is not None)
         check_writable(args.out)

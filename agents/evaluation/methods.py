@@ -229,7 +229,8 @@ def check_policy_classifier(spec: MethodSpec, classifier: str | None) -> None:
         raise ValueError(
             f"{spec.label} was trained on the {trained or 'cnn'} classifier's states, this sweep "
             f"runs the {classifier or 'cnn'}: evaluate it with the preset of its training "
-            f"(--preset fast runs the mlp, the others the cnn)"
+            f"(--preset fast runs the mlp, the others the cnn), or pass --classifier-transfer "
+            f"to measure how it transfers to this classifier"
         )
 
 

@@ -77,6 +77,9 @@ class EvalConfig:
             (``overlap.csv``, Fig. 5); empty to skip.
         overlap_families: The learned-policy families whose runs log the overlap (each
             heuristic costs its own selection, e.g. the ensemble's training, at every step).
+        classifier_transfer: Evaluate learned policies on another classifier's states than
+            they were trained on (a transfer experiment, recorded in ``config.json``); by
+            default such a policy is refused (:func:`check_policy_classifier`).
     """
 
     datasets: tuple[str, ...]
@@ -85,6 +88,7 @@ class EvalConfig:
     env: ALConfig = field(default_factory=ALConfig)
     overlap_with: tuple[str, ...] = DEFAULT_OVERLAP
     overlap_families: tuple[str, ...] = ("iale",)
+    classifier_transfer: bool = False
 
     def __post_init__(self) -> None:
         if not self.datasets or not self.methods or not self.seeds:
@@ -100,7 +104,8 @@ class EvalConfig:
         if unknown:
             raise ValueError(f"unknown overlap heuristic(s) {unknown}; use {sorted(EXPERTS)}")
         for spec in specs:
-            check_policy_classifier(spec, self.env.classifier)
+            if not self.classifier_transfer:
+                check_policy_classifier(spec, self.env.classifier)
             check_selector_state(spec, tuple(self.env.state_scores))
 
     @property
@@ -357,7 +362,10 @@ def _evaluate(
     settings = cfg.settings()
     config_path = out / CONFIG_JSON
     policies = check_sweep(cfg, out, existing)
-    config_path.write_text(json.dumps({"env": settings, "policies": policies}, indent=2))
+    record: dict[str, Any] = {"env": settings, "policies": policies}
+    if cfg.classifier_transfer:  # only then, so that other sweeps' files stay as they were
+        record["classifier_transfer"] = True
+    config_path.write_text(json.dumps(record, indent=2))
     done = _clean_logs(out)
 
     def load(name: str) -> ALDataset:

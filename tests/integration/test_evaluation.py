@@ -61,6 +61,22 @@ def test_a_policy_is_evaluated_only_on_the_classifier_it_was_trained_on(policy_d
         EvalConfig(("MNIST",), methods, env=ALConfig())
 
 
+def test_a_classifier_transfer_runs_when_asked_and_is_recorded(idx_root, policy_dir, tmp_path):
+    """``--classifier-transfer``: an MLP-trained policy runs on the CNN's states, the sweep's
+    config.json says so, and its resume without the flag is refused before any run."""
+    (policy_dir / "config.json").write_text(json.dumps({"env": {"classifier": "mlp"}}))
+    methods = (f"fast=iale:{policy_dir}",)
+    env = ALConfig(**{**TINY, "data_dir": str(idx_root)})
+    transfer = EvalConfig(("MNIST",), methods, (0,), env, (), classifier_transfer=True)
+    rows = evaluate(transfer, tmp_path, log=None)
+    assert {r["method"] for r in rows} == {"fast"} and len(rows) == 7
+    assert json.loads((tmp_path / "config.json").read_text())["classifier_transfer"] is True
+    proc = run_script(
+        "evaluate.py", "--preset", "cpu", "--methods", methods[0], "--out", str(tmp_path)
+    )
+    assert proc.returncode == 2 and "--classifier-transfer" in proc.stderr
+
+
 @pytest.mark.slow
 def test_paired_runs_share_split_initial_set_and_first_accuracy(idx_root, policy_dir, tmp_path):
     methods = ["random", "mc_dropout", "ensemble", "coreset@pool", f"iale:{policy_dir}"]
