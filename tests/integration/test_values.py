@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.cli import collect_values, train_value
+from agents.cli import collect_values, score_value, train_value
 from agents.evaluation import EvalConfig, evaluate, parse_method, read_csv
 from agents.evaluation.methods import ValueChoiceRun, make_selector
 from agents.policy import load_policy
@@ -27,6 +27,7 @@ from agents.values.fit import (
     fit_value_policy,
     new_value_policy,
 )
+from agents.values.report import state_report, summarize_report
 from iale_env import ActiveLearningEnv, ALConfig
 from iale_env.oracles import best_expert
 from tests.conftest import TINY
@@ -138,6 +139,34 @@ def test_the_fit_learns_each_candidates_share_and_the_policy_selects_by_it():
     mixed = _synthetic_episodes(1, np.ones(4)) + _synthetic_episodes(1, weights)
     with pytest.raises(ValueError, match="same settings"):
         StateTargets.of(mixed)
+
+
+def test_the_state_report_values_what_pick_and_choice_would_execute():
+    """Per state, the measured value of the selection a policy rates best (of all, and of the
+    experts'), and the summary over episodes, paired per state."""
+    weights = np.array([1.0, -0.5, 0.0, 0.0, 0.0, 0.0])
+    episodes = _synthetic_episodes(3, weights)
+    oracle = SimpleNamespace(logits=lambda obs: obs.float() @ torch.as_tensor(weights).float())
+    rows = state_report(oracle, episodes, ["a", "b", "c"])
+    assert len(rows) == 36 and set(rows[0]) == {
+        "episode", "labeled", "pick", "pick_from", "choice", "best", "value_a", "value_b"
+    }  # fmt: skip
+    for row, (ep, s) in zip(rows, [(e, s) for e in episodes for s in range(12)]):
+        y = 100 * (ep.accuracies[s] - ep.accuracies[s].mean())
+        rated = (ep.observations[s] @ weights)[ep.selections[s]].sum(axis=1)
+        assert row["pick"] == pytest.approx(y[np.argmax(rated)])
+        assert row["choice"] == pytest.approx(y[np.argmax(rated[:2])])
+        assert row["pick_from"] == ("a", "b", *["proposal"] * 14)[np.argmax(rated)]
+        assert (row["value_a"], row["best"]) == (pytest.approx(y[0]), pytest.approx(y.max()))
+    summary = {r["quantity"]: r for r in summarize_report(rows)}
+    per_episode = [np.mean([r["pick"] - r["value_b"] for r in rows if r["episode"] == e])
+                   for e in "abc"]  # fmt: skip
+    assert summary["pick - b"]["mean"] == pytest.approx(np.mean(per_episode))
+    assert summary["pick - b"]["episodes"] == 3 and summary["pick"]["mean"] > 0
+    # the true values rate the selections: the pick is nearly always the best one measured
+    assert summary["pick"]["mean"] > 0.9 * summary["best"]["mean"]
+    with pytest.raises(ValueError, match="3 episodes but 2 names"):
+        state_report(oracle, episodes, ["a", "b"])
 
 
 TINY_FLAGS = [
@@ -266,6 +295,21 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
     with pytest.raises(ValueError, match="needs the experts to choose among"):
         parse_method(f"choice:{fit}")
     (fit / "moved.json").rename(fit / "config.json")
+    # score_value.py: the fit's choices on measured targets, one row per state
+    scored = tmp_path / "scored"
+    assert score_value.main([str(fit), str(targets), "--out", str(scored)]) == 0
+    states = read_csv(scored / "states.csv")
+    episode = EpisodeValues.load(episode_file(targets / "values", 0))
+    assert len(states) == 3 * len(episode.accuracies)
+    rated = policy.logits(torch.as_tensor(episode.observations)).detach().numpy()
+    for row, s in zip(states, range(len(episode.accuracies))):
+        values = rated[s][episode.selections[s]].sum(axis=1)
+        y = 100 * (episode.accuracies[s] - episode.accuracies[s].mean())
+        assert float(row["pick"]) == pytest.approx(y[np.argmax(values)], abs=1e-6)
+    summary = {r["quantity"]: r for r in read_csv(scored / "summary.csv")}
+    assert float(summary["pick"]["episodes"]) == 3
+    scored_config = json.loads((scored / "config.json").read_text())
+    assert scored_config["episodes"] == fitted["episodes"]
     # refused before any work, with what to do
     other = tmp_path / "other"
     assert (
@@ -284,3 +328,10 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
         code = train_value.main([*map(str, sources), *flag, *data, "--out", str(out)])
         assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
+    for argv, message in [
+        ([str(fit), str(targets), "--out", str(scored)], "exists; choose a new --out"),
+        ([str(targets), str(targets), "--out", str(tmp_path / "s2")], "holds no policy.zip"),
+        ([str(fit), str(other), "--out", str(tmp_path / "s2")], "another state or experts"),
+    ]:
+        assert score_value.main(argv) == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "s2").exists()
