@@ -147,6 +147,7 @@ def merge_sweeps(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLik
         folders = [out, *[f for f in folders if f.resolve() != out.resolve()]]
     configs: dict[Path, dict[str, Any]] = {}
     policies: dict[str, str] = {}
+    transfer = False  # a policy ran on another classifier's states in some source
     for folder in folders:
         path = folder / CONFIG_JSON
         if not path.exists():
@@ -156,6 +157,7 @@ def merge_sweeps(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLik
         full = read_json(path)
         configs[folder] = full["env"]
         policies = _same_policies(policies, full.get("policies", {}), folder)
+        transfer = transfer or bool(full.get("classifier_transfer"))
     settings = configs[folders[0]]
     defaults = {"env": sweep_settings(ALConfig())}  # settings a later version added
     differ = [
@@ -189,7 +191,10 @@ def merge_sweeps(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLik
                 )
             merged.setdefault(key, (folder, rows))
     out.mkdir(parents=True, exist_ok=True)
-    (out / CONFIG_JSON).write_text(json.dumps({"env": settings, "policies": policies}, indent=2))
+    record: dict[str, Any] = {"env": settings, "policies": policies}
+    if transfer:  # kept through merges, as evaluate.py records it
+        record["classifier_transfer"] = True
+    (out / CONFIG_JSON).write_text(json.dumps(record, indent=2))
     for name, fields in zip(names, (CURVE_FIELDS, OVERLAP_FIELDS, ORACLE_FIELDS)):
         rewrite_csv(out / name, fields, [r for _, rows in merged.values() for r in rows[name]])
     return out

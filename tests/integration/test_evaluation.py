@@ -14,6 +14,7 @@ from agents.evaluation import (
     OVERLAP_CSV,
     EvalConfig,
     evaluate,
+    merge_sweeps,
     parse_method,
     read_csv,
 )
@@ -68,11 +69,14 @@ def test_a_classifier_transfer_runs_when_asked_and_is_recorded(idx_root, policy_
     methods = (f"fast=iale:{policy_dir}",)
     env = ALConfig(**{**TINY, "data_dir": str(idx_root)})
     transfer = EvalConfig(("MNIST",), methods, (0,), env, (), classifier_transfer=True)
-    rows = evaluate(transfer, tmp_path, log=None)
+    sweep = tmp_path / "sweep"
+    rows = evaluate(transfer, sweep, log=None)
     assert {r["method"] for r in rows} == {"fast"} and len(rows) == 7
-    assert json.loads((tmp_path / "config.json").read_text())["classifier_transfer"] is True
+    assert json.loads((sweep / "config.json").read_text())["classifier_transfer"] is True
+    merge_sweeps([sweep], tmp_path / "merged")  # a merge keeps the record
+    assert json.loads((tmp_path / "merged" / "config.json").read_text())["classifier_transfer"]
     proc = run_script(
-        "evaluate.py", "--preset", "cpu", "--methods", methods[0], "--out", str(tmp_path)
+        "evaluate.py", "--preset", "cpu", "--methods", methods[0], "--out", str(sweep)
     )
     assert proc.returncode == 2 and "--classifier-transfer" in proc.stderr
 
