@@ -8,8 +8,9 @@ dataset, usually one the policy was not fitted on): the measured value, in perce
 scoring accuracy over the state's mean selection, of the selection the policy rates best (what
 ``pick:PATH`` executes), of the expert's selection it rates best (``choice:PATH``), of each
 expert's own selection and of the best measured one (:mod:`agents.values.report`). Writes
-OUT/states.csv (one row per state), OUT/summary.csv (means ± 95% intervals over episodes) and
-OUT/config.json (the policy, its digest, the folders and episodes); prints the summary.
+OUT/states.csv (one row per state), OUT/scores.csv and OUT/scores.md (means ± 95% intervals
+over episodes) and OUT/config.json (the policy, its digest, the folders and episodes); prints
+the table.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+#: The files score_value.py writes in --out.
+OUTPUTS = ("states.csv", "scores.csv", "scores.md", "config.json")
 
 #: The env settings that shape the state a policy reads: a fit and the scored folders share them.
 STATE_KEYS = (
@@ -38,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("fit", help="a train_value.py --out folder (policy.zip, config.json)")
     p.add_argument("sources", nargs="+", help="collect_values.py --out folders to score it on")
-    p.add_argument("--out", required=True, help="output folder (states.csv, summary.csv, ...)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output folder (states.csv, scores.csv, scores.md, config.json)",
+    )
     args = p.parse_args(argv)
     try:  # everything that checks the input, before the policy is loaded
         from agents.cli.train_value import _read_sources
@@ -53,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(
                 f"{config} is not a train_value.py fit (method {fitted.get('method')!r})"
             )
-        for name in ("states.csv", "summary.csv", "config.json"):  # never overwrite
+        for name in OUTPUTS:  # never overwrite
             if (out / name).exists():
                 raise ValueError(f"{out / name} exists; choose a new --out folder")
         env, _, files = _read_sources([Path(s) for s in args.sources])
@@ -70,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     from agents.policy import load_policy
     from agents.runs.files import rewrite_csv
     from agents.values.collect import EpisodeValues
-    from agents.values.report import STATE_FIELDS, state_report, summarize_report
+    from agents.values.report import (
+        STATE_FIELDS,
+        report_markdown,
+        state_report,
+        summarize_report,
+    )
 
     policy = load_policy(str(fit / "policy.zip"))
     policy.eval()
@@ -80,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     fields = [*STATE_FIELDS, *(k for k in rows[0] if k.startswith("value_"))]
     rewrite_csv(out / "states.csv", fields, rows)
-    rewrite_csv(out / "summary.csv", ("quantity", "mean", "ci", "episodes"), summary)
+    rewrite_csv(out / "scores.csv", ("quantity", "mean", "ci", "episodes"), summary)
+    table = report_markdown(summary, f"{fit.name} on {env.get('dataset')}")
+    (out / "scores.md").write_text(table)
     body = {
         "method": "score_value",
         "fit": str(fit),
@@ -90,10 +105,6 @@ def main(argv: list[str] | None = None) -> int:
         "episodes": [str(f) for f in files],
     }
     (out / "config.json").write_text(json.dumps(body, indent=2))
-    print(
-        f"{len(rows)} states of {len(files)} episodes ({env.get('dataset')}), pp over the mean selection:"
-    )
-    for r in summary:
-        print(f"  {r['quantity']:>20}  {r['mean']:+.3f} ± {r['ci']:.3f}")
-    print(f"wrote {out / 'states.csv'}, {out / 'summary.csv'}")
+    print(f"{len(rows)} states of {len(files)} episodes\n{table}")
+    print(f"wrote {', '.join(str(out / name) for name in OUTPUTS)}")
     return 0

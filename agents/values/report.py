@@ -94,3 +94,18 @@ def summarize_report(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         mean, ci = mean_ci(per_episode)
         out.append({"quantity": name, "mean": mean, "ci": ci, "episodes": len(episodes)})
     return out
+
+
+def report_markdown(summary: Sequence[dict[str, Any]], title: str) -> str:
+    """:func:`summarize_report`'s rows as the Markdown table that the docs show."""
+    episodes = summary[0]["episodes"]
+    lines = [
+        f"{title}: measured value over the state's mean selection (pp of scoring accuracy), "
+        f"mean ± 95% interval over {episodes} episodes",
+        "",
+        "| quantity | value |",
+        "|---|---:|",
+    ]
+    for r in summary:
+        lines.append(f"| {r['quantity']} | {float(r['mean']):+.3f} ± {float(r['ci']):.3f} |")
+    return "\n".join(lines) + "\n"

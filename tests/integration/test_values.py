@@ -306,7 +306,7 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
         values = rated[s][episode.selections[s]].sum(axis=1)
         y = 100 * (episode.accuracies[s] - episode.accuracies[s].mean())
         assert float(row["pick"]) == pytest.approx(y[np.argmax(values)], abs=1e-6)
-    summary = {r["quantity"]: r for r in read_csv(scored / "summary.csv")}
+    summary = {r["quantity"]: r for r in read_csv(scored / "scores.csv")}
     assert float(summary["pick"]["episodes"]) == 3
     scored_config = json.loads((scored / "config.json").read_text())
     assert scored_config["episodes"] == fitted["episodes"]
