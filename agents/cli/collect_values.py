@@ -21,10 +21,8 @@ from pathlib import Path
 
 from agents.cli.common import add_state_flags, int_list
 from agents.cli.oracle_noise import add_measurement_flags, open_measurement
+from agents.values.folders import VALUES_DIR
 from iale_env import DatasetNotFoundError
-
-#: The folder of per-episode files in ``--out``.
-VALUES_DIR = "values"
 
 
 def main(argv: list[str] | None = None) -> int:

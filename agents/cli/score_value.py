@@ -48,34 +48,59 @@ def main(argv: list[str] | None = None) -> int:
         help="output folder (states.csv, scores.csv, scores.md, config.json)",
     )
     args = p.parse_args(argv)
-    try:  # everything that checks the input, before the policy is loaded
-        from agents.cli.train_value import _read_sources
+    try:  # everything that checks the input, before the policy is scored
+        from agents.policy import load_policy
         from agents.runs.files import read_json
+        from agents.values.folders import read_collections
 
         fit, out = Path(args.fit), Path(args.out)
         config = fit / "config.json"
         if not (fit / "policy.zip").is_file() or not config.is_file():
             raise ValueError(f"{fit} holds no policy.zip and config.json of train_value.py")
         fitted = read_json(config)
-        if fitted.get("method") != "value":
+        if fitted.get("method") != "value" or "env" not in fitted:
             raise ValueError(
                 f"{config} is not a train_value.py fit (method {fitted.get('method')!r})"
             )
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out} is a file; choose a new folder")
         for name in OUTPUTS:  # never overwrite
             if (out / name).exists():
                 raise ValueError(f"{out / name} exists; choose a new --out folder")
-        env, _, files = _read_sources([Path(s) for s in args.sources])
+        sources = [Path(s) for s in args.sources]
+        if len({s.resolve() for s in sources}) < len(sources):
+            raise ValueError("a folder is given twice; give each collection once")
+        read = read_collections(sources)
+        env, files = read.env, read.files
+        if len(set(read.datasets)) > 1:
+            raise ValueError(
+                f"the folders hold different datasets ({', '.join(read.datasets)}); score "
+                "each dataset on its own"
+            )
+        seeds = [f.name for f in files]
+        if len(set(seeds)) < len(seeds):
+            raise ValueError(
+                "two folders hold episodes of the same seed (the same episode twice); give "
+                "each episode once"
+            )
         changed = [k for k in STATE_KEYS if env.get(k) != fitted["env"].get(k)]
         if changed:
             raise ValueError(
                 f"the folders were collected with another state or experts than {fit} was "
                 f"fitted on ({', '.join(changed)}); collect them with the fit's settings"
             )
+        if read.sampling is None or read.sampling != fitted.get("sampling"):
+            raise ValueError(
+                f"the folders drew their proposals with {read.sampling}, {fit} was fitted to "
+                f"proposals drawn with {fitted.get('sampling')}: the pick would not be what "
+                "pick:PATH executes; collect with the fit's --batches, --keep and "
+                "--proposal-seed"
+            )
+        policy = load_policy(str(fit / "policy.zip"))
     except ValueError as exc:
         print(f"score_value.py: error: {exc}", file=sys.stderr)
         return 2
     from agents.evaluation.sweep_files import file_digest
-    from agents.policy import load_policy
     from agents.runs.files import rewrite_csv
     from agents.values.collect import EpisodeValues
     from agents.values.report import (
@@ -85,7 +110,6 @@ def main(argv: list[str] | None = None) -> int:
         summarize_report,
     )
 
-    policy = load_policy(str(fit / "policy.zip"))
     policy.eval()
     episodes = [EpisodeValues.load(f) for f in files]
     rows = state_report(policy, episodes, [str(f) for f in files])
@@ -102,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         "policy_sha256": file_digest(fit / "policy.zip"),
         "dataset": env.get("dataset"),
         "sources": [str(s) for s in args.sources],
+        "sources_env": env,
+        "sampling": read.sampling,
         "episodes": [str(f) for f in files],
     }
     (out / "config.json").write_text(json.dumps(body, indent=2))

@@ -74,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("policy.zip", "log.csv", "cv.csv", "config.json"):  # never overwrite
             if (out / name).exists():
                 raise ValueError(f"{out / name} exists; choose a new --out folder")
-        env, sampling, files = _read_sources([Path(s) for s in args.sources])
+        from agents.values.folders import read_collections
+
+        read = read_collections([Path(s) for s in args.sources])
+        env, sampling, files = read.env, read.sampling, read.files
         if args.heldout_episodes >= len(files):
             raise ValueError(
                 f"--heldout-episodes {args.heldout_episodes} leaves none of the folders' "
@@ -152,44 +155,3 @@ def _al_fields() -> set[str]:
     from iale_env import ALConfig
 
     return {f.name for f in dc.fields(ALConfig)}
-
-
-def _read_sources(sources: list[Path]) -> tuple[dict, dict | None, list[Path]]:
-    """The env settings the folders share, their proposals' ``sampling`` (``None`` where the
-    folders drew them differently) and their episode files, checked.
-
-    Raises:
-        ValueError: a folder is not a finished collection, or the folders differ in their
-            env (another protocol, dataset's state or experts).
-    """
-    from agents.cli.collect_values import VALUES_DIR
-    from agents.runs.files import read_json
-    from agents.values.collect import EPISODE_NAME, finished_episodes
-
-    envs, samplings, files = [], [], []
-    for source in sources:
-        config = source / "config.json"
-        body = read_json(config) if config.is_file() else {}
-        episodes = finished_episodes(source / VALUES_DIR)
-        if body.get("method") != "value_targets":
-            raise ValueError(
-                f"{source} is not a collect_values.py --out folder (no collect_values.py "
-                "config.json in it)"
-            )
-        if not episodes:
-            raise ValueError(f"{source} holds no finished episode; run collect_values.py first")
-        envs.append(body["env"])
-        samplings.append(body.get("sampling"))
-        files += episodes
-    ignored = {"dataset", "device", "deterministic", "precision", "fit_mode", "cuda_graphs"}
-    first = {k: v for k, v in envs[0].items() if k not in ignored}
-    for source, env in zip(sources[1:], envs[1:]):
-        changed = sorted(k for k in first if env.get(k) != first[k])
-        if changed:
-            raise ValueError(
-                f"{source} was collected with other env settings than {sources[0]} "
-                f"({', '.join(changed)}); fit folders of one protocol together"
-            )
-    files.sort(key=lambda f: int(EPISODE_NAME.match(f.name)[1]))  # type: ignore[index]
-    sampling = samplings[0] if all(s == samplings[0] for s in samplings) else None
-    return envs[0], sampling, files

@@ -211,6 +211,17 @@ def policy_env_overrides(spec: MethodSpec) -> dict[str, Any]:
     return overrides
 
 
+def policy_classifier(spec: MethodSpec) -> str | None:
+    """The classifier (``"cnn"`` or ``"mlp"``) whose states a learned policy was trained on,
+    from its run's ``config.json``; ``None`` for a heuristic or a policy without one."""
+    if not spec.learned:
+        return None
+    config = run_config_of(Path(spec.path))  # type: ignore[arg-type]
+    if not config.is_file():
+        return None
+    return read_json(config).get("env", {}).get("classifier") or "cnn"
+
+
 def check_policy_classifier(spec: MethodSpec, classifier: str | None) -> None:
     """Refuse to evaluate a learned policy on another classifier's states than it was trained
     on (its run's ``config.json``): the MLP's and the CNN's states have the same width, so the
@@ -219,15 +230,10 @@ def check_policy_classifier(spec: MethodSpec, classifier: str | None) -> None:
     Raises:
         ValueError: the classifiers differ; the message says which flag to use.
     """
-    if not spec.learned:
-        return
-    config = run_config_of(Path(spec.path))  # type: ignore[arg-type]
-    if not config.is_file():
-        return
-    trained = read_json(config).get("env", {}).get("classifier")
-    if (trained or "cnn") != (classifier or "cnn"):
+    trained = policy_classifier(spec)
+    if trained is not None and trained != (classifier or "cnn"):
         raise ValueError(
-            f"{spec.label} was trained on the {trained or 'cnn'} classifier's states, this sweep "
+            f"{spec.label} was trained on the {trained} classifier's states, this sweep "
             f"runs the {classifier or 'cnn'}: evaluate it with the preset of its training "
             f"(--preset fast runs the mlp, the others the cnn), or pass --classifier-transfer "
             f"to measure how it transfers to this classifier"

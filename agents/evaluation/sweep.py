@@ -34,6 +34,7 @@ from agents.evaluation.methods import (
     make_selector,
     method_env_overrides,
     parse_method,
+    policy_classifier,
 )
 from agents.evaluation.out_folder import (
     Existing,
@@ -78,8 +79,10 @@ class EvalConfig:
         overlap_families: The learned-policy families whose runs log the overlap (each
             heuristic costs its own selection, e.g. the ensemble's training, at every step).
         classifier_transfer: Evaluate learned policies on another classifier's states than
-            they were trained on (a transfer experiment, recorded in ``config.json``); by
-            default such a policy is refused (:func:`check_policy_classifier`).
+            they were trained on (a transfer experiment, recorded in ``config.json`` and kept
+            there when the sweep is extended without it); by default such a policy is refused
+            (:func:`check_policy_classifier`), and the flag is refused when no method
+            transfers.
     """
 
     datasets: tuple[str, ...]
@@ -107,6 +110,12 @@ class EvalConfig:
             if not self.classifier_transfer:
                 check_policy_classifier(spec, self.env.classifier)
             check_selector_state(spec, tuple(self.env.state_scores))
+        ran = self.env.classifier or "cnn"
+        if self.classifier_transfer and all(policy_classifier(s) in (None, ran) for s in specs):
+            raise ValueError(
+                f"--classifier-transfer, but no learned method of this sweep was trained on "
+                f"another classifier than its {ran}: drop the flag"
+            )
 
     @property
     def specs(self) -> list[MethodSpec]:
@@ -363,7 +372,10 @@ def _evaluate(
     config_path = out / CONFIG_JSON
     policies = check_sweep(cfg, out, existing)
     record: dict[str, Any] = {"env": settings, "policies": policies}
-    if cfg.classifier_transfer:  # only then, so that other sweeps' files stay as they were
+    saved = read_json(config_path) if config_path.exists() and existing != "overwrite" else {}
+    # kept when the sweep is extended (e.g. by heuristics) without the flag; written only
+    # then, so that other sweeps' files stay as they were
+    if cfg.classifier_transfer or saved.get("classifier_transfer"):
         record["classifier_transfer"] = True
     config_path.write_text(json.dumps(record, indent=2))
     done = _clean_logs(out)

@@ -119,11 +119,17 @@ class StateTargets:
         )  # fmt: skip
 
 
+def selection_sums(scores: torch.Tensor, selections: torch.Tensor) -> torch.Tensor:
+    """``(N, B)`` summed per-candidate ``scores`` ``(N, n)`` of ``selections`` ``(N, B, k)``:
+    what ``pick:PATH`` and ``choice:PATH`` compare."""
+    n, b, k = selections.shape
+    return torch.gather(scores, 1, selections.reshape(n, b * k)).reshape(n, b, k).sum(-1)
+
+
 def selection_values(scores: torch.Tensor, selections: torch.Tensor) -> torch.Tensor:
     """``(N, B)`` predicted values, centred over each state's selections, of ``selections``
     ``(N, B, k)`` under per-candidate ``scores`` ``(N, n)``."""
-    n, b, k = selections.shape
-    picked = torch.gather(scores, 1, selections.reshape(n, b * k)).reshape(n, b, k).sum(-1)
+    picked = selection_sums(scores, selections)
     return picked - picked.mean(dim=1, keepdim=True)
 
 

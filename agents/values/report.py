@@ -17,7 +17,8 @@ gain over that expert on the same state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,10 @@ import torch
 
 from agents.evaluation.metrics import mean_ci
 from agents.values.collect import EpisodeValues
-from agents.values.fit import selection_values
+from agents.values.fit import selection_sums
+
+#: The quantity of :func:`summarize_report` that is a share of states, not a value.
+PROPOSAL_SHARE = "proposal share"
 
 #: The per-state columns of :func:`state_report` before the experts' own (``value_<expert>``).
 STATE_FIELDS = ("episode", "labeled", "pick", "pick_from", "choice", "best")
@@ -49,7 +53,7 @@ def state_report(
     rows = []
     for name, ep in zip(names, episodes):
         y = 100.0 * (ep.accuracies - ep.accuracies.mean(axis=1, keepdims=True))
-        pred = selection_values(
+        pred = selection_sums(  # uncentred: the sums pick:PATH compares
             policy.logits(torch.as_tensor(ep.observations, dtype=torch.float32)),
             torch.as_tensor(ep.selections, dtype=torch.int64),
         ).numpy()
@@ -71,23 +75,29 @@ def state_report(
 
 def summarize_report(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean ± 95% interval over episodes (each episode's mean over its states: the states of
-    one episode are not independent) of each value column, and of ``pick`` minus each expert's
-    own selection (paired per state); plus the share of states whose pick is a proposal.
+    one episode are not independent) of each value column, of ``pick`` minus ``choice`` (what
+    the proposals add) and minus each expert's own selection (paired per state); plus the
+    share of states whose pick is a proposal. Accepts :func:`state_report`'s rows or the same
+    rows read back from ``states.csv``.
 
-    Rows: ``quantity``, ``mean``, ``ci`` (half-width), ``episodes``.
+    Rows: ``quantity``, ``mean``, ``ci`` (half-width; ``nan`` with one episode), ``episodes``.
+
+    Raises:
+        ValueError: no rows.
     """
     if not rows:
         raise ValueError("no states to summarise")
     episodes = list(dict.fromkeys(r["episode"] for r in rows))
     experts = [k[len("value_") :] for k in rows[0] if k.startswith("value_")]
-    quantities: dict[str, Any] = {
+    quantities: dict[str, Callable[[dict[str, Any]], float]] = {
         q: (lambda r, q=q: float(r[q])) for q in ("pick", "choice", "best")
     }
     for x in experts:
         quantities[f"value_{x}"] = lambda r, x=x: float(r[f"value_{x}"])
+    quantities["pick - choice"] = lambda r: float(r["pick"]) - float(r["choice"])
     for x in experts:
         quantities[f"pick - {x}"] = lambda r, x=x: float(r["pick"]) - float(r[f"value_{x}"])
-    quantities["proposal share"] = lambda r: float(r["pick_from"] == "proposal")
+    quantities[PROPOSAL_SHARE] = lambda r: float(r["pick_from"] == "proposal")
     out = []
     for name, of in quantities.items():
         per_episode = [np.mean([of(r) for r in rows if r["episode"] == e]) for e in episodes]
@@ -97,15 +107,27 @@ def summarize_report(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def report_markdown(summary: Sequence[dict[str, Any]], title: str) -> str:
-    """:func:`summarize_report`'s rows as the Markdown table that the docs show."""
-    episodes = summary[0]["episodes"]
+    """:func:`summarize_report`'s rows (or the same read back from ``scores.csv``) as the
+    Markdown table that the docs show; ``–`` for an interval of one episode.
+
+    Raises:
+        ValueError: no rows.
+    """
+    if not summary:
+        raise ValueError("no quantities to tabulate")
+
+    def shown(r: dict[str, Any]) -> str:
+        mean, ci = float(r["mean"]), float(r["ci"])
+        if r["quantity"] == PROPOSAL_SHARE:
+            return f"{mean:.0%} ± " + ("–" if math.isnan(ci) else f"{ci:.0%}")
+        return f"{mean:+.3f} ± " + ("–" if math.isnan(ci) else f"{ci:.3f}")
+
     lines = [
         f"{title}: measured value over the state's mean selection (pp of scoring accuracy), "
-        f"mean ± 95% interval over {episodes} episodes",
+        f"mean ± 95% interval over {summary[0]['episodes']} episodes",
         "",
         "| quantity | value |",
         "|---|---:|",
     ]
-    for r in summary:
-        lines.append(f"| {r['quantity']} | {float(r['mean']):+.3f} ± {float(r['ci']):.3f} |")
+    lines += [f"| {r['quantity']} | {shown(r)} |" for r in summary]
     return "\n".join(lines) + "\n"

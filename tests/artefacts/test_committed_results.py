@@ -249,7 +249,7 @@ def test_a_restart_of_the_sac_run_logged_what_the_committed_run_logged():
 def test_committed_value_scores_are_recomputed_from_their_states():
     """Every committed score_value.py table (``scores.csv``, ``scores.md``) is recomputed from
     the ``states.csv`` beside it, and docs/beyond_paper.md shows the table verbatim."""
-    from agents.runs.files import read_json
+    from agents.runs.files import file_sha256, read_json
     from agents.values.report import report_markdown, summarize_report
 
     folders = sorted(p.parent for p in (ROOT / "results").glob("**/scores.md"))
@@ -263,6 +263,7 @@ def test_committed_value_scores_are_recomputed_from_their_states():
             assert float(got["mean"]) == pytest.approx(want["mean"], abs=1e-12), folder.name
             assert float(got["ci"]) == pytest.approx(want["ci"], abs=1e-12), folder.name
         config = read_json(folder / "config.json")
+        assert file_sha256(ROOT / config["fit"] / "policy.zip") == config["policy_sha256"]
         title = f"{config['fit'].rsplit('/', 1)[-1]} on {config['dataset']}"
         table = report_markdown(summary, title)
         assert (folder / "scores.md").read_text() == table, folder.name

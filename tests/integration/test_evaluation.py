@@ -64,7 +64,9 @@ def test_a_policy_is_evaluated_only_on_the_classifier_it_was_trained_on(policy_d
 
 def test_a_classifier_transfer_runs_when_asked_and_is_recorded(idx_root, policy_dir, tmp_path):
     """``--classifier-transfer``: an MLP-trained policy runs on the CNN's states, the sweep's
-    config.json says so, and its resume without the flag is refused before any run."""
+    config.json says so (through a resume, an extension without the flag and a merge), a
+    resume of it without the flag is refused before any run, and the flag is refused where
+    nothing transfers."""
     (policy_dir / "config.json").write_text(json.dumps({"env": {"classifier": "mlp"}}))
     methods = (f"fast=iale:{policy_dir}",)
     env = ALConfig(**{**TINY, "data_dir": str(idx_root)})
@@ -72,13 +74,25 @@ def test_a_classifier_transfer_runs_when_asked_and_is_recorded(idx_root, policy_
     sweep = tmp_path / "sweep"
     rows = evaluate(transfer, sweep, log=None)
     assert {r["method"] for r in rows} == {"fast"} and len(rows) == 7
-    assert json.loads((sweep / "config.json").read_text())["classifier_transfer"] is True
+
+    def recorded() -> dict:
+        return json.loads((sweep / "config.json").read_text())
+
+    assert recorded()["classifier_transfer"] is True and recorded()["env"]["classifier"] is None
+    curves = (sweep / CURVES_CSV).read_text()
+    assert evaluate(transfer, sweep, log=None) and (sweep / CURVES_CSV).read_text() == curves
+    evaluate(EvalConfig(("MNIST",), ("random",), (0,), env, ()), sweep, log=None)  # extended
+    assert recorded()["classifier_transfer"] is True
     merge_sweeps([sweep], tmp_path / "merged")  # a merge keeps the record
     assert json.loads((tmp_path / "merged" / "config.json").read_text())["classifier_transfer"]
+    curves = (sweep / CURVES_CSV).read_text()
     proc = run_script(
         "evaluate.py", "--preset", "cpu", "--methods", methods[0], "--out", str(sweep)
     )
     assert proc.returncode == 2 and "--classifier-transfer" in proc.stderr
+    assert (sweep / CURVES_CSV).read_text() == curves
+    with pytest.raises(ValueError, match="no learned method of this sweep was trained on"):
+        EvalConfig(("MNIST",), ("random",), (0,), env, (), classifier_transfer=True)
 
 
 @pytest.mark.slow

@@ -27,12 +27,15 @@ from agents.values.fit import (
     fit_value_policy,
     new_value_policy,
 )
-from agents.values.report import state_report, summarize_report
+from agents.values.report import report_markdown, state_report, summarize_report
 from iale_env import ActiveLearningEnv, ALConfig
 from iale_env.oracles import best_expert
 from tests.conftest import TINY
 
-pytestmark = pytest.mark.filterwarnings("ignore:MNIST:UserWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:MNIST:UserWarning"),
+    pytest.mark.filterwarnings("ignore:FashionMNIST:UserWarning"),
+]
 
 
 def test_proposals_alternate_uniform_draws_and_perturbed_expert_selections():
@@ -167,6 +170,16 @@ def test_the_state_report_values_what_pick_and_choice_would_execute():
     assert summary["pick"]["mean"] > 0.9 * summary["best"]["mean"]
     with pytest.raises(ValueError, match="3 episodes but 2 names"):
         state_report(oracle, episodes, ["a", "b"])
+    other = EpisodeValues(*(getattr(episodes[0], f) for f in ("observations", "selections",
+                          "accuracies")), ("a", "c"), episodes[0].labeled, episodes[0].seeds)  # fmt: skip
+    with pytest.raises(ValueError, match="other experts"):
+        state_report(oracle, [episodes[0], other], ["a", "b"])
+    # ties go to the experts, as pick:PATH breaks them: a proposal equal to the best selection
+    obs, sel = episodes[0].observations[0], episodes[0].selections[0]
+    sel[0] = sel[2] = np.sort(np.argsort(-(obs @ weights))[:5])  # expert a's and a proposal's
+    assert state_report(oracle, episodes[:1], ["a"])[0]["pick_from"] == "a"
+    sel[0] = np.sort(np.argsort(obs @ weights)[:5])  # now only the proposal is the best
+    assert state_report(oracle, episodes[:1], ["a"])[0]["pick_from"] == "proposal"
 
 
 TINY_FLAGS = [
@@ -306,8 +319,13 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
         values = rated[s][episode.selections[s]].sum(axis=1)
         y = 100 * (episode.accuracies[s] - episode.accuracies[s].mean())
         assert float(row["pick"]) == pytest.approx(y[np.argmax(values)], abs=1e-6)
-    summary = {r["quantity"]: r for r in read_csv(scored / "scores.csv")}
-    assert float(summary["pick"]["episodes"]) == 3
+        assert float(row["choice"]) == pytest.approx(y[np.argmax(values[:2])], abs=1e-6)
+        source = ("margin", "ensemble", *["proposal"] * 4)[np.argmax(values)]
+        assert row["pick_from"] == source
+    summary = read_csv(scored / "scores.csv")
+    assert {r["quantity"]: float(r["episodes"]) for r in summary}["pick"] == 3
+    table = report_markdown(summarize_report(states), "fit on MNIST")
+    assert (scored / "scores.md").read_text() == table and "| pick - choice |" in table
     scored_config = json.loads((scored / "config.json").read_text())
     assert scored_config["episodes"] == fitted["episodes"]
     # refused before any work, with what to do
@@ -328,8 +346,20 @@ def test_the_clis_collect_fit_and_the_policy_evaluates_and_bad_input_is_refused(
         code = train_value.main([*map(str, sources), *flag, *data, "--out", str(out)])
         assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
+    fashion, batches6 = tmp_path / "fashion", tmp_path / "batches6"
+    fm = [a if a != "MNIST" else "FashionMNIST" for a in args]
+    assert collect_values.main([*fm, "--seeds", "5", "--out", str(fashion)]) == 0
+    assert (
+        collect_values.main([*args, "--seeds", "5", "--batches", "6", "--out", str(batches6)]) == 0
+    )
     for argv, message in [
         ([str(fit), str(targets), "--out", str(scored)], "exists; choose a new --out"),
+        (
+            [str(fit), str(targets), str(fashion), "--out", str(tmp_path / "s2")],
+            "different datasets",
+        ),
+        ([str(fit), str(batches6), "--out", str(tmp_path / "s2")], "drew their proposals with"),
+        ([str(fit), str(targets), str(targets), "--out", str(tmp_path / "s2")], "given twice"),
         ([str(targets), str(targets), "--out", str(tmp_path / "s2")], "holds no policy.zip"),
         ([str(fit), str(other), "--out", str(tmp_path / "s2")], "another state or experts"),
     ]:
