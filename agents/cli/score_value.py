@@ -16,6 +16,7 @@ the table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     try:  # everything that checks the input, before the policy is scored
+        from agents.evaluation.methods import proposal_sampling
         from agents.policy import load_policy
         from agents.runs.files import read_json
         from agents.values.folders import read_collections
@@ -89,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"the folders were collected with another state or experts than {fit} was "
                 f"fitted on ({', '.join(changed)}); collect them with the fit's settings"
             )
-        if read.sampling is None or read.sampling != fitted.get("sampling"):
+        drawn = dataclasses.asdict(proposal_sampling(fit / "policy.zip"))  # as pick: checks it
+        if read.sampling != drawn:
             raise ValueError(
                 f"the folders drew their proposals with {read.sampling}, {fit} was fitted to "
-                f"proposals drawn with {fitted.get('sampling')}: the pick would not be what "
+                f"proposals drawn with {drawn}: the pick would not be what "
                 "pick:PATH executes; collect with the fit's --batches, --keep and "
                 "--proposal-seed"
             )

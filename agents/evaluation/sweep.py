@@ -53,6 +53,7 @@ from agents.evaluation.sweep_files import (
     _clean_logs,
     _same_policies,
     file_digest,
+    sweep_record,
     sweep_settings,
 )
 from agents.runs import faults
@@ -371,13 +372,10 @@ def _evaluate(
     settings = cfg.settings()
     config_path = out / CONFIG_JSON
     policies = check_sweep(cfg, out, existing)
-    record: dict[str, Any] = {"env": settings, "policies": policies}
     saved = read_json(config_path) if config_path.exists() and existing != "overwrite" else {}
-    # kept when the sweep is extended (e.g. by heuristics) without the flag; written only
-    # then, so that other sweeps' files stay as they were
-    if cfg.classifier_transfer or saved.get("classifier_transfer"):
-        record["classifier_transfer"] = True
-    config_path.write_text(json.dumps(record, indent=2))
+    # the record is kept when the sweep is extended (e.g. by heuristics) without the flag
+    transfer = cfg.classifier_transfer or bool(saved.get("classifier_transfer"))
+    config_path.write_text(json.dumps(sweep_record(settings, policies, transfer), indent=2))
     done = _clean_logs(out)
 
     def load(name: str) -> ALDataset:

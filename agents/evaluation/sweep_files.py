@@ -132,6 +132,18 @@ def _clean_logs(out: Path) -> set[tuple[str, str, int]]:
     return done
 
 
+def sweep_record(
+    settings: dict[str, Any], policies: dict[str, str], classifier_transfer: bool
+) -> dict[str, Any]:
+    """A sweep folder's ``config.json``: its env settings, its policies' digests by label and,
+    only where a policy ran on another classifier's states than it was trained on,
+    ``"classifier_transfer": true`` (so that other sweeps' files stay as they were)."""
+    record: dict[str, Any] = {"env": settings, "policies": policies}
+    if classifier_transfer:
+        record["classifier_transfer"] = True
+    return record
+
+
 def merge_sweeps(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> Path:
     """Merge the finished runs of several sweep folders into ``out_dir`` (e.g. sweeps that ran
     in parallel, one per dataset or method group).
@@ -191,10 +203,7 @@ def merge_sweeps(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLik
                 )
             merged.setdefault(key, (folder, rows))
     out.mkdir(parents=True, exist_ok=True)
-    record: dict[str, Any] = {"env": settings, "policies": policies}
-    if transfer:  # kept through merges, as evaluate.py records it
-        record["classifier_transfer"] = True
-    (out / CONFIG_JSON).write_text(json.dumps(record, indent=2))
+    (out / CONFIG_JSON).write_text(json.dumps(sweep_record(settings, policies, transfer), indent=2))
     for name, fields in zip(names, (CURVE_FIELDS, OVERLAP_FIELDS, ORACLE_FIELDS)):
         rewrite_csv(out / name, fields, [r for _, rows in merged.values() for r in rows[name]])
     return out
